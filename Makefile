@@ -1,0 +1,65 @@
+# airlock: build, test, benchmark.
+#
+# `make test` installs everything the tests need (skopeo from Debian; cosign and
+# the distribution registry with `go install` at pinned versions into ./tools)
+# and runs every test, the end-to-end ones included.
+
+SHELL := /bin/bash
+GO ?= go
+export GOTOOLCHAIN := local
+TOOLS := $(CURDIR)/tools
+export PATH := $(TOOLS):$(PATH)
+
+COSIGN_VERSION   := v2.6.5
+REGISTRY_VERSION := v3.1.2
+CRANE_VERSION    := v0.22.1
+ORAS_VERSION     := v1.3.6
+REGCTL_VERSION   := v0.11.1
+
+.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+$(TOOLS)/cosign:
+	GOBIN=$(TOOLS) $(GO) install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
+
+$(TOOLS)/registry:
+	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
+
+$(TOOLS)/crane:
+	GOBIN=$(TOOLS) $(GO) install github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION)
+
+$(TOOLS)/oras:
+	GOBIN=$(TOOLS) $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
+
+$(TOOLS)/regctl:
+	GOBIN=$(TOOLS) $(GO) install github.com/regclient/regclient/cmd/regctl@$(REGCTL_VERSION)
+
+skopeo:
+	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null; }
+
+tools: skopeo $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane
+
+bench-tools: tools $(TOOLS)/oras $(TOOLS)/regctl
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test ./...
+
+test: tools vet
+	AIRLOCK_E2E=1 $(GO) test -count=1 -timeout 40m ./...
+
+fuzz:
+	@for p in $$($(GO) test -list 'Fuzz.*' ./... | grep -E '^Fuzz'); do :; done
+	./hack/fuzz.sh 20s
+
+bench: bench-tools
+	./hack/bench.sh
+
+clean:
+	rm -rf $(TOOLS)
