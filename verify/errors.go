@@ -1,0 +1,48 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned when a policy cannot be loaded. Every error returned by
+// ParsePolicy and PolicyFromFlags wraps ErrInvalidPolicy and one of the more
+// specific sentinels below, and names the field path that was wrong
+// (for example rules[0].attestations[1].condition).
+var (
+	// ErrInvalidPolicy is the root of every policy loading error.
+	ErrInvalidPolicy = errors.New("invalid policy")
+	// ErrPolicyTooLarge: the policy document exceeds MaxPolicySize.
+	ErrPolicyTooLarge = fmt.Errorf("%w: document too large", ErrInvalidPolicy)
+	// ErrPolicySyntax: the document is not well-formed YAML (or JSON).
+	ErrPolicySyntax = fmt.Errorf("%w: syntax error", ErrInvalidPolicy)
+	// ErrPolicyVersion: apiVersion or kind is missing or not supported.
+	ErrPolicyVersion = fmt.Errorf("%w: unsupported apiVersion or kind", ErrInvalidPolicy)
+	// ErrUnknownField: a field this schema version does not define.
+	ErrUnknownField = fmt.Errorf("%w: unknown field", ErrInvalidPolicy)
+	// ErrFieldType: a field has the wrong YAML type (a list where a string belongs...).
+	ErrFieldType = fmt.Errorf("%w: wrong type", ErrInvalidPolicy)
+	// ErrMissingField: a required field is absent or empty.
+	ErrMissingField = fmt.Errorf("%w: missing field", ErrInvalidPolicy)
+	// ErrInvalidValue: a field has a value outside its allowed set or range,
+	// or fields that exclude each other are both set.
+	ErrInvalidValue = fmt.Errorf("%w: invalid value", ErrInvalidPolicy)
+	// ErrInvalidPattern: an image glob is malformed or not fully qualified.
+	ErrInvalidPattern = fmt.Errorf("%w: invalid image pattern", ErrInvalidPolicy)
+	// ErrInvalidRegexp: an issuerRegExp or subjectRegExp does not compile.
+	ErrInvalidRegexp = fmt.Errorf("%w: invalid regular expression", ErrInvalidPolicy)
+	// ErrCELCompile: an attestation condition does not parse, type-check or
+	// evaluate to a bool.
+	ErrCELCompile = fmt.Errorf("%w: CEL condition does not compile", ErrInvalidPolicy)
+	// ErrInvalidFlags: the command-line flags given to PolicyFromFlags do not
+	// make a policy (no signer, or exact and regexp forms both given).
+	ErrInvalidFlags = fmt.Errorf("%w: flags", ErrInvalidPolicy)
+)
+
+// Errors returned when a report cannot be read back.
+var (
+	// ErrInvalidReport: the document is not a report this version understands.
+	ErrInvalidReport = errors.New("invalid report")
+	// ErrReportSchema: the schema field is missing or names another version.
+	ErrReportSchema = fmt.Errorf("%w: unsupported schema", ErrInvalidReport)
+)
