@@ -1,0 +1,647 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// Fetcher streams the content of a reserved blob. The Writer checks size and
+// digest as it reads and closes the stream. It is called again for a retry
+// and may be called from several goroutines at once.
+type Fetcher func(ctx context.Context, desc v1.Descriptor) (io.ReadCloser, error)
+
+// Progress reports the streaming of reserved blobs during Commit.
+type Progress struct {
+	// Blob is the blob this update is about.
+	Blob v1.Hash
+	// BlobDone of BlobSize bytes of Blob have been written in this attempt.
+	BlobDone, BlobSize int64
+	// Attempt is 1 for the first try of Blob, 2 for the first retry, ...
+	Attempt int
+	// Done of Total bytes of all reserved blobs are written and verified.
+	Done, Total int64
+	// BlobsDone of Blobs reserved blobs are complete.
+	BlobsDone, Blobs int
+}
+
+// WriterOption configures Create.
+type WriterOption func(*writerOptions)
+
+type writerOptions struct {
+	concurrency int
+	progress    func(Progress)
+	retries     int
+	logger      *slog.Logger
+	modTime     time.Time
+	backoff     time.Duration
+}
+
+// WithConcurrency sets how many reserved blobs are streamed at once (default 4).
+func WithConcurrency(n int) WriterOption { return func(o *writerOptions) { o.concurrency = n } }
+
+// WithProgress sets a callback for Commit's progress. The callback belongs to
+// the caller: the Writer calls it from its worker goroutines but never two
+// calls at once (calls are serialised), and never after Commit returns. It
+// must return quickly; it must not call the Writer.
+func WithProgress(f func(Progress)) WriterOption { return func(o *writerOptions) { o.progress = f } }
+
+// WithRetries sets how many times a failed stream is retried (default 3),
+// with exponential backoff starting at 200ms. Digest or size mismatches are
+// never retried.
+func WithRetries(n int) WriterOption { return func(o *writerOptions) { o.retries = n } }
+
+// WithLogger sets a logger for debug messages (default: discard).
+func WithLogger(l *slog.Logger) WriterOption { return func(o *writerOptions) { o.logger = l } }
+
+// WithModTime sets the modification time of every tar entry (default: the
+// Unix epoch, so that the same input gives the same bytes).
+func WithModTime(t time.Time) WriterOption { return func(o *writerOptions) { o.modTime = t } }
+
+// withBackoff sets the first retry delay (tests).
+func withBackoff(d time.Duration) WriterOption { return func(o *writerOptions) { o.backoff = d } }
+
+func (o *writerOptions) validate() error {
+	if o.concurrency < 1 {
+		return fmt.Errorf("%w: concurrency %d must be at least 1", ErrInvalidOption, o.concurrency)
+	}
+	if o.retries < 0 {
+		return fmt.Errorf("%w: retries %d must not be negative", ErrInvalidOption, o.retries)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+type smallBlob struct {
+	mediaType types.MediaType
+	data      []byte
+}
+
+// Writer writes a bundle: blobs are registered with Put (small, kept in
+// memory) and Reserve (large, streamed at Commit), index.json entries with
+// AddIndex; Commit writes the archive under a temporary name in the
+// destination directory and renames it into place. Nothing is left behind
+// when Commit fails or Abort is called.
+//
+// The registration methods (Put, PutArtifact, PutInventory, Reserve,
+// AddIndex) are safe for concurrent use. Commit and Abort end the Writer.
+type Writer struct {
+	path string
+	opts writerOptions
+
+	mu       sync.Mutex
+	tmp      *os.File
+	small    map[v1.Hash]smallBlob
+	reserved map[v1.Hash]v1.Descriptor
+	index    []v1.Descriptor
+	closed   bool
+}
+
+// Create starts a bundle that Commit will write to path. The temporary file
+// is created now, in the same directory, so that a missing or read-only
+// directory fails early.
+func Create(path string, opts ...WriterOption) (*Writer, error) {
+	o := writerOptions{concurrency: 4, retries: 3, modTime: time.Unix(0, 0).UTC(), backoff: 200 * time.Millisecond}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating bundle %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating bundle %s: %w", path, err)
+	}
+	return &Writer{
+		path:     abs,
+		opts:     o,
+		tmp:      tmp,
+		small:    make(map[v1.Hash]smallBlob),
+		reserved: make(map[v1.Hash]v1.Descriptor),
+	}, nil
+}
+
+// Put stores a small blob (manifest, config, signature layer, inventory, TUF
+// file) in memory until Commit and returns its descriptor. The same content
+// is stored once. Blobs over 64 MiB are refused: Reserve them instead.
+func (w *Writer) Put(mediaType types.MediaType, data []byte) (v1.Descriptor, error) {
+	if int64(len(data)) > maxSmallBlobSize {
+		return v1.Descriptor{}, fmt.Errorf("%w: blob of %d bytes given to Put, limit %d: use Reserve", ErrInvalidOption, len(data), maxSmallBlobSize)
+	}
+	sum := sha256.Sum256(data)
+	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+	desc := v1.Descriptor{MediaType: mediaType, Size: int64(len(data)), Digest: h}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return v1.Descriptor{}, ErrClosed
+	}
+	if _, ok := w.small[h]; !ok {
+		w.small[h] = smallBlob{mediaType: mediaType, data: bytes.Clone(data)}
+		delete(w.reserved, h) // known content: no need to fetch it
+	}
+	return desc, nil
+}
+
+// Reserve registers a large blob whose content the Fetcher streams at
+// Commit. Reserving a digest twice (or one already Put) stores it once; the
+// sizes must agree.
+func (w *Writer) Reserve(desc v1.Descriptor) error {
+	if err := checkHash(desc.Digest); err != nil {
+		return fmt.Errorf("reserving blob: %w", err)
+	}
+	if desc.Size < 0 {
+		return fmt.Errorf("%w: reserving blob %s: negative size %d", ErrInvalidOption, desc.Digest, desc.Size)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if b, ok := w.small[desc.Digest]; ok {
+		if int64(len(b.data)) != desc.Size {
+			return fmt.Errorf("%w: reserving blob %s with size %d, already stored with size %d", ErrSizeMismatch, desc.Digest, desc.Size, len(b.data))
+		}
+		return nil
+	}
+	if prev, ok := w.reserved[desc.Digest]; ok {
+		if prev.Size != desc.Size {
+			return fmt.Errorf("%w: reserving blob %s with size %d, already reserved with size %d", ErrSizeMismatch, desc.Digest, desc.Size, prev.Size)
+		}
+		return nil
+	}
+	w.reserved[desc.Digest] = v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest, URLs: slices.Clone(desc.URLs)}
+	return nil
+}
+
+// AddIndex adds an entry to index.json, in call order. Annotations (for
+// example AnnotationRefName, AnnotationRole) and platform are kept. An entry
+// equal to one already added is dropped. The blob must be Put or Reserved
+// before Commit.
+func (w *Writer) AddIndex(desc v1.Descriptor) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	for _, d := range w.index {
+		if reflect.DeepEqual(d, desc) {
+			return
+		}
+	}
+	d := desc
+	d.Annotations = maps.Clone(desc.Annotations)
+	if desc.Platform != nil {
+		p := *desc.Platform
+		d.Platform = &p
+	}
+	w.index = append(w.index, d)
+}
+
+// PutArtifact stores files as an OCI 1.1 artifact manifest (empty config,
+// artifactType set, one layer per file titled with its name) and returns the
+// manifest's descriptor with ArtifactType set. It does not add an index
+// entry: add one with AddIndex and the role annotation.
+func (w *Writer) PutArtifact(artifactType string, files []File, annotations map[string]string) (v1.Descriptor, error) {
+	if _, err := w.Put(types.OCIEmptyJSON, EmptyJSON); err != nil {
+		return v1.Descriptor{}, err
+	}
+	layers := make([]v1.Descriptor, 0, len(files))
+	for _, f := range files {
+		if f.Name == "" {
+			return v1.Descriptor{}, fmt.Errorf("%w: artifact %s: a file has no name", ErrInvalidOption, artifactType)
+		}
+		mt := f.MediaType
+		if mt == "" {
+			mt = "application/octet-stream"
+		}
+		d, err := w.Put(mt, f.Data)
+		if err != nil {
+			return v1.Descriptor{}, fmt.Errorf("artifact %s file %s: %w", artifactType, f.Name, err)
+		}
+		d.Annotations = maps.Clone(f.Annotations)
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		d.Annotations[AnnotationTitle] = f.Name
+		layers = append(layers, d)
+	}
+	m, err := NewArtifactManifest(artifactType, layers, annotations)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	raw, err := marshalJSON(m)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("encoding artifact manifest %s: %w", artifactType, err)
+	}
+	d, err := w.Put(types.OCIManifestSchema1, raw)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d.ArtifactType = artifactType
+	return d, nil
+}
+
+// PutInventory validates inv, stores it as an artifact manifest of type
+// MediaTypeInventory and adds its index.json entry with role "inventory".
+func (w *Writer) PutInventory(inv *Inventory) (v1.Descriptor, error) {
+	raw, err := inv.Marshal()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d, err := w.PutArtifact(MediaTypeInventory, []File{{Name: "inventory.json", MediaType: MediaTypeInventory, Data: raw}}, nil)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d.Annotations = map[string]string{AnnotationRole: RoleInventory}
+	w.AddIndex(d)
+	return d, nil
+}
+
+// Abort discards the bundle and removes the temporary file.
+func (w *Writer) Abort() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	w.small, w.reserved = nil, nil
+	return w.removeTemp()
+}
+
+func (w *Writer) removeTemp() error {
+	name := w.tmp.Name()
+	cerr := w.tmp.Close()
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing temporary bundle %s: %w", name, err)
+	}
+	if cerr != nil && !errors.Is(cerr, os.ErrClosed) {
+		return fmt.Errorf("closing temporary bundle %s: %w", name, cerr)
+	}
+	return nil
+}
+
+// entry is one tar entry with its position in the archive.
+type entry struct {
+	header  []byte // header block(s), as archive/tar writes them
+	offset  int64  // where the header starts
+	dataOff int64  // where the content starts
+	size    int64
+	data    []byte         // content for small entries
+	desc    *v1.Descriptor // reserved blob to stream
+}
+
+// Commit writes the archive: oci-layout, index.json, the directories blobs/
+// and blobs/sha256/, the small blobs, then the reserved blobs, each in digest
+// order; reserved blobs are streamed by concurrent workers straight to their
+// precomputed offsets, checking size and sha256. On any error, including ctx
+// cancellation, the temporary file is removed and nothing is left at path.
+func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.closed = true
+	small, reserved, index := w.small, w.reserved, w.index
+	w.small, w.reserved = nil, nil
+	w.mu.Unlock()
+
+	defer func() {
+		if err != nil {
+			if rerr := w.removeTemp(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
+	if len(reserved) > 0 && fetch == nil {
+		return fmt.Errorf("%w: committing bundle %s: %d reserved blobs but no Fetcher", ErrInvalidOption, w.path, len(reserved))
+	}
+	if err := checkWriterGraph(small, reserved, index); err != nil {
+		return fmt.Errorf("committing bundle %s: %w", w.path, err)
+	}
+	entries, total, err := w.layout(small, reserved, index)
+	if err != nil {
+		return fmt.Errorf("committing bundle %s: %w", w.path, err)
+	}
+	f := w.tmp
+	if err := f.Truncate(total); err != nil {
+		return fmt.Errorf("sizing bundle %s: %w", f.Name(), err)
+	}
+	// Headers and small contents, sequentially.
+	var streams []*entry
+	for _, e := range entries {
+		if _, err := f.WriteAt(e.header, e.offset); err != nil {
+			return fmt.Errorf("writing bundle %s: %w", f.Name(), err)
+		}
+		if e.desc != nil {
+			streams = append(streams, e)
+		} else if len(e.data) > 0 {
+			if _, err := f.WriteAt(e.data, e.dataOff); err != nil {
+				return fmt.Errorf("writing bundle %s: %w", f.Name(), err)
+			}
+		}
+	}
+	if err := w.stream(ctx, f, streams, fetch); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("committing bundle %s: %w", w.path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing bundle %s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("closing bundle %s: %w", f.Name(), err)
+	}
+	if err := os.Rename(f.Name(), w.path); err != nil {
+		return fmt.Errorf("renaming bundle into place at %s: %w", w.path, err)
+	}
+	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
+		_ = d.Sync() // best effort: make the rename durable
+		_ = d.Close()
+	}
+	w.opts.logger.Debug("bundle written", "path", w.path, "bytes", total, "small", len(small), "reserved", len(reserved), "index", len(index))
+	return nil
+}
+
+// checkWriterGraph refuses to write a bundle that Reader.Graph would reject
+// for a missing blob: every index entry and every descriptor of a small
+// manifest or index must name a blob of the bundle with the same size.
+func checkWriterGraph(small map[v1.Hash]smallBlob, reserved map[v1.Hash]v1.Descriptor, index []v1.Descriptor) error {
+	sizeOf := func(h v1.Hash) (int64, bool) {
+		if b, ok := small[h]; ok {
+			return int64(len(b.data)), true
+		}
+		if d, ok := reserved[h]; ok {
+			return d.Size, true
+		}
+		return 0, false
+	}
+	check := func(where string, d v1.Descriptor) error {
+		if err := checkHash(d.Digest); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		size, ok := sizeOf(d.Digest)
+		if !ok {
+			if isExternal(d) {
+				return nil
+			}
+			return fmt.Errorf("%w: %s names %s, which was neither Put nor Reserved", ErrDanglingDescriptor, where, d.Digest)
+		}
+		if size != d.Size {
+			return fmt.Errorf("%w: %s names %s with size %d, stored with size %d", ErrSizeMismatch, where, d.Digest, d.Size, size)
+		}
+		return nil
+	}
+	for i, d := range index {
+		if err := check(fmt.Sprintf("index.json manifests[%d]", i), d); err != nil {
+			return err
+		}
+	}
+	for h, b := range small {
+		node, err := parseNode(b.mediaType, b.data)
+		if err != nil {
+			return fmt.Errorf("blob %s put as %s: %w", h, b.mediaType, err)
+		}
+		for _, c := range node.children() {
+			if err := check(fmt.Sprintf("%s %s", b.mediaType, h), c.desc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Writer) layout(small map[v1.Hash]smallBlob, reserved map[v1.Hash]v1.Descriptor, index []v1.Descriptor) ([]*entry, int64, error) {
+	if index == nil {
+		index = []v1.Descriptor{}
+	}
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: index}
+	idxJSON, err := marshalJSON(idx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encoding index.json: %w", err)
+	}
+	var entries []*entry
+	add := func(hdr *tar.Header, data []byte, desc *v1.Descriptor) error {
+		hdr.ModTime = w.opts.modTime
+		hdr.Format = tar.FormatUnknown // USTAR when it fits, else PAX (blobs over 8 GiB)
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("tar header for %s: %w", hdr.Name, err)
+		}
+		entries = append(entries, &entry{header: buf.Bytes(), size: hdr.Size, data: data, desc: desc})
+		return nil
+	}
+	file := func(name string, data []byte) error {
+		return add(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data))}, data, nil)
+	}
+	if err := file("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		return nil, 0, err
+	}
+	if err := file("index.json", idxJSON); err != nil {
+		return nil, 0, err
+	}
+	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
+		if err := add(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755}, nil, nil); err != nil {
+			return nil, 0, err
+		}
+	}
+	for _, h := range sortedHashes(small) {
+		if err := file("blobs/sha256/"+h.Hex, small[h].data); err != nil {
+			return nil, 0, err
+		}
+	}
+	for _, h := range sortedHashes(reserved) {
+		d := reserved[h]
+		if err := add(&tar.Header{Typeflag: tar.TypeReg, Name: "blobs/sha256/" + h.Hex, Mode: 0o644, Size: d.Size}, nil, &d); err != nil {
+			return nil, 0, err
+		}
+	}
+	var off int64
+	for _, e := range entries {
+		e.offset = off
+		e.dataOff = off + int64(len(e.header))
+		off = e.dataOff + roundBlock(e.size)
+	}
+	return entries, off + 2*blockSize, nil // end of archive: two zero blocks
+}
+
+const blockSize = 512
+
+func roundBlock(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize }
+
+func sortedHashes[V any](m map[v1.Hash]V) []v1.Hash {
+	hs := slices.Collect(maps.Keys(m))
+	slices.SortFunc(hs, func(a, b v1.Hash) int {
+		if a.Hex < b.Hex {
+			return -1
+		} else if a.Hex > b.Hex {
+			return 1
+		}
+		return 0
+	})
+	return hs
+}
+
+// stream fetches every reserved blob into place with a bounded worker pool.
+func (w *Writer) stream(ctx context.Context, f *os.File, streams []*entry, fetch Fetcher) error {
+	var pr *progressReporter
+	if w.opts.progress != nil {
+		pr = &progressReporter{fn: w.opts.progress, blobs: len(streams)}
+		for _, e := range streams {
+			pr.total += e.size
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.opts.concurrency)
+	for _, e := range streams {
+		g.Go(func() error { return w.streamOne(gctx, f, e, fetch, pr) })
+	}
+	return g.Wait()
+}
+
+func (w *Writer) streamOne(ctx context.Context, f *os.File, e *entry, fetch Fetcher, pr *progressReporter) error {
+	desc := *e.desc
+	delay := w.opts.backoff
+	var lastErr error
+	for attempt := 1; attempt <= w.opts.retries+1; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("fetching blob %s: %w", desc.Digest, err)
+		}
+		err := w.streamAttempt(ctx, f, e, fetch, pr, attempt)
+		if err == nil {
+			pr.blobDone(desc)
+			return nil
+		}
+		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) || ctx.Err() != nil {
+			return err
+		}
+		lastErr = err
+		if attempt <= w.opts.retries {
+			w.opts.logger.Debug("retrying blob", "digest", desc.Digest.String(), "attempt", attempt, "error", err)
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("fetching blob %s: %w", desc.Digest, ctx.Err())
+			case <-t.C:
+			}
+			delay = min(delay*2, 10*time.Second)
+		}
+	}
+	return fmt.Errorf("%w %s after %d attempts: %w", ErrFetch, desc.Digest, w.opts.retries+1, lastErr)
+}
+
+func (w *Writer) streamAttempt(ctx context.Context, f *os.File, e *entry, fetch Fetcher, pr *progressReporter, attempt int) error {
+	desc := *e.desc
+	rc, err := fetch(ctx, desc)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	hw := &hashingWriter{w: io.NewOffsetWriter(f, e.dataOff), h: sha256.New(), limit: desc.Size}
+	if pr != nil {
+		hw.onWrite = func(n int64) { pr.blobProgress(desc, n, attempt) }
+	}
+	buf := make([]byte, 256<<10)
+	_, err = io.CopyBuffer(hw, readerOnly{rc}, buf)
+	if errors.Is(err, errTooMuch) {
+		return fmt.Errorf("%w: blob %s: the Fetcher gave more than the %d bytes its descriptor says", ErrSizeMismatch, desc.Digest, desc.Size)
+	}
+	if err != nil {
+		return fmt.Errorf("fetching blob %s: %w", desc.Digest, err)
+	}
+	if hw.n != desc.Size {
+		return fmt.Errorf("%w: blob %s: the Fetcher gave %d bytes, its descriptor says %d", ErrSizeMismatch, desc.Digest, hw.n, desc.Size)
+	}
+	if got := hex.EncodeToString(hw.h.Sum(nil)); got != desc.Digest.Hex {
+		return fmt.Errorf("%w: blob %s: the Fetcher's content hashes to sha256:%s", ErrDigestMismatch, desc.Digest, got)
+	}
+	return nil
+}
+
+var errTooMuch = errors.New("more data than declared")
+
+// readerOnly hides WriterTo so that io.CopyBuffer uses our buffer and writer.
+type readerOnly struct{ io.Reader }
+
+type hashingWriter struct {
+	w       io.Writer
+	h       hash.Hash
+	n       int64
+	limit   int64
+	onWrite func(n int64)
+}
+
+func (hw *hashingWriter) Write(p []byte) (int, error) {
+	if hw.n+int64(len(p)) > hw.limit {
+		return 0, errTooMuch
+	}
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	hw.n += int64(n)
+	if hw.onWrite != nil {
+		hw.onWrite(hw.n)
+	}
+	return n, err
+}
+
+// progressReporter serialises calls to the caller's callback.
+type progressReporter struct {
+	fn        func(Progress)
+	mu        sync.Mutex
+	total     int64
+	done      int64
+	blobs     int
+	blobsDone int
+}
+
+func (p *progressReporter) blobProgress(d v1.Descriptor, n int64, attempt int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fn(Progress{Blob: d.Digest, BlobDone: n, BlobSize: d.Size, Attempt: attempt, Done: p.done, Total: p.total, BlobsDone: p.blobsDone, Blobs: p.blobs})
+}
+
+func (p *progressReporter) blobDone(d v1.Descriptor) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += d.Size
+	p.blobsDone++
+	p.fn(Progress{Blob: d.Digest, BlobDone: d.Size, BlobSize: d.Size, Done: p.done, Total: p.total, BlobsDone: p.blobsDone, Blobs: p.blobs})
+}
+
+var _ = json.Marshal
