@@ -1,0 +1,30 @@
+package trust
+
+import "errors"
+
+// Sentinel errors. Every error returned by this package wraps one of them
+// (test with errors.Is) and says what failed and where.
+var (
+	// ErrUntrusted: a bundle source matches no pin, or its metadata does not
+	// verify (bad signature, threshold not met, hash or length mismatch,
+	// broken root chain). Its trust material must not be used.
+	ErrUntrusted = errors.New("untrusted TUF metadata")
+	// ErrRollback: the bundle carries an older version of a role than the
+	// last one accepted for the pin.
+	ErrRollback = errors.New("TUF rollback")
+	// ErrExpired: a role's metadata is expired at the reference time.
+	ErrExpired = errors.New("TUF metadata expired")
+	// ErrNoPin: the named pin does not exist in the trust store.
+	ErrNoPin = errors.New("no such trust pin")
+	// ErrNotFound: a file is missing (from a bundle or a repository).
+	ErrNotFound = errors.New("file not found")
+	// ErrTooLarge: a file exceeds its size limit.
+	ErrTooLarge = errors.New("file too large")
+	// ErrInvalid: malformed input (a root, a key, a pin name, a policy).
+	ErrInvalid = errors.New("invalid input")
+	// ErrExists: Init would overwrite an existing pin, or pin a root that
+	// another pin already holds.
+	ErrExists = errors.New("trust pin already exists")
+	// ErrFetch: capturing a repository failed on the network side.
+	ErrFetch = errors.New("fetching TUF repository")
+)
