@@ -1,0 +1,380 @@
+package verify
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"maps"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlock-oci/airlock/internal/sign"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+)
+
+const (
+	testRepo     = "registry.example/team/app"
+	testIdentity = "builder@example.com"
+	testIssuer   = "https://issuer.example"
+)
+
+var (
+	testDigest  = digestOf("image manifest")
+	otherDigest = digestOf("another image")
+)
+
+func digestOf(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// testEnv is one VirtualSigstore, its trusted root as an operator would
+// load it (JSON round trip), and two ECDSA keys.
+type testEnv struct {
+	vs       *ca.VirtualSigstore
+	rootJSON []byte
+	tm       *TrustMaterial
+	key      *ecdsa.PrivateKey
+	otherKey *ecdsa.PrivateKey
+}
+
+var (
+	envOnce sync.Once
+	envVal  *testEnv
+	envErr  error
+)
+
+func newEnv(t testing.TB) *testEnv {
+	t.Helper()
+	envOnce.Do(func() {
+		e := &testEnv{}
+		if e.vs, envErr = ca.NewVirtualSigstore(); envErr != nil {
+			return
+		}
+		if e.rootJSON, envErr = sign.TrustedRootJSON(e.vs); envErr != nil {
+			return
+		}
+		var tr *root.TrustedRoot
+		if tr, envErr = root.NewTrustedRootFromJSON(e.rootJSON); envErr != nil {
+			return
+		}
+		if e.key, envErr = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); envErr != nil {
+			return
+		}
+		if e.otherKey, envErr = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); envErr != nil {
+			return
+		}
+		e.tm = &TrustMaterial{
+			Sources: []TrustSource{{Name: "file:virtual-root.json", Root: tr}},
+			Keys:    []Key{{Name: "cosign.pub", Public: &e.key.PublicKey}},
+		}
+		envVal = e
+	})
+	if envErr != nil {
+		t.Fatalf("test environment: %v", envErr)
+	}
+	return envVal
+}
+
+// ok unwraps fixture constructors; a fixture that cannot be built is a
+// broken test, so it panics (the test fails with the error).
+func ok[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func layerEvidence(kind Kind, subject string, l sign.Layer) Evidence {
+	return Evidence{Kind: kind, Manifest: digestOf("sig manifest"), Subject: subject, MediaType: l.MediaType, Annotations: maps.Clone(l.Annotations), Data: l.Data}
+}
+
+// trustWithoutLogs is the same Fulcio and TSA without any Rekor log.
+func trustWithoutLogs(t *testing.T, e *testEnv) *TrustMaterial {
+	var m map[string]any
+	if err := json.Unmarshal(e.rootJSON, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "tlogs")
+	b := ok(json.Marshal(m))
+	tr := ok(root.NewTrustedRootFromJSON(b))
+	return &TrustMaterial{Sources: []TrustSource{{Name: "file:no-logs.json", Root: tr}}}
+}
+
+func mutateAnnotation(t *testing.T, ev Evidence, key string, fn func(map[string]any)) Evidence {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(ev.Annotations[key]), &m); err != nil {
+		t.Fatal(err)
+	}
+	fn(m)
+	ev.Annotations[key] = string(ok(json.Marshal(m)))
+	return ev
+}
+
+func flipB64(t *testing.T, s string) string {
+	b := ok(base64.StdEncoding.DecodeString(s))
+	b[len(b)/2] ^= 0x01
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestCheck(t *testing.T) {
+	e := newEnv(t)
+	keyless := sign.NewKeyless(e.vs, testIdentity, testIssuer)
+	mallory := sign.NewKeyless(e.vs, "mallory@example.com", testIssuer)
+	keyLogged := sign.NewKey(e.key, e.vs)
+	keyNoLog := sign.NewKey(e.key, nil)
+	otherKey := sign.NewKey(e.otherKey, e.vs)
+
+	slsa := ok(sign.Statement(testRepo, testDigest, sign.PredicateSLSAProvenanceV1, sign.SLSAProvenance("https://builder.example/gh", "https://github.com/example/app")))
+	slsaOther := ok(sign.Statement(testRepo, otherDigest, sign.PredicateSLSAProvenanceV1, sign.SLSAProvenance("https://builder.example/gh", "https://github.com/example/app")))
+	spdx := ok(sign.Statement(testRepo, testDigest, sign.PredicateSPDX, sign.SPDXDocument("app", "openssl", "zlib")))
+
+	sig := func(s *sign.Signer, digest string, o ...sign.Option) Evidence {
+		return layerEvidence(KindCosignSignature, testDigest, ok(s.CosignSignature(testRepo, digest, o...)))
+	}
+	att := func(s *sign.Signer, st []byte, o ...sign.Option) Evidence {
+		return layerEvidence(KindCosignAttestation, testDigest, ok(s.CosignAttestation(st, o...)))
+	}
+	bundleEv := func(a sign.Artifact, subject string) Evidence {
+		ev := layerEvidence(KindSigstoreBundle, subject, a.Layers[0])
+		ev.ArtifactType = a.ArtifactType
+		return ev
+	}
+	manifest := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
+
+	tamperedPayload := sig(keyless, testDigest)
+	tamperedPayload.Data = sign.SimpleSigningPayload("registry.example/evil", testDigest)
+
+	setAltered := mutateAnnotation(t, sig(keyless, testDigest), annBundle, func(m map[string]any) {
+		m["SignedEntryTimestamp"] = flipB64(t, m["SignedEntryTimestamp"].(string))
+	})
+	bodyAltered := mutateAnnotation(t, sig(keyless, testDigest), annBundle, func(m map[string]any) {
+		p := m["Payload"].(map[string]any)
+		p["logIndex"] = 43.0
+	})
+
+	attEnvelopeChanged := att(keyless, slsa)
+	{
+		var env map[string]any
+		_ = json.Unmarshal(attEnvelopeChanged.Data, &env)
+		env["payload"] = base64.StdEncoding.EncodeToString(spdx) // still names the subject
+		attEnvelopeChanged.Data = ok(json.Marshal(env))
+	}
+
+	v2 := bundleEv(ok(keyless.CosignSignBundle(testRepo, testDigest)), testDigest)
+	{
+		var m map[string]any
+		_ = json.Unmarshal(v2.Data, &m)
+		tle := m["verificationMaterial"].(map[string]any)["tlogEntries"].([]any)[0].(map[string]any)
+		tle["kindVersion"] = map[string]any{"kind": "dsse", "version": "0.0.2"}
+		v2.Data = ok(json.Marshal(m))
+	}
+
+	buildkit := Evidence{Kind: KindBuildKitAttestation, Subject: testDigest, MediaType: "application/vnd.in-toto+json",
+		Annotations: map[string]string{annBKPredicate: sign.PredicateSPDX}, Data: spdx}
+
+	noKeys := &TrustMaterial{Sources: e.tm.Sources}
+	wrongKeyTM := &TrustMaterial{Sources: e.tm.Sources, Keys: []Key{{Name: "other.pub", Public: &e.otherKey.PublicKey}}}
+	second := ok(ca.NewVirtualSigstore())
+	secondRoot := ok(root.NewTrustedRootFromJSON(ok(sign.TrustedRootJSON(second))))
+	twoSources := &TrustMaterial{Sources: []TrustSource{{Name: "tuf:other", Root: secondRoot}, e.tm.Sources[0]}}
+
+	type want struct {
+		status    Status
+		reason    string // substring of Reason
+		err       error  // sentinel the reason is built from (prefix check)
+		identity  string
+		key       string
+		covers    string
+		predicate string
+		proof     string
+		tsKind    string
+		trust     string
+	}
+	cases := []struct {
+		name string
+		ev   Evidence
+		tm   *TrustMaterial
+		want want
+	}{
+		{"legacy sig keyless with SET", sig(keyless, testDigest), e.tm,
+			want{status: StatusVerified, identity: testIdentity, covers: testDigest, proof: "set", tsKind: "tlog-integrated", trust: "file:virtual-root.json", reason: "no signed certificate timestamp required"}},
+		{"legacy sig keyless with SET and TSA", sig(keyless, testDigest, sign.WithTimestamp()), e.tm,
+			want{status: StatusVerified, identity: testIdentity, covers: testDigest, tsKind: "rfc3161"}},
+		{"legacy sig checked against the second of two trust sources", sig(keyless, testDigest), twoSources,
+			want{status: StatusVerified, identity: testIdentity, trust: "file:virtual-root.json"}},
+		{"wrong identity is reported as signed by someone else", sig(mallory, testDigest), e.tm,
+			want{status: StatusVerified, identity: "mallory@example.com"}},
+		{"payload changed", tamperedPayload, e.tm,
+			want{status: StatusFailed, err: ErrSignature}},
+		{"signature for another digest", sig(keyless, otherDigest), e.tm,
+			want{status: StatusFailed, err: ErrSubjectMismatch, reason: "docker-manifest-digest " + otherDigest}},
+		{"SET altered", setAltered, e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "signed entry timestamp from log"}},
+		{"log entry fields altered", bodyAltered, e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "signed entry timestamp from log"}},
+		{"log missing from the trusted root", sig(keyless, testDigest), trustWithoutLogs(t, e),
+			want{status: StatusFailed, err: ErrSignature, reason: "is not in the trusted root"}},
+		{"certificate expired when logged", sig(keyless, testDigest, sign.WithIntegratedTime(time.Now().Add(30*time.Minute))), e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "certificate"}},
+		{"keyless without any trusted time", sig(keyless, testDigest, sign.WithoutTLog()), e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "no trusted signing time"}},
+		{"keyless with no trusted root", sig(keyless, testDigest), &TrustMaterial{Keys: e.tm.Keys},
+			want{status: StatusFailed, err: ErrNoTrust}},
+		{"key signature with SET", sig(keyLogged, testDigest), e.tm,
+			want{status: StatusVerified, key: "cosign.pub", covers: testDigest, proof: "set", tsKind: "tlog-integrated"}},
+		{"key signature without tlog", sig(keyNoLog, testDigest), e.tm,
+			want{status: StatusVerified, key: "cosign.pub", reason: "no transparency log vouches for this signature"}},
+		{"key signature with the wrong key", sig(otherKey, testDigest), e.tm,
+			want{status: StatusFailed, err: ErrSignature}},
+		{"key signature, trusted key differs", sig(keyNoLog, testDigest), wrongKeyTM,
+			want{status: StatusFailed, err: ErrSignature}},
+		{"key signature, no keys trusted", sig(keyNoLog, testDigest), noKeys,
+			want{status: StatusFailed, err: ErrNoTrust}},
+		{"legacy attestation dsse keyless", att(keyless, slsa), e.tm,
+			want{status: StatusVerified, identity: testIdentity, covers: testDigest, predicate: sign.PredicateSLSAProvenanceV1, proof: "set"}},
+		{"legacy attestation with key", att(keyLogged, spdx), e.tm,
+			want{status: StatusVerified, key: "cosign.pub", predicate: sign.PredicateSPDX}},
+		{"attestation about another image", att(keyless, slsaOther), e.tm,
+			want{status: StatusFailed, err: ErrSubjectMismatch, reason: "do not include " + testDigest}},
+		{"attestation envelope changed", attEnvelopeChanged, e.tm,
+			want{status: StatusFailed, err: ErrSignature}},
+		{"attestation predicate annotation differs", att(keyless, slsa, sign.WithPredicateAnnotation("https://example/other")), e.tm,
+			want{status: StatusVerified, predicate: sign.PredicateSLSAProvenanceV1, reason: "layer annotation says predicate type"}},
+		{"bundle v0.3 cosign sign (DSSE)", bundleEv(ok(keyless.CosignSignBundle(testRepo, testDigest)), testDigest), e.tm,
+			want{status: StatusVerified, identity: testIdentity, predicate: sign.PredicateCosignSign, covers: testDigest, proof: "set+inclusion-proof", tsKind: "rfc3161"}},
+		{"bundle v0.3 attestation", bundleEv(ok(keyless.AttestationBundle(slsa)), testDigest), e.tm,
+			want{status: StatusVerified, identity: testIdentity, predicate: sign.PredicateSLSAProvenanceV1}},
+		{"bundle v0.3 message signature", bundleEv(ok(keyless.SignatureBundle(manifest)), sha256Digest(manifest)), e.tm,
+			want{status: StatusVerified, identity: testIdentity, covers: sha256Digest(manifest)}},
+		{"bundle v0.3 message signature over another artifact", bundleEv(ok(keyless.SignatureBundle(manifest)), testDigest), e.tm,
+			want{status: StatusFailed, err: ErrSignature}},
+		{"bundle v0.3 attestation about another image", bundleEv(ok(keyless.AttestationBundle(slsaOther)), testDigest), e.tm,
+			want{status: StatusFailed, err: ErrSubjectMismatch}},
+		{"bundle with key, no log", bundleEv(ok(keyNoLog.AttestationBundle(slsa)), testDigest), e.tm,
+			want{status: StatusVerified, key: "cosign.pub", reason: "no transparency log vouches for this signature"}},
+		{"bundle with Rekor v2 dsse 0.0.2 entry", v2, e.tm,
+			want{status: StatusUnverifiable, err: ErrUnsupportedEntry, reason: "dsse 0.0.2"}},
+		{"buildkit statement", buildkit, e.tm,
+			want{status: StatusUnsigned, predicate: sign.PredicateSPDX, covers: testDigest}},
+		{"cosign sbom", Evidence{Kind: KindCosignSBOM, Subject: testDigest, Data: []byte("{}")}, e.tm,
+			want{status: StatusUnsigned}},
+		{"other referrer", Evidence{Kind: KindReferrer, Subject: testDigest, Data: []byte("x")}, e.tm,
+			want{status: StatusUnsigned}},
+		{"unknown kind", Evidence{Kind: "notation", Subject: testDigest}, e.tm,
+			want{status: StatusUnverifiable, reason: "unknown evidence kind"}},
+		{"bad subject", func() Evidence { ev := sig(keyless, testDigest); ev.Subject = "latest"; return ev }(), e.tm,
+			want{status: StatusFailed, err: ErrMalformedEvidence}},
+		{"no signature annotation", func() Evidence { ev := sig(keyless, testDigest); delete(ev.Annotations, annSignature); return ev }(), e.tm,
+			want{status: StatusFailed, err: ErrMalformedEvidence}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Check(tc.ev, tc.tm, Options{})
+			t.Logf("%s: %s", f.Status, f.Reason)
+			w := tc.want
+			if f.Status != w.status {
+				t.Fatalf("status = %s, want %s (reason %q)", f.Status, w.status, f.Reason)
+			}
+			if w.reason != "" && !strings.Contains(f.Reason, w.reason) {
+				t.Errorf("reason %q does not contain %q", f.Reason, w.reason)
+			}
+			if w.err != nil && !strings.HasPrefix(f.Reason, w.err.Error()) {
+				t.Errorf("reason %q does not start with %q", f.Reason, w.err)
+			}
+			if f.Status == StatusVerified {
+				if f.Signer == nil || (f.Signer.Identity == "" && f.Signer.Key == "") {
+					t.Fatalf("verified without a signer: %+v", f)
+				}
+				if len(f.TrustMaterial) == 0 {
+					t.Errorf("verified without naming trust material")
+				}
+			} else if f.Signer != nil && f.Status != StatusVerified {
+				t.Errorf("signer %+v reported on a %s finding", f.Signer, f.Status)
+			}
+			if w.identity != "" && (f.Signer == nil || f.Signer.Identity != w.identity || f.Signer.Issuer != testIssuer) {
+				t.Errorf("signer = %+v, want identity %s issuer %s", f.Signer, w.identity, testIssuer)
+			}
+			if w.key != "" {
+				if f.Signer == nil || f.Signer.Key != w.key || f.Signer.KeyID != ok(keyID(&e.key.PublicKey)) {
+					t.Errorf("signer = %+v, want key %s", f.Signer, w.key)
+				}
+			}
+			if w.covers != "" && !contains(f.Covers, w.covers) {
+				t.Errorf("covers = %v, want %s", f.Covers, w.covers)
+			}
+			if w.predicate != "" {
+				if f.PredicateType != w.predicate {
+					t.Errorf("predicate = %q, want %q", f.PredicateType, w.predicate)
+				}
+				if len(f.Statement) == 0 {
+					t.Errorf("no statement carried")
+				}
+			}
+			if w.proof != "" && (len(f.TLog) != 1 || f.TLog[0].Proof != w.proof || f.TLog[0].LogIndex != 42) {
+				t.Errorf("tlog = %+v, want one %s proof at index 42", f.TLog, w.proof)
+			}
+			if w.tsKind != "" && !hasTimestamp(f.Timestamps, w.tsKind) {
+				t.Errorf("timestamps = %+v, want a %s", f.Timestamps, w.tsKind)
+			}
+			if w.trust != "" && !contains(f.TrustMaterial, w.trust) {
+				t.Errorf("trust material = %v, want %s", f.TrustMaterial, w.trust)
+			}
+			if f.Kind != tc.ev.Kind || f.Subject != tc.ev.Subject || f.Manifest != tc.ev.Manifest {
+				t.Errorf("finding does not echo the evidence: %+v", f)
+			}
+		})
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func hasTimestamp(ts []Timestamp, kind string) bool {
+	for _, t := range ts {
+		if t.Kind == kind && !t.Time.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCheckSCTRequirement(t *testing.T) {
+	e := newEnv(t)
+	ev := layerEvidence(KindCosignSignature, testDigest, ok(sign.NewKeyless(e.vs, testIdentity, testIssuer).CosignSignature(testRepo, testDigest)))
+	yes := true
+	f := Check(ev, e.tm, Options{RequireSCT: &yes})
+	if f.Status != StatusFailed || !strings.Contains(f.Reason, "certificate timestamp") {
+		t.Fatalf("with SCTs required, a certificate without SCTs: %s %q", f.Status, f.Reason)
+	}
+	// VirtualSigstore as trust material lists a CT log: SCTs become required.
+	f = Check(ev, &TrustMaterial{Sources: []TrustSource{{Name: "virtual", Root: e.vs}}}, Options{})
+	if f.Status != StatusFailed {
+		t.Fatalf("trusted root with CT logs, certificate without SCTs: %s %q", f.Status, f.Reason)
+	}
+}
+
+func TestParseDigest(t *testing.T) {
+	for _, d := range []string{"", "sha256:", "sha256:" + strings.Repeat("A", 64), "sha512:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("g", 64)} {
+		if _, err := parseDigest(d); !errors.Is(err, ErrMalformedEvidence) {
+			t.Errorf("parseDigest(%q) = %v, want ErrMalformedEvidence", d, err)
+		}
+	}
+	if _, err := parseDigest(testDigest); err != nil {
+		t.Error(err)
+	}
+}
