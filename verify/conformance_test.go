@@ -1,0 +1,160 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+)
+
+const (
+	conformanceDir     = "../../shared/fixtures/sigstore-conformance/test/assets/bundle-verify"
+	productionRootGlob = "../../shared/fixtures/sigstore-tuf/targets/*.trusted_root.json"
+	defaultIdentity    = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+	defaultIssuer      = "https://token.actions.githubusercontent.com"
+)
+
+// conformanceKnown lists the cases this version cannot make behave as the
+// suite expects, with the reason. Each is skipped loudly, never passed.
+var conformanceKnown = map[string]string{
+	"rekor2-dsse-happy-path": "Rekor v2 dsse 0.0.2 entry: sigstore-go v1.3.0 has no dsse 0.0.2 support, so airlock reports it unverifiable (formats.md §2)",
+}
+
+func fixtureRoot(t *testing.T) string {
+	t.Helper()
+	// The fixtures live next to the work tree: /work/shared/fixtures.
+	for _, base := range []string{conformanceDir, "/work/shared/fixtures/sigstore-conformance/test/assets/bundle-verify"} {
+		if st, err := os.Stat(base); err == nil && st.IsDir() {
+			return base
+		}
+	}
+	t.Skip("sigstore-conformance fixtures not found (expected /work/shared/fixtures)")
+	return ""
+}
+
+func productionRoot(t *testing.T) []byte {
+	t.Helper()
+	for _, g := range []string{productionRootGlob, "/work/shared/fixtures/sigstore-tuf/targets/*.trusted_root.json"} {
+		m, _ := filepath.Glob(g)
+		if len(m) == 1 {
+			b, err := os.ReadFile(m[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	t.Fatal("production trusted_root.json not found in sigstore-tuf fixtures")
+	return nil
+}
+
+func readOpt(dir, name, def string) string {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return def
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestConformance replays sigstore-conformance's bundle-verify cases through
+// CheckBundle, each once with the artifact's bytes and once with only its
+// sha256 digest. A case passes when the finding is verified and, keyless,
+// its signer is exactly the expected identity and issuer.
+func TestConformance(t *testing.T) {
+	base := fixtureRoot(t)
+	prod := productionRoot(t)
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaultArtifact, err := os.ReadFile(filepath.Join(base, "a.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		name := ent.Name()
+		dir := filepath.Join(base, name)
+		n++
+		t.Run(name, func(t *testing.T) {
+			if why, ok := conformanceKnown[name]; ok {
+				t.Skip("known gap: " + why)
+			}
+			wantPass := !strings.HasSuffix(name, "_fail")
+			bundleJSON, err := os.ReadFile(filepath.Join(dir, "bundle.sigstore.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			artifact := defaultArtifact
+			if b, err := os.ReadFile(filepath.Join(dir, "artifact")); err == nil {
+				artifact = b
+			}
+			rootJSON := prod
+			if b, err := os.ReadFile(filepath.Join(dir, "trusted_root.json")); err == nil {
+				rootJSON = b
+			}
+			tm := &TrustMaterial{}
+			tr, err := root.NewTrustedRootFromJSON(rootJSON)
+			if err != nil {
+				if wantPass {
+					t.Fatalf("trusted root: %v", err)
+				}
+				t.Logf("trusted root refused (expected failure): %v", err)
+				return
+			}
+			tm.Sources = []TrustSource{{Name: "conformance-root", Root: tr}}
+			keyed := false
+			if b, err := os.ReadFile(filepath.Join(dir, "key.pub")); err == nil {
+				pub, err := cryptoutils.UnmarshalPEMToPublicKey(b)
+				if err != nil {
+					if wantPass {
+						t.Fatalf("key.pub: %v", err)
+					}
+					t.Logf("key.pub refused (expected failure): %v", err)
+					return
+				}
+				tm.Keys = []Key{{Name: "key.pub", Public: pub}}
+				keyed = true
+			}
+			identity := readOpt(dir, "identity", defaultIdentity)
+			issuer := readOpt(dir, "issuer", defaultIssuer)
+			sum := sha256.Sum256(artifact)
+			for _, mode := range []struct {
+				name string
+				art  Artifact
+			}{
+				{"bytes", Artifact{Bytes: artifact}},
+				{"digest", Artifact{Digest: "sha256:" + hex.EncodeToString(sum[:])}},
+			} {
+				f := CheckBundle(bundleJSON, mode.art, tm, Options{})
+				passed := f.Status == StatusVerified
+				if passed && f.Signer == nil {
+					t.Fatalf("%s: verified without signer", mode.name)
+				}
+				if passed && !keyed && (f.Signer.Identity != identity || f.Signer.Issuer != issuer) {
+					passed = false
+					f.Reason = addNote(f.Reason, "signer "+f.Signer.Identity+" / "+f.Signer.Issuer+" is not the expected identity")
+				}
+				if passed && keyed && f.Signer.Key != "key.pub" {
+					passed = false
+				}
+				if passed != wantPass {
+					t.Errorf("%s: status %s (%s), want pass=%v", mode.name, f.Status, f.Reason, wantPass)
+				} else {
+					t.Logf("%s: %s %s", mode.name, f.Status, f.Reason)
+				}
+			}
+		})
+	}
+	if n != 70 {
+		t.Errorf("found %d conformance cases, the fixture README says 70", n)
+	}
+}
