@@ -427,6 +427,9 @@ func (s *Store) refreshError(err error, t *trustedmetadata.TrustedMetadata, m pi
 	if errors.Is(err, &metadata.ErrExpiredMetadata{}) {
 		return expiryError(err, t, ref, staleness)
 	}
+	if bf.last != "" && !strings.Contains(err.Error(), bf.last) {
+		err = fmt.Errorf("checking %s: %w", bf.last, err)
+	}
 	return tufError(err)
 }
 
@@ -571,6 +574,7 @@ func fmtDuration(d time.Duration) string {
 // never touches the network.
 type bundleFetcher struct {
 	files Files
+	last  string // the last path read, to say where go-tuf failed
 }
 
 var _ fetcher.Fetcher = (*bundleFetcher)(nil)
@@ -593,6 +597,7 @@ func (b *bundleFetcher) fetch(p string, maxLength int64) ([]byte, error) {
 	if maxLength <= 0 {
 		return nil, fmt.Errorf("%w: %s: no length limit", ErrInvalid, p)
 	}
+	b.last = p
 	data, err := b.files.ReadFile(p, maxLength)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s from the bundle: %w", p, err)
