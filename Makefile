@@ -14,7 +14,7 @@ COSIGN_VERSION   := v2.6.5
 REGISTRY_VERSION := v3.1.2
 CRANE_VERSION    := v0.22.1
 ORAS_VERSION     := v1.3.6
-REGCTL_VERSION   := v0.11.1
+REGCTL_VERSION   := v0.11.7
 
 .PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean
 

@@ -9,8 +9,8 @@ package demo
 import (
 	"context"
 	"fmt"
-	"log"
 	"io"
+	"log"
 	"net/http/httptest"
 	"strings"
 	"time"

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/bundle"
+)
+
+// Exit codes, documented in docs/cli.md. They are part of the interface:
+// scripts and admission pipelines branch on them.
+const (
+	exitOK        = 0 // everything asked for was done and every check passed
+	exitPolicy    = 1 // the bundle is intact but the policy is not satisfied
+	exitIntegrity = 2 // the bundle is corrupt, tampered with or malformed
+	exitError     = 3 // usage error, environment error, registry or network failure
+)
+
+// exitCoder is returned by commands that decide their own exit code (verify
+// and import derive it from the report).
+type exitCoder interface{ ExitCode() int }
+
+// exitCode maps an error to the documented exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ec exitCoder
+	switch {
+	case errors.As(err, &ec):
+		return ec.ExitCode()
+	case errors.Is(err, bundle.ErrInvalidBundle):
+		return exitIntegrity
+	case errors.Is(err, airlock.ErrPolicy):
+		return exitPolicy
+	}
+	return exitError
+}
+
+// reportErr prints err the way every command does.
+func reportErr(w io.Writer, err error) {
+	fmt.Fprintf(w, "airlock: %v\n", err)
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/trust"
+)
+
+func exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "export",
+		Usage:     "pull images with their signatures, attestations, SBOMs and trust roots into one bundle",
+		ArgsUsage: "IMAGE...",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "bundle `FILE` to write (a tar of an OCI image layout)", Required: true},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read image references from `LIST`, one per line (# comments)"},
+			&cli.StringSliceFlag{Name: "platform", Usage: "keep only these platforms of multi-arch images (`OS/ARCH[/VARIANT]`, repeatable or comma-separated); default all"},
+			&cli.StringSliceFlag{Name: "signatures-from", Usage: "also look for signatures in `REPO` (cosign's COSIGN_REPOSITORY)"},
+			&cli.StringSliceFlag{Name: "tuf-url", Usage: "capture the TUF repository at `URL` (pair with --tuf-root); replaces the public-good default"},
+			&cli.StringSliceFlag{Name: "tuf-root", Usage: "pinned root.json `FILE` for the matching --tuf-url"},
+			&cli.StringSliceFlag{Name: "tuf-name", Usage: "`NAME` for the matching --tuf-url (default: its host)"},
+			&cli.BoolFlag{Name: "tuf-public-good", Usage: "also capture Sigstore's public-good TUF repository when --tuf-url is given"},
+			&cli.BoolFlag{Name: "no-tuf", Usage: "capture no TUF repository"},
+			&cli.StringSliceFlag{Name: "trusted-root", Usage: "carry a trusted_root.json `FILE` (never trusted on the far side by itself)"},
+			&cli.StringSliceFlag{Name: "key", Usage: "carry a public key `FILE` (never trusted on the far side by itself)"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob downloads"},
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "summary format: text or json (-o names the bundle here)"},
+		}, registryFlags()...),
+		Action: func(c *cli.Context) error {
+			refs := c.Args().Slice()
+			if f := c.String("file"); f != "" {
+				more, err := readList(f)
+				if err != nil {
+					return err
+				}
+				refs = append(refs, more...)
+			}
+			if len(refs) == 0 {
+				return fmt.Errorf("%w: name at least one image, or --file", airlock.ErrUsage)
+			}
+			format, err := outputFormat(c.String("format"))
+			if err != nil {
+				return err
+			}
+			opts := []airlock.Option{
+				airlock.WithLogger(logger(c.Context)),
+				airlock.WithConcurrency(c.Int("concurrency")),
+				airlock.WithPlatforms(c.StringSlice("platform")...),
+				airlock.WithSignaturesFrom(c.StringSlice("signatures-from")...),
+			}
+			opts = append(opts, registryOptions(c)...)
+			tufOpts, err := tufOptions(c)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, tufOpts...)
+			for _, p := range c.StringSlice("trusted-root") {
+				opts = append(opts, airlock.WithCarriedTrustedRoot(p))
+			}
+			for _, p := range c.StringSlice("key") {
+				opts = append(opts, airlock.WithCarriedKey(p))
+			}
+			prog := newProgress(c.App.ErrWriter, format == "text")
+			opts = append(opts, airlock.WithProgress(prog.update))
+			res, err := airlock.Export(c.Context, c.String("output"), refs, opts...)
+			prog.wait()
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(c.App.Writer, res)
+			}
+			printExport(c.App.Writer, res)
+			return nil
+		},
+	}
+}
+
+func tufOptions(c *cli.Context) ([]airlock.Option, error) {
+	if c.Bool("no-tuf") {
+		if len(c.StringSlice("tuf-url")) > 0 || c.Bool("tuf-public-good") {
+			return nil, fmt.Errorf("%w: --no-tuf contradicts --tuf-url/--tuf-public-good", airlock.ErrUsage)
+		}
+		return []airlock.Option{airlock.WithoutTUF()}, nil
+	}
+	urls, roots, names := c.StringSlice("tuf-url"), c.StringSlice("tuf-root"), c.StringSlice("tuf-name")
+	if len(urls) != len(roots) {
+		return nil, fmt.Errorf("%w: every --tuf-url needs a --tuf-root (got %d URLs, %d roots)", airlock.ErrUsage, len(urls), len(roots))
+	}
+	if len(names) > len(urls) {
+		return nil, fmt.Errorf("%w: more --tuf-name than --tuf-url", airlock.ErrUsage)
+	}
+	var srcs []trust.Source
+	if c.Bool("tuf-public-good") {
+		pg, err := trust.PublicGood()
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, pg)
+	}
+	for i, u := range urls {
+		root, err := os.ReadFile(roots[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: --tuf-root: %v", airlock.ErrUsage, err)
+		}
+		n := hostOf(u)
+		if i < len(names) {
+			n = names[i]
+		}
+		srcs = append(srcs, trust.Source{Name: n, URL: u, Root: root})
+	}
+	if len(srcs) == 0 {
+		return nil, nil // the library's default: public good
+	}
+	return []airlock.Option{airlock.WithTUF(srcs...)}, nil
+}
+
+func hostOf(u string) string {
+	s := u
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// readList reads image references, one per line; blank lines and # comments are skipped.
+func readList(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --file: %v", airlock.ErrUsage, err)
+	}
+	defer f.Close()
+	var refs []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		if strings.ContainsAny(line, " \t") {
+			return nil, fmt.Errorf("%w: %s:%d: one image reference per line, got %q", airlock.ErrUsage, path, n, line)
+		}
+		refs = append(refs, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return refs, nil
+}
+
+func printExport(w interface{ Write([]byte) (int, error) }, res *airlock.ExportResult) {
+	fmt.Fprintf(w, "wrote %s: %d images, %d blobs, %s\n", res.Bundle, len(res.Images), res.Blobs, humanBytes(res.Bytes))
+	for _, img := range res.Images {
+		fmt.Fprintf(w, "  %s\n    digest    %s\n    platforms %s\n", img.Reference, img.Digest, strings.Join(img.Platforms, ", "))
+		if len(img.Artifacts) == 0 {
+			fmt.Fprintf(w, "    attached  none found\n")
+		} else {
+			fmt.Fprintf(w, "    attached  %s\n", countsString(img.Artifacts))
+		}
+		if img.Filter != nil {
+			fmt.Fprintf(w, "    NOTE      %s\n", img.Filter.Note)
+		}
+	}
+	for _, t := range res.Trust {
+		fmt.Fprintf(w, "  trust %s (%s): %d files", t.Name, t.Kind, t.Files)
+		for _, r := range t.Roles {
+			fmt.Fprintf(w, ", %s v%d", r.Role, r.Version)
+		}
+		fmt.Fprintln(w)
+	}
+}

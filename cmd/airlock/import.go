@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/airlock-oci/airlock"
+)
+
+func importCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "verify a bundle, then push what passed (signatures included) into a registry",
+		ArgsUsage: "BUNDLE",
+		Flags: append(append(verifyFlags(),
+			&cli.StringFlag{Name: "to", Required: true, Usage: "target `REGISTRY[/PREFIX]`; docker.io/library/nginx:1.27 lands at REGISTRY/PREFIX/library/nginx:1.27"},
+			&cli.BoolFlag{Name: "keep-host", Usage: "keep the source registry host under the prefix (REGISTRY/PREFIX/docker.io/library/nginx:1.27)"},
+			&cli.BoolFlag{Name: "only-verified", Usage: "import the images that passed and report the others, instead of refusing the whole bundle"},
+			&cli.BoolFlag{Name: "force", Usage: "move tags that already point at a different digest"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "verify and print what would be pushed where; push nothing"},
+			&cli.StringFlag{Name: "receipt", Usage: "write what the target now holds (digests per reference) to `FILE`"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob uploads"},
+		), registryFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("%w: import takes one BUNDLE", airlock.ErrUsage)
+			}
+			opts, err := verifyOptions(c)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, registryOptions(c)...)
+			opts = append(opts, airlock.WithConcurrency(c.Int("concurrency")))
+			if c.Bool("keep-host") {
+				opts = append(opts, airlock.WithKeepSourceHost())
+			}
+			if c.Bool("only-verified") {
+				opts = append(opts, airlock.WithOnlyVerified())
+			}
+			if c.Bool("force") {
+				opts = append(opts, airlock.WithForce())
+			}
+			if c.Bool("dry-run") {
+				opts = append(opts, airlock.WithDryRun())
+			}
+			prog := newProgress(c.App.ErrWriter, true)
+			opts = append(opts, airlock.WithProgress(prog.update))
+			res, ierr := airlock.Import(c.Context, c.Args().First(), c.String("to"), opts...)
+			prog.wait()
+			if res == nil {
+				return ierr
+			}
+			// The report is written for every import, whatever the outcome.
+			if res.Report != nil {
+				if err := writeReport(c, res.Report); err != nil {
+					return err
+				}
+				res.Report.Summary(c.App.Writer)
+			}
+			printImport(c.App.Writer, res)
+			if p := c.String("receipt"); p != "" && !res.DryRun {
+				if err := writeFileAtomic(p, res.WriteReceipt); err != nil {
+					return err
+				}
+			}
+			return ierr
+		},
+	}
+}
+
+func printImport(w io.Writer, res *airlock.ImportResult) {
+	verb := "pushed"
+	if res.DryRun {
+		verb = "would push"
+		fmt.Fprintf(w, "\nDRY RUN: nothing was pushed\n")
+	}
+	for _, img := range res.Images {
+		if img.Skipped != "" {
+			fmt.Fprintf(w, "\n%s: %s\n", img.Source, img.Skipped)
+			continue
+		}
+		fmt.Fprintf(w, "\n%s -> %s\n  %s %d blobs (%s), %d manifests, %d referrers\n", img.Source, img.Reference, verb,
+			img.Blobs, humanBytes(img.Bytes), len(img.Manifests), len(img.Referrers))
+		for _, t := range img.Tags {
+			note := ""
+			if t.Note != "" {
+				note = "  (" + t.Note + ")"
+			}
+			fmt.Fprintf(w, "  tag %-76s %s%s\n", t.Tag, short(t.Digest), note)
+		}
+	}
+}

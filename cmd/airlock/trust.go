@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/trust"
+)
+
+func trustDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "trust-dir", Usage: "trust store `DIR` (default: airlock/trust under the user's config dir)", EnvVars: []string{"AIRLOCK_TRUST_DIR"}}
+}
+
+func openStore(c *cli.Context) (*trust.Store, error) {
+	dir := c.String("trust-dir")
+	if dir == "" {
+		d, err := trust.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	return trust.OpenStore(dir)
+}
+
+func trustCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "trust",
+		Usage: "manage the pinned TUF roots of the air-gapped side",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "init",
+				Usage: "pin a TUF root: Sigstore's public-good root embedded in airlock, or --root FILE --name NAME",
+				Flags: []cli.Flag{trustDirFlag(),
+					&cli.StringFlag{Name: "root", Usage: "root.json `FILE` to pin (default: the embedded Sigstore public-good root)"},
+					&cli.StringFlag{Name: "name", Usage: "`NAME` of the pin (required with --root; default sigstore)"},
+				},
+				Action: func(c *cli.Context) error {
+					st, err := openStore(c)
+					if err != nil {
+						return err
+					}
+					name, origin := c.String("name"), ""
+					var root []byte
+					if p := c.String("root"); p != "" {
+						if name == "" {
+							return fmt.Errorf("%w: --root needs --name", airlock.ErrUsage)
+						}
+						if root, err = os.ReadFile(p); err != nil {
+							return fmt.Errorf("%w: --root: %v", airlock.ErrUsage, err)
+						}
+						origin = "file " + p
+					} else {
+						src, err := trust.PublicGood()
+						if err != nil {
+							return err
+						}
+						if name == "" {
+							name = src.Name
+						}
+						root, origin = src.Root, "embedded Sigstore public-good root"
+					}
+					if err := st.Init(name, root, origin); err != nil {
+						return err
+					}
+					pin, err := st.Show(name)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "pinned %s (%s)\n", name, origin)
+					printPin(c.App.Writer, pin)
+					return nil
+				},
+			},
+			{
+				Name:  "list",
+				Usage: "list pinned roots with versions, expiry and last accepted update",
+				Flags: []cli.Flag{trustDirFlag(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+				Action: func(c *cli.Context) error {
+					format, err := outputFormat(c.String("output"))
+					if err != nil {
+						return err
+					}
+					st, err := openStore(c)
+					if err != nil {
+						return err
+					}
+					pins, err := st.List()
+					if err != nil {
+						return err
+					}
+					if format == "json" {
+						return writeJSON(c.App.Writer, pins)
+					}
+					if len(pins) == 0 {
+						fmt.Fprintln(c.App.Writer, "no roots pinned: run `airlock trust init`")
+					}
+					for i := range pins {
+						printPin(c.App.Writer, &pins[i])
+					}
+					return nil
+				},
+			},
+			{
+				Name:      "show",
+				Usage:     "show one pinned root",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{trustDirFlag(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("%w: trust show takes one NAME", airlock.ErrUsage)
+					}
+					format, err := outputFormat(c.String("output"))
+					if err != nil {
+						return err
+					}
+					st, err := openStore(c)
+					if err != nil {
+						return err
+					}
+					pin, err := st.Show(c.Args().First())
+					if err != nil {
+						return err
+					}
+					if format == "json" {
+						return writeJSON(c.App.Writer, pin)
+					}
+					printPin(c.App.Writer, pin)
+					return nil
+				},
+			},
+			{
+				Name:      "update",
+				Usage:     "apply a bundle's TUF metadata to the trust store without importing anything",
+				ArgsUsage: "BUNDLE",
+				Flags: []cli.Flag{trustDirFlag(),
+					&cli.DurationFlag{Name: "max-staleness", Usage: "accept expired timestamp/snapshot metadata up to this age (default 0: strict; see docs/trust.md)"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("%w: trust update takes one BUNDLE", airlock.ErrUsage)
+					}
+					res, err := airlock.UpdateTrust(c.Context, c.Args().First(),
+						airlock.WithTrustDir(c.String("trust-dir")),
+						airlock.WithMaxStaleness(c.Duration("max-staleness")),
+						airlock.WithLogger(logger(c.Context)))
+					for _, s := range res {
+						if s.Error != "" {
+							fmt.Fprintf(c.App.Writer, "REFUSED  %s: %s\n", s.Name, s.Error)
+							continue
+						}
+						fmt.Fprintf(c.App.Writer, "accepted %s (%s)\n", s.Name, s.Origin)
+						for _, r := range s.Roles {
+							fmt.Fprintf(c.App.Writer, "  %-10s v%-5d expires %s\n", r.Role, r.Version, r.Expires.UTC().Format(time.RFC3339))
+						}
+						for _, n := range s.Notes {
+							fmt.Fprintf(c.App.Writer, "  note: %s\n", n)
+						}
+					}
+					return err
+				},
+			},
+		},
+	}
+}
+
+func printPin(w interface{ Write([]byte) (int, error) }, p *trust.Pin) {
+	fmt.Fprintf(w, "%s  (%s)\n", p.Name, p.Origin)
+	for _, r := range p.Roles {
+		fmt.Fprintf(w, "  %-10s v%-5d expires %s\n", r.Name, r.Version, r.Expires.UTC().Format(time.RFC3339))
+	}
+	if p.LastUpdate.IsZero() {
+		fmt.Fprintf(w, "  last accepted update: never\n")
+	} else {
+		fmt.Fprintf(w, "  last accepted update: %s\n", p.LastUpdate.UTC().Format(time.RFC3339))
+	}
+	_ = strings.TrimSpace
+}

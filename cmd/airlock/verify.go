@@ -1,0 +1,163 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/verify"
+)
+
+// verifyFlags are shared by verify and import: both run the same checks.
+func verifyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Usage: "policy `FILE` (docs/policy.md)"},
+		&cli.StringFlag{Name: "key", Usage: "quick policy: every image must be signed by this public key `FILE`"},
+		&cli.StringFlag{Name: "certificate-identity", Usage: "quick policy: keyless signer subject (exact)"},
+		&cli.StringFlag{Name: "certificate-identity-regexp", Usage: "quick policy: keyless signer subject (anchored regular expression)"},
+		&cli.StringFlag{Name: "certificate-oidc-issuer", Usage: "quick policy: keyless signer OIDC issuer (exact)"},
+		&cli.StringFlag{Name: "certificate-oidc-issuer-regexp", Usage: "quick policy: keyless signer OIDC issuer (anchored regular expression)"},
+		&cli.StringSliceFlag{Name: "trusted-root", Usage: "trust this trusted_root.json `FILE` (operator-configured; named as such in the report)"},
+		trustDirFlag(),
+		&cli.DurationFlag{Name: "max-staleness", Usage: "accept expired TUF timestamp/snapshot up to this age (default 0: strict; Sigstore: see docs/trust.md)"},
+		&cli.StringFlag{Name: "sct", Value: "auto", Usage: "certificate transparency SCTs: auto (required when the trusted root lists CT logs), required, waived"},
+		&cli.StringFlag{Name: "report", Usage: "write the JSON report (docs/report.md) to `FILE`"},
+	}
+}
+
+// verifyOptions turns the shared flags into library options.
+func verifyOptions(c *cli.Context) ([]airlock.Option, error) {
+	opts := []airlock.Option{
+		airlock.WithLogger(logger(c.Context)),
+		airlock.WithTrustDir(c.String("trust-dir")),
+		airlock.WithMaxStaleness(c.Duration("max-staleness")),
+	}
+	flags := verify.Flags{
+		Key:                         c.String("key"),
+		CertificateIdentity:         c.String("certificate-identity"),
+		CertificateIdentityRegexp:   c.String("certificate-identity-regexp"),
+		CertificateOIDCIssuer:       c.String("certificate-oidc-issuer"),
+		CertificateOIDCIssuerRegexp: c.String("certificate-oidc-issuer-regexp"),
+	}
+	quick := flags != (verify.Flags{})
+	switch p := c.String("policy"); {
+	case p != "" && quick:
+		return nil, fmt.Errorf("%w: --policy excludes --key and --certificate-* (put signers in the policy file)", airlock.ErrUsage)
+	case p != "":
+		opts = append(opts, airlock.WithPolicyFile(p))
+	case quick:
+		pol, err := verify.PolicyFromFlags(flags)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", airlock.ErrUsage, err)
+		}
+		opts = append(opts, airlock.WithPolicy(pol, "flags"))
+	default:
+		return nil, fmt.Errorf("%w: give --policy FILE, or --key FILE, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]", airlock.ErrUsage)
+	}
+	for _, p := range c.StringSlice("trusted-root") {
+		opts = append(opts, airlock.WithTrustedRoot(p))
+	}
+	switch c.String("sct") {
+	case "auto":
+	case "required":
+		opts = append(opts, airlock.WithRequireSCT(true))
+	case "waived":
+		opts = append(opts, airlock.WithRequireSCT(false))
+	default:
+		return nil, fmt.Errorf("%w: --sct %q: want auto, required or waived", airlock.ErrUsage, c.String("sct"))
+	}
+	return opts, nil
+}
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "check a bundle fully offline: integrity, TUF trust roots, signatures, attestations and policy",
+		ArgsUsage: "BUNDLE",
+		Flags: append(verifyFlags(),
+			&cli.StringFlag{Name: "at", Usage: "reproduce a past verification as of `TIME` (RFC 3339) for an audit; reported as such"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (summary) or json (the report on stdout)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("%w: verify takes one BUNDLE", airlock.ErrUsage)
+			}
+			format, err := outputFormat(c.String("output"))
+			if err != nil {
+				return err
+			}
+			opts, err := verifyOptions(c)
+			if err != nil {
+				return err
+			}
+			if at := c.String("at"); at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return fmt.Errorf("%w: --at %q: want RFC 3339, e.g. 2026-08-22T00:00:00Z", airlock.ErrUsage, at)
+				}
+				fmt.Fprintf(c.App.ErrWriter, "airlock: AUDIT MODE: judging as of %s, not the real clock; this verdict is not valid for an import\n", t.UTC().Format(time.RFC3339))
+				opts = append(opts, airlock.WithAt(t))
+			}
+			rep, verr := airlock.Verify(c.Context, c.Args().First(), opts...)
+			if rep == nil {
+				return verr
+			}
+			if err := writeReport(c, rep); err != nil {
+				return err
+			}
+			if format == "json" {
+				if err := rep.WriteJSON(c.App.Writer); err != nil {
+					return err
+				}
+			} else {
+				rep.Summary(c.App.Writer)
+			}
+			return verr
+		},
+	}
+}
+
+// writeReport writes --report FILE when asked.
+func writeReport(c *cli.Context, rep *verify.Report) error {
+	p := c.String("report")
+	if p == "" {
+		return nil
+	}
+	return writeFileAtomic(p, func(w io.Writer) error { return rep.WriteJSON(w) })
+}
+
+// writeFileAtomic writes through a temporary file renamed into place.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(dirOf(path), ".airlock-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func dirOf(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			if i == 0 {
+				return "/"
+			}
+			return p[:i]
+		}
+	}
+	return "."
+}

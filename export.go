@@ -1,0 +1,469 @@
+package airlock
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/internal/registry"
+	"github.com/airlock-oci/airlock/trust"
+)
+
+// Progress is one progress event. Byte counts are cumulative.
+type Progress struct {
+	Phase string // "discover", "capture", "fetch", "verify", "push"
+	// Image is the reference the event belongs to ("" for work shared by
+	// several images, such as trust material).
+	Image      string
+	Done       int64
+	Total      int64
+	BlobsDone  int
+	BlobsTotal int
+}
+
+// ExportResult summarises an export; it is what `airlock export -o json` prints.
+type ExportResult struct {
+	Bundle string          `json:"bundle"`
+	Images []ExportedImage `json:"images"`
+	Trust  []ExportedTrust `json:"trust,omitempty"`
+	Blobs  int             `json:"blobs"` // layers and configs fetched (each stored once)
+	Bytes  int64           `json:"bytes"`
+}
+
+// ExportedImage is one exported image.
+type ExportedImage struct {
+	Reference string         `json:"reference"`
+	Digest    string         `json:"digest"`
+	Platforms []string       `json:"platforms"`
+	Artifacts map[string]int `json:"artifacts"` // count by kind
+	Filter    *bundle.Filter `json:"filter,omitempty"`
+}
+
+// ExportedTrust is one trust source captured or carried.
+type ExportedTrust struct {
+	Name  string        `json:"name"`
+	Kind  string        `json:"kind"`
+	Roles []bundle.Role `json:"roles,omitempty"`
+	Files int           `json:"files"`
+}
+
+// Export pulls images with everything attached to them, captures trust
+// material, and writes the bundle at out. The bundle is written under a
+// temporary name and renamed only when complete: a failed export leaves
+// nothing behind.
+func Export(ctx context.Context, out string, refs []string, opts ...Option) (*ExportResult, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if out == "" {
+		return nil, fmt.Errorf("%w: no output path", ErrUsage)
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("%w: no images to export", ErrUsage)
+	}
+	client := o.registryClient()
+	platforms, err := parsePlatforms(o.platforms)
+	if err != nil {
+		return nil, err
+	}
+	var sigRepos []name.Repository
+	for _, s := range o.signaturesFrom {
+		r, err := client.ParseRepository(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --signatures-from %q: %v", ErrUsage, s, err)
+		}
+		sigRepos = append(sigRepos, r)
+	}
+
+	// Discover everything first: manifests are small, and knowing every
+	// descriptor up front lets the bundle writer lay out the whole archive.
+	var found []*registry.Discovery
+	for _, s := range refs {
+		ref, err := client.ParseReference(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: image %q: %v", ErrUsage, s, err)
+		}
+		o.emit(Progress{Phase: "discover", Image: s})
+		d, err := client.Discover(ctx, ref, registry.DiscoverOptions{Platforms: platforms, SignaturesFrom: sigRepos})
+		if err != nil {
+			return nil, fmt.Errorf("%w: discovering %s: %w", ErrExport, s, err)
+		}
+		o.logger.Debug("discovered", "image", s, "digest", d.Root.Digest, "platforms", len(d.Platforms), "attached", len(d.Attached))
+		found = append(found, d)
+	}
+
+	captured, err := o.captureTrust(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	w, err := bundle.Create(out, bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger),
+		bundle.WithProgress(o.fetchProgress(found)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			w.Abort()
+		}
+	}()
+
+	inv := &bundle.Inventory{
+		SchemaVersion: 1,
+		MediaType:     bundle.MediaTypeInventory,
+		Exporter:      bundle.Exporter{Name: "airlock", Version: Version, Time: o.now().UTC()},
+	}
+	res := &ExportResult{Bundle: out}
+	repoOf := map[v1.Hash]name.Repository{} // where each blob is fetched from
+	for i, d := range found {
+		img, err := addDiscovery(w, d, refs[i], repoOf)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrExport, refs[i], err)
+		}
+		inv.Images = append(inv.Images, img)
+		res.Images = append(res.Images, summarizeImage(img))
+	}
+	for _, c := range captured {
+		ts, err := addTrust(w, c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: trust material %s: %w", ErrExport, c.name, err)
+		}
+		inv.Trust = append(inv.Trust, ts)
+		res.Trust = append(res.Trust, ExportedTrust{Name: ts.Name, Kind: ts.Kind, Roles: ts.Roles, Files: len(ts.Files)})
+	}
+	if _, err := w.PutInventory(inv); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrExport, err)
+	}
+
+	fetch := func(ctx context.Context, desc v1.Descriptor) (io.ReadCloser, error) {
+		repo, ok := repoOf[desc.Digest]
+		if !ok {
+			return nil, fmt.Errorf("blob %s has no source repository", desc.Digest)
+		}
+		return client.FetchBlob(ctx, repo, desc)
+	}
+	if err := w.Commit(ctx, fetch); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	committed = true
+	if fi, err := os.Stat(out); err == nil {
+		res.Bytes = fi.Size()
+	}
+	res.Blobs = len(repoOf)
+	return res, nil
+}
+
+// addDiscovery records one discovered image in the bundle and returns its
+// inventory entry.
+func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf map[v1.Hash]name.Repository) (bundle.Image, error) {
+	img := bundle.Image{
+		Reference: asked,
+		Name:      d.Ref.Name(),
+		Digest:    d.Root.Digest.String(),
+		MediaType: string(d.Root.MediaType),
+		Size:      d.Root.Size,
+	}
+	if d.Filter != nil {
+		img.SourceDigest = d.Filter.SourceDigest.String()
+		img.Filter = &bundle.Filter{Requested: d.Filter.Requested, Dropped: d.Filter.Dropped, Note: d.Filter.Note}
+	}
+	put := func(n registry.Node) error {
+		got, err := w.Put(n.MediaType, n.Raw)
+		if err != nil {
+			return err
+		}
+		if got.Digest != n.Digest {
+			return fmt.Errorf("manifest %s: stored digest %s differs", n.Digest, got.Digest)
+		}
+		return nil
+	}
+	if err := put(d.Root); err != nil {
+		return img, err
+	}
+	for _, p := range d.Platforms {
+		if p.Node.Digest != d.Root.Digest { // a single-platform image is its own platform
+			if err := put(p.Node); err != nil {
+				return img, err
+			}
+		}
+		img.Platforms = append(img.Platforms, bundle.Platform{Platform: platformString(p.Platform), Digest: p.Node.Digest.String(), Size: p.Node.Size})
+	}
+	for _, b := range d.Blobs {
+		if err := w.Reserve(b.Desc); err != nil {
+			return img, err
+		}
+		if _, ok := repoOf[b.Desc.Digest]; !ok {
+			repoOf[b.Desc.Digest] = b.Repo
+		}
+	}
+	for _, a := range d.Attached {
+		if err := put(a.Manifest); err != nil {
+			return img, err
+		}
+		img.Artifacts = append(img.Artifacts, bundle.Artifact{
+			Kind:           a.Kind,
+			Digest:         a.Manifest.Digest.String(),
+			MediaType:      string(a.Manifest.MediaType),
+			ArtifactType:   a.Manifest.ArtifactType,
+			Size:           a.Manifest.Size,
+			Subject:        a.Subject.String(),
+			FoundBy:        a.FoundBy,
+			Repository:     a.Manifest.Repo.Name(),
+			Tag:            a.Tag,
+			PredicateTypes: a.PredicateTypes,
+		})
+		if a.FoundBy == "in-index" {
+			continue // reachable through the image index already
+		}
+		ann := map[string]string{bundle.AnnotationRole: bundle.RoleArtifact}
+		if a.Tag != "" {
+			ref := a.Manifest.Repo.Tag(a.Tag).Name()
+			ann[bundle.AnnotationRefName] = ref
+		}
+		w.AddIndex(v1.Descriptor{MediaType: a.Manifest.MediaType, Size: a.Manifest.Size, Digest: a.Manifest.Digest,
+			ArtifactType: a.Manifest.ArtifactType, Annotations: ann})
+	}
+	refName := d.Ref.Name()
+	if _, isDigest := d.Ref.(name.Digest); isDigest && d.Filter != nil {
+		// The digest asked for is not the digest stored: name it by repository only.
+		refName = d.Ref.Context().Name() + "@" + d.Root.Digest.String()
+	}
+	w.AddIndex(v1.Descriptor{MediaType: d.Root.MediaType, Size: d.Root.Size, Digest: d.Root.Digest, Annotations: map[string]string{
+		bundle.AnnotationRefName:   refName,
+		bundle.AnnotationImageName: refName,
+		bundle.AnnotationRole:      bundle.RoleImage,
+	}})
+	return img, nil
+}
+
+func summarizeImage(img bundle.Image) ExportedImage {
+	e := ExportedImage{Reference: img.Reference, Digest: img.Digest, Artifacts: map[string]int{}, Filter: img.Filter}
+	for _, p := range img.Platforms {
+		e.Platforms = append(e.Platforms, p.Platform)
+	}
+	for _, a := range img.Artifacts {
+		e.Artifacts[a.Kind]++
+	}
+	return e
+}
+
+// capturedTrust is trust material ready to be written: a TUF capture or a
+// carried file.
+type capturedTrust struct {
+	name, kind, url string
+	files           []trust.File
+	roles           []trust.Role
+}
+
+func (o *options) captureTrust(ctx context.Context) ([]capturedTrust, error) {
+	var out []capturedTrust
+	sources := o.tufSources
+	if len(sources) == 0 && !o.noTUF {
+		pg, err := trust.PublicGood()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrExport, err)
+		}
+		sources = []trust.Source{pg}
+	}
+	if o.noTUF {
+		sources = nil
+	}
+	for _, src := range sources {
+		o.emit(Progress{Phase: "capture", Image: ""})
+		var copts []trust.CaptureOption
+		if o.transport != nil {
+			copts = append(copts, trust.WithTransport(o.transport))
+		}
+		copts = append(copts, trust.WithLogger(o.logger))
+		c, err := trust.Capture(ctx, src, copts...)
+		if err != nil {
+			return nil, fmt.Errorf("%w: capturing TUF repository %s (%s): %w (use --no-tuf to export without it)", ErrExport, src.Name, src.URL, err)
+		}
+		out = append(out, capturedTrust{name: c.Name, kind: "tuf", url: c.URL, files: c.Files, roles: c.Roles})
+	}
+	for _, p := range o.carryRoots {
+		data, err := readFileLimited(p, maxTrustFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --trusted-root: %w", ErrUsage, err)
+		}
+		if _, err := trust.LoadTrustedRoot(data); err != nil {
+			return nil, fmt.Errorf("%w: --trusted-root %s: %w", ErrUsage, p, err)
+		}
+		out = append(out, capturedTrust{name: p, kind: "trusted-root", files: []trust.File{{Path: "trusted_root.json", Data: data}}})
+	}
+	for _, p := range o.carryKeys {
+		data, err := readFileLimited(p, maxTrustFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --key: %w", ErrUsage, err)
+		}
+		if _, err := trust.LoadPublicKey(data); err != nil {
+			return nil, fmt.Errorf("%w: --key %s: %w", ErrUsage, p, err)
+		}
+		out = append(out, capturedTrust{name: p, kind: "public-key", files: []trust.File{{Path: baseName(p), Data: data}}})
+	}
+	return out, nil
+}
+
+// maxTrustFile bounds trusted_root.json and key files read from disk.
+const maxTrustFile = 4 << 20
+
+func addTrust(w *bundle.Writer, c capturedTrust) (bundle.TrustSource, error) {
+	ts := bundle.TrustSource{Name: c.name, Kind: c.kind, URL: c.url}
+	artifactType := map[string]string{
+		"tuf":          bundle.ArtifactTypeTUF,
+		"trusted-root": bundle.ArtifactTypeTrustedRoot,
+		"public-key":   bundle.ArtifactTypePublicKey,
+	}[c.kind]
+	var files []bundle.File
+	for _, f := range c.files {
+		mt := types.MediaType("application/json")
+		if !strings.HasSuffix(f.Path, ".json") {
+			mt = "application/octet-stream"
+		}
+		h, size, err := v1.SHA256(bytes.NewReader(f.Data))
+		if err != nil {
+			return ts, err
+		}
+		files = append(files, bundle.File{Name: f.Path, MediaType: mt, Data: f.Data})
+		ts.Files = append(ts.Files, bundle.TrustFile{Path: f.Path, Digest: h.String(), Size: size})
+	}
+	for _, r := range c.roles {
+		ts.Roles = append(ts.Roles, bundle.Role{Role: r.Name, Version: r.Version, Expires: r.Expires})
+	}
+	mdesc, err := w.PutArtifact(artifactType, files, map[string]string{annotationTrustName: c.name})
+	if err != nil {
+		return ts, err
+	}
+	ts.Manifest = mdesc.Digest.String()
+	mdesc.Annotations = map[string]string{bundle.AnnotationRole: bundle.RoleTrust, annotationTrustName: c.name}
+	w.AddIndex(mdesc)
+	return ts, nil
+}
+
+// annotationTrustName names a trust source on its artifact manifest and
+// index.json entry.
+const annotationTrustName = "dev.airlock.trust.name"
+
+// fetchProgress turns per-blob writer progress into per-image events: each
+// blob counts for the first image that needs it.
+func (o *options) fetchProgress(found []*registry.Discovery) func(bundle.Progress) {
+	if o.progress == nil {
+		return nil
+	}
+	type agg struct {
+		done, total      int64
+		blobsDone, blobs int
+	}
+	owner := map[v1.Hash]string{}
+	images := map[string]*agg{}
+	for _, d := range found {
+		a := &agg{}
+		images[d.Ref.String()] = a
+		for _, b := range d.Blobs {
+			if _, ok := owner[b.Desc.Digest]; !ok {
+				owner[b.Desc.Digest] = d.Ref.String()
+				a.total += b.Desc.Size
+				a.blobs++
+			}
+		}
+	}
+	var mu sync.Mutex
+	blobDone := map[v1.Hash]int64{}
+	return func(p bundle.Progress) {
+		img, ok := owner[p.Blob]
+		if !ok {
+			return
+		}
+		mu.Lock()
+		a := images[img]
+		prev := blobDone[p.Blob]
+		if p.BlobDone != prev {
+			a.done += p.BlobDone - prev
+			blobDone[p.Blob] = p.BlobDone
+			if p.BlobDone == p.BlobSize && p.BlobSize > 0 || p.BlobSize == 0 {
+				a.blobsDone++
+			}
+		}
+		ev := Progress{Phase: "fetch", Image: img, Done: a.done, Total: a.total, BlobsDone: a.blobsDone, BlobsTotal: a.blobs}
+		mu.Unlock()
+		o.progress(ev)
+	}
+}
+
+func (o *options) emit(p Progress) {
+	if o.progress != nil {
+		o.progress(p)
+	}
+}
+
+func (o *options) registryClient() *registry.Client {
+	ropts := []registry.Option{registry.WithKeychain(o.keychain), registry.WithLogger(o.logger),
+		registry.WithUserAgent("airlock/" + Version)}
+	if len(o.insecure) > 0 {
+		ropts = append(ropts, registry.WithInsecureRegistries(o.insecure...))
+	}
+	if o.transport != nil {
+		ropts = append(ropts, registry.WithTransport(o.transport))
+	}
+	return registry.New(ropts...)
+}
+
+func parsePlatforms(ss []string) ([]v1.Platform, error) {
+	var out []v1.Platform
+	for _, s := range ss {
+		for _, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := v1.ParsePlatform(part)
+			if err != nil || p.OS == "" || p.Architecture == "" {
+				return nil, fmt.Errorf("%w: platform %q: want os/arch[/variant]", ErrUsage, part)
+			}
+			out = append(out, *p)
+		}
+	}
+	return out, nil
+}
+
+func platformString(p v1.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+func readFileLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return data, nil
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}

@@ -1,0 +1,482 @@
+package airlock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/internal/registry"
+	"github.com/airlock-oci/airlock/verify"
+)
+
+// ReceiptSchema versions the receipt format (docs/cli.md).
+const ReceiptSchema = "airlock.dev/receipt/v1"
+
+// ImportResult is what an import did (or, for a dry run, would do).
+type ImportResult struct {
+	Schema     string          `json:"schema"`
+	Bundle     string          `json:"bundle"`
+	Target     string          `json:"target"`
+	DryRun     bool            `json:"dryRun,omitempty"`
+	ImportedAt time.Time       `json:"importedAt"`
+	Images     []ImportedImage `json:"images"`
+	// Report is the verification report, with each image's Targets filled.
+	Report *verify.Report `json:"-"`
+}
+
+// ImportedImage is one image and what the target now holds for it.
+type ImportedImage struct {
+	Source    string `json:"source"`
+	Reference string `json:"reference"` // target repository with tag, or @digest
+	Digest    string `json:"digest"`
+	Verdict   string `json:"verdict"`
+	// Skipped says why nothing was pushed for the image (it failed
+	// verification under --only-verified).
+	Skipped   string    `json:"skipped,omitempty"`
+	Blobs     int       `json:"blobs"`
+	Bytes     int64     `json:"bytes"`
+	Manifests []string  `json:"manifests"`
+	Referrers []string  `json:"referrers,omitempty"`
+	Tags      []TagMove `json:"tags"`
+}
+
+// TagMove is one tag in the target.
+type TagMove struct {
+	Tag      string `json:"tag"`
+	Digest   string `json:"digest"`
+	Previous string `json:"previous,omitempty"` // digest the tag pointed at before, when different
+	Moved    bool   `json:"moved"`
+	Note     string `json:"note,omitempty"`
+}
+
+// ErrTagConflict means a tag in the target points at another digest and
+// --force was not given: the tag was left alone.
+var ErrTagConflict = errors.New("tag points at a different digest in the target")
+
+// Import verifies a bundle exactly as Verify does (persisting the accepted
+// TUF state), then pushes what passed to target ("registry/prefix"):
+// blobs, then platform manifests, then indexes, then the artifacts attached
+// to them (referrers through the referrers API or the fallback tag), then
+// tags last, so that no tag points at something incomplete. It pushes the
+// bytes it verified: every blob is re-hashed as it streams out of the
+// bundle. Nothing is pushed from a bundle that fails integrity, or, unless
+// WithOnlyVerified, from one in which any image fails the policy.
+func Import(ctx context.Context, path, target string, opts ...Option) (*ImportResult, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if !o.at.IsZero() {
+		return nil, fmt.Errorf("%w: --at reproduces a past verification for an audit and is refused for an import", ErrUsage)
+	}
+	client := o.registryClient()
+	prefix, err := parseTarget(client, target)
+	if err != nil {
+		return nil, err
+	}
+	v, err := o.verifyBundle(ctx, path, !o.dryRun)
+	if err != nil {
+		return nil, err
+	}
+	if v.reader != nil {
+		defer v.reader.Close()
+	}
+	res := &ImportResult{Schema: ReceiptSchema, Bundle: path, Target: target, DryRun: o.dryRun, ImportedAt: o.now().UTC(), Report: v.report}
+	if !v.report.Integrity.OK || v.trustRefused {
+		return res, v.err()
+	}
+	passed := func(i int) bool {
+		vd := v.report.Images[i].Verdict
+		return vd == verify.VerdictPass || vd == verify.VerdictAllowedByDefault
+	}
+	anyFailed := false
+	for i := range v.inv.Images {
+		if !passed(i) {
+			anyFailed = true
+		}
+	}
+	if anyFailed && !o.onlyVerified {
+		return res, v.err()
+	}
+
+	var conflicts []string
+	for i, img := range v.inv.Images {
+		ii := ImportedImage{Source: img.Reference, Digest: img.Digest, Verdict: v.report.Images[i].Verdict}
+		if !passed(i) {
+			ii.Skipped = "did not pass verification: nothing pushed"
+			res.Images = append(res.Images, ii)
+			continue
+		}
+		plan, err := planImage(v, img, prefix, o.keepHost)
+		if err != nil {
+			return res, fmt.Errorf("%w: %s: %w", ErrImport, img.Reference, err)
+		}
+		ii.Reference = plan.reference()
+		if err := o.pushImage(ctx, client, v.reader, plan, &ii); err != nil {
+			return res, fmt.Errorf("%w: %s -> %s: %w", ErrImport, img.Reference, plan.repo, err)
+		}
+		for _, t := range ii.Tags {
+			if !t.Moved && t.Previous != "" {
+				conflicts = append(conflicts, fmt.Sprintf("%s:%s (has %s, bundle has %s)", plan.repo, t.Tag, t.Previous, t.Digest))
+			}
+		}
+		if !o.dryRun {
+			v.report.Images[i].Targets = append(v.report.Images[i].Targets, ii.Reference)
+		}
+		res.Images = append(res.Images, ii)
+	}
+	if len(conflicts) > 0 {
+		v.report.Warnings = append(v.report.Warnings, "tags not moved (use --force): "+strings.Join(conflicts, "; "))
+		return res, fmt.Errorf("%w: %d tags not moved (use --force): %s", ErrTagConflict, len(conflicts), strings.Join(conflicts, "; "))
+	}
+	if anyFailed {
+		return res, v.err()
+	}
+	return res, nil
+}
+
+// parseTarget checks "registry[/prefix]" (no tag, no digest).
+func parseTarget(c *registry.Client, target string) (name.Repository, error) {
+	t := strings.TrimSuffix(target, "/")
+	if t == "" || strings.Contains(t, "@") {
+		return name.Repository{}, fmt.Errorf("%w: --to %q: want REGISTRY[/PREFIX], without tag or digest", ErrUsage, target)
+	}
+	bare := !strings.Contains(t, "/")
+	if bare {
+		t += "/placeholder" // validate the registry through a repository
+	}
+	r, err := c.ParseRepository(t)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("%w: --to %q: want REGISTRY[/PREFIX], without tag or digest: %v", ErrUsage, target, err)
+	}
+	if bare {
+		return r.Registry.Repo(), nil
+	}
+	return r, nil
+}
+
+// MapReference places a source image name under the target prefix, the
+// documented rule (docs/cli.md): the source registry host is dropped, the
+// repository path is kept: docker.io/library/nginx:1.27 under
+// registry.internal/mirror is registry.internal/mirror/library/nginx:1.27.
+// With keepHost the host is kept as the first path component, its port
+// joined with "_" (localhost:5000 -> localhost_5000).
+func MapReference(src name.Reference, prefix name.Repository, keepHost bool) (name.Repository, error) {
+	path := src.Context().RepositoryStr()
+	if keepHost {
+		host := src.Context().RegistryStr()
+		if host == name.DefaultRegistry {
+			host = "docker.io"
+		}
+		path = strings.ReplaceAll(host, ":", "_") + "/" + path
+	}
+	full := prefix.RegistryStr() + "/" + path
+	if p := prefix.RepositoryStr(); p != "" {
+		full = prefix.RegistryStr() + "/" + p + "/" + path
+	}
+	return name.NewRepository(full)
+}
+
+// pushPlan lists, in push order, what one image needs in the target.
+type pushPlan struct {
+	repo      name.Repository
+	tag       string // "" for a digest reference
+	rootDesc  v1.Descriptor
+	blobs     []v1.Descriptor
+	manifests []v1.Descriptor // children before parents, the image root last
+	artifacts []artifactPush  // subjects before the artifacts attached to them
+}
+
+type artifactPush struct {
+	manifests []v1.Descriptor // the artifact's own child manifests, then the artifact
+	desc      v1.Descriptor
+	subject   v1.Hash
+	tag       string // legacy tag, if any
+	referrer  bool   // attached through subject (referrers API or fallback tag)
+}
+
+func (p *pushPlan) reference() string {
+	if p.tag != "" {
+		return p.repo.Tag(p.tag).Name()
+	}
+	return p.repo.Digest(p.rootDesc.Digest.String()).Name()
+}
+
+func planImage(v *verified, img bundle.Image, prefix name.Repository, keepHost bool) (*pushPlan, error) {
+	src, err := name.ParseReference(img.Name, name.WeakValidation)
+	if err != nil {
+		return nil, fmt.Errorf("inventory name %q: %v", img.Name, err)
+	}
+	repo, err := MapReference(src, prefix, keepHost)
+	if err != nil {
+		return nil, fmt.Errorf("mapping %s under %s: %v", img.Name, prefix, err)
+	}
+	root, _ := v1.NewHash(img.Digest)
+	g := v.graph
+	p := &pushPlan{repo: repo, rootDesc: g.Nodes[root].Descriptor}
+	if t, ok := src.(name.Tag); ok {
+		p.tag = t.TagStr()
+	}
+	seenBlob := map[v1.Hash]bool{}
+	seenManifest := map[v1.Hash]bool{}
+	// walk adds everything below h (post-order: children first).
+	var walk func(h v1.Hash, out *[]v1.Descriptor) error
+	walk = func(h v1.Hash, out *[]v1.Descriptor) error {
+		n := g.Nodes[h]
+		if n == nil {
+			return fmt.Errorf("%s is not in the bundle", h)
+		}
+		if n.Manifest == nil && n.Index == nil {
+			if !seenBlob[h] {
+				seenBlob[h] = true
+				p.blobs = append(p.blobs, n.Descriptor)
+			}
+			return nil
+		}
+		if seenManifest[h] {
+			return nil
+		}
+		seenManifest[h] = true
+		if n.Index != nil {
+			for _, c := range n.Index.Manifests {
+				if err := walk(c.Digest, out); err != nil {
+					return err
+				}
+			}
+		}
+		if n.Manifest != nil {
+			if err := walk(n.Manifest.Config.Digest, out); err != nil {
+				return err
+			}
+			for _, l := range n.Manifest.Layers {
+				if isForeign(l) {
+					continue
+				}
+				if err := walk(l.Digest, out); err != nil {
+					return err
+				}
+			}
+		}
+		d := n.Descriptor
+		d.Annotations, d.Platform = nil, nil
+		*out = append(*out, d)
+		return nil
+	}
+	if err := walk(root, &p.manifests); err != nil {
+		return nil, err
+	}
+	// Artifacts, ordered so a subject is always pushed before what refers to it.
+	pending := map[v1.Hash]bundle.Artifact{}
+	var order []v1.Hash
+	for _, a := range img.Artifacts {
+		if a.FoundBy == bundle.FoundByInIndex {
+			continue // part of the image index, pushed with it
+		}
+		h, err := v1.NewHash(a.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("artifact %q: %v", a.Digest, err)
+		}
+		if _, dup := pending[h]; !dup {
+			order = append(order, h)
+		}
+		pending[h] = a
+	}
+	done := map[v1.Hash]bool{}
+	for h := range seenManifest {
+		done[h] = true
+	}
+	for len(order) > 0 {
+		progressed := false
+		var rest []v1.Hash
+		for _, h := range order {
+			a := pending[h]
+			subj, err := v1.NewHash(a.Subject)
+			if err != nil {
+				return nil, fmt.Errorf("artifact %s: subject %q: %v", a.Digest, a.Subject, err)
+			}
+			if !done[subj] {
+				if _, waiting := pending[subj]; waiting {
+					rest = append(rest, h)
+					continue
+				}
+				return nil, fmt.Errorf("artifact %s is attached to %s, which the image does not hold", a.Digest, a.Subject)
+			}
+			ap := artifactPush{subject: subj, tag: a.Tag, referrer: a.FoundBy != bundle.FoundByLegacyTag}
+			if err := walk(h, &ap.manifests); err != nil {
+				return nil, err
+			}
+			if len(ap.manifests) == 0 {
+				continue // the same manifest was listed twice
+			}
+			ap.desc = ap.manifests[len(ap.manifests)-1]
+			if n := g.Nodes[h]; n.Manifest != nil {
+				ap.desc.ArtifactType = n.Manifest.ArtifactType
+				if ap.desc.ArtifactType == "" {
+					ap.desc.ArtifactType = string(n.Manifest.Config.MediaType)
+				}
+				ap.desc.Annotations = n.Manifest.Annotations
+			}
+			p.artifacts = append(p.artifacts, ap)
+			done[h] = true
+			progressed = true
+		}
+		if !progressed && len(rest) > 0 {
+			return nil, fmt.Errorf("artifacts %v refer to each other in a cycle", rest)
+		}
+		order = rest
+	}
+	return p, nil
+}
+
+// isForeign reports non-distributable layers, which are not carried.
+func isForeign(d v1.Descriptor) bool {
+	return !d.MediaType.IsDistributable() || len(d.URLs) > 0 && d.MediaType == types.DockerForeignLayer
+}
+
+// pushImage pushes one plan in order and records what the target holds.
+func (o *options) pushImage(ctx context.Context, c *registry.Client, r *bundle.Reader, p *pushPlan, ii *ImportedImage) error {
+	for _, b := range p.blobs {
+		ii.Blobs++
+		ii.Bytes += b.Size
+	}
+	// Tags: decide before pushing anything whether each may be set.
+	type tagSet struct {
+		tag  string
+		desc v1.Descriptor
+	}
+	tags := []tagSet{}
+	if p.tag != "" {
+		tags = append(tags, tagSet{p.tag, p.rootDesc})
+	}
+	for _, a := range p.artifacts {
+		if a.tag != "" {
+			tags = append(tags, tagSet{a.tag, a.desc})
+		}
+		if a.referrer {
+			ii.Referrers = append(ii.Referrers, a.desc.Digest.String())
+		}
+	}
+	for _, m := range p.manifests {
+		ii.Manifests = append(ii.Manifests, m.Digest.String())
+	}
+	for _, a := range p.artifacts {
+		for _, m := range a.manifests {
+			ii.Manifests = append(ii.Manifests, m.Digest.String())
+		}
+	}
+	moves := make([]TagMove, len(tags))
+	for i, t := range tags {
+		moves[i] = TagMove{Tag: t.tag, Digest: t.desc.Digest.String(), Moved: true}
+		cur, err := c.Resolve(ctx, p.repo.Tag(t.tag))
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("checking tag %s: %w", t.tag, err)
+		case cur.Digest == t.desc.Digest:
+			moves[i].Note = "already there"
+		case o.force:
+			moves[i].Previous = cur.Digest.String()
+			moves[i].Note = "moved (--force)"
+		default:
+			moves[i].Previous = cur.Digest.String()
+			moves[i].Moved = false
+			moves[i].Note = "not moved: points at another digest (use --force)"
+		}
+	}
+	ii.Tags = moves
+	if o.dryRun {
+		return nil
+	}
+
+	// 1. Blobs, in parallel; each streams out of the bundle re-hashed.
+	var mu sync.Mutex
+	var done int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.concurrency)
+	for _, b := range p.blobs {
+		g.Go(func() error {
+			open := func() (io.ReadCloser, error) { return r.Blob(b.Digest) }
+			if err := c.PushBlob(gctx, p.repo, b, open); err != nil {
+				return fmt.Errorf("blob %s: %w", b.Digest, err)
+			}
+			mu.Lock()
+			done += b.Size
+			ev := Progress{Phase: "push", Image: ii.Source, Done: done, Total: ii.Bytes}
+			mu.Unlock()
+			o.emit(ev)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	pushManifest := func(d v1.Descriptor, tag string) error {
+		raw, err := r.ReadBlob(d.Digest, bundle.DefaultLimits().MaxManifestSize)
+		if err != nil {
+			return err
+		}
+		if _, err := c.PushManifest(ctx, p.repo, d.MediaType, raw, tag); err != nil {
+			return fmt.Errorf("manifest %s: %w", d.Digest, err)
+		}
+		return nil
+	}
+	// 2. Platform manifests, then indexes, the image last: by digest.
+	for _, m := range p.manifests {
+		if err := pushManifest(m, ""); err != nil {
+			return err
+		}
+	}
+	// 3. Artifacts, by digest; referrers also in the fallback index when
+	// the target has no referrers API.
+	var api *bool
+	for _, a := range p.artifacts {
+		for _, m := range a.manifests {
+			if err := pushManifest(m, ""); err != nil {
+				return err
+			}
+		}
+		if !a.referrer {
+			continue
+		}
+		if api == nil {
+			has, err := c.ReferrersAPI(ctx, p.repo)
+			if err != nil {
+				return fmt.Errorf("probing the referrers API: %w", err)
+			}
+			api = &has
+		}
+		if !*api {
+			if err := c.AddFallbackReferrer(ctx, p.repo, a.subject, a.desc); err != nil {
+				return fmt.Errorf("referrer %s of %s: %w", a.desc.Digest, a.subject, err)
+			}
+		}
+	}
+	// 4. Tags last.
+	for i, t := range tags {
+		if !moves[i].Moved || moves[i].Note == "already there" {
+			continue
+		}
+		if err := pushManifest(t.desc, t.tag); err != nil {
+			return fmt.Errorf("tag %s: %w", t.tag, err)
+		}
+	}
+	return nil
+}
+
+// WriteReceipt writes what the target now holds, for delta exports.
+func (res *ImportResult) WriteReceipt(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}

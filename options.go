@@ -1,0 +1,249 @@
+package airlock
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/airlock-oci/airlock/trust"
+	"github.com/airlock-oci/airlock/verify"
+)
+
+// Option configures Export, Inspect, Verify and Import. Each option says
+// which flows read it; the others ignore it.
+type Option func(*options) error
+
+type options struct {
+	logger      *slog.Logger
+	progress    func(Progress)
+	concurrency int
+	now         func() time.Time
+
+	// registry access (Export, Import)
+	insecure  []string
+	transport http.RoundTripper
+	keychain  authn.Keychain
+
+	// Export
+	platforms      []string
+	signaturesFrom []string
+	tufSources     []trust.Source
+	noTUF          bool
+	carryRoots     []string
+	carryKeys      []string
+
+	// Verify, Import
+	policy       *verify.Policy
+	policyInfo   *verify.PolicyInfo
+	policyDir    string
+	trustDir     string
+	trustedRoots []string
+	keys         []string
+	maxStaleness time.Duration
+	at           time.Time
+	requireSCT   *bool
+
+	// Import
+	onlyVerified bool
+	force        bool
+	dryRun       bool
+	keepHost     bool
+}
+
+func newOptions(opts []Option) (*options, error) {
+	o := &options{
+		logger:      slog.New(slog.DiscardHandler),
+		concurrency: 4,
+		now:         time.Now,
+		keychain:    authn.DefaultKeychain,
+	}
+	for _, opt := range opts {
+		if err := opt(o); err != nil {
+			return nil, err
+		}
+	}
+	if o.concurrency < 1 {
+		return nil, fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrUsage, o.concurrency)
+	}
+	if o.maxStaleness < 0 {
+		return nil, fmt.Errorf("%w: max staleness must not be negative", ErrUsage)
+	}
+	return o, nil
+}
+
+// WithLogger sets the logger (default: discard). The library prints nothing.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l != nil {
+			o.logger = l
+		}
+		return nil
+	}
+}
+
+// WithProgress sets a callback that receives progress events. It may be
+// called from several goroutines at once; the caller owns it.
+func WithProgress(f func(Progress)) Option {
+	return func(o *options) error { o.progress = f; return nil }
+}
+
+// WithConcurrency bounds parallel blob transfers and hashing (default 4).
+func WithConcurrency(n int) Option {
+	return func(o *options) error { o.concurrency = n; return nil }
+}
+
+// WithClock replaces the real clock (tests). Verification never trusts a
+// time a bundle claims; this is the clock it trusts instead.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error { o.now = now; return nil }
+}
+
+// WithInsecureRegistries allows plain HTTP to these registry hosts
+// (host:port), as used for loopback registries.
+func WithInsecureRegistries(hosts ...string) Option {
+	return func(o *options) error { o.insecure = append(o.insecure, hosts...); return nil }
+}
+
+// WithTransport sets the HTTP transport for registry and TUF access.
+func WithTransport(rt http.RoundTripper) Option {
+	return func(o *options) error { o.transport = rt; return nil }
+}
+
+// WithKeychain sets registry credentials (default: docker config and
+// credential helpers, ggcr's authn.DefaultKeychain).
+func WithKeychain(k authn.Keychain) Option {
+	return func(o *options) error { o.keychain = k; return nil }
+}
+
+// WithPlatforms (Export) keeps only these platforms ("linux/amd64",
+// "linux/arm64/v8") of multi-arch images. Default: all.
+func WithPlatforms(p ...string) Option {
+	return func(o *options) error { o.platforms = append(o.platforms, p...); return nil }
+}
+
+// WithSignaturesFrom (Export) also looks for signatures in these
+// repositories (cosign's COSIGN_REPOSITORY convention).
+func WithSignaturesFrom(repos ...string) Option {
+	return func(o *options) error { o.signaturesFrom = append(o.signaturesFrom, repos...); return nil }
+}
+
+// WithTUF (Export) captures these TUF repositories. Without it, Export
+// captures Sigstore's public-good repository.
+func WithTUF(src ...trust.Source) Option {
+	return func(o *options) error { o.tufSources = append(o.tufSources, src...); return nil }
+}
+
+// WithoutTUF (Export) captures no TUF repository.
+func WithoutTUF() Option {
+	return func(o *options) error { o.noTUF = true; return nil }
+}
+
+// WithCarriedTrustedRoot (Export) carries a trusted_root.json file in the
+// bundle. The far side never trusts it unless its own configuration does.
+func WithCarriedTrustedRoot(path string) Option {
+	return func(o *options) error { o.carryRoots = append(o.carryRoots, path); return nil }
+}
+
+// WithCarriedKey (Export) carries a public key file in the bundle; like
+// carried trusted roots, it is never trusted by itself.
+func WithCarriedKey(path string) Option {
+	return func(o *options) error { o.carryKeys = append(o.carryKeys, path); return nil }
+}
+
+// WithPolicy (Verify, Import) sets the policy; source names it in the
+// report ("flags" for a policy built from command-line flags). Key names in
+// the policy are files relative to the working directory. A policy, from
+// WithPolicy or WithPolicyFile, is required.
+func WithPolicy(p *verify.Policy, source string) Option {
+	return func(o *options) error {
+		if p == nil {
+			return fmt.Errorf("%w: nil policy", ErrUsage)
+		}
+		o.policy = p
+		o.policyInfo = &verify.PolicyInfo{Source: source, DefaultAction: p.DefaultAction}
+		o.policyDir = ""
+		return nil
+	}
+}
+
+// WithPolicyFile (Verify, Import) reads and compiles a policy file
+// (docs/policy.md). Key names in it are relative to its directory. The
+// report records the file and its sha256.
+func WithPolicyFile(path string) Option {
+	return func(o *options) error {
+		data, err := readFileLimited(path, verify.MaxPolicySize)
+		if err != nil {
+			return fmt.Errorf("%w: policy: %w", ErrUsage, err)
+		}
+		p, err := verify.ParsePolicy(data)
+		if err != nil {
+			return fmt.Errorf("%w: policy %s: %w", ErrUsage, path, err)
+		}
+		o.policy = p
+		o.policyInfo = &verify.PolicyInfo{Source: path, Sha256: fileSHA256(data), DefaultAction: p.DefaultAction}
+		o.policyDir = filepath.Dir(path)
+		return nil
+	}
+}
+
+// WithRequireSCT (Verify, Import) requires (true) or waives (false)
+// certificate transparency SCTs on Fulcio certificates. Default: required
+// exactly when the trusted root lists CT logs.
+func WithRequireSCT(require bool) Option {
+	return func(o *options) error { o.requireSCT = &require; return nil }
+}
+
+// WithTrustDir (Verify, Import) sets the trust store directory (default:
+// trust.DefaultDir()).
+func WithTrustDir(dir string) Option {
+	return func(o *options) error { o.trustDir = dir; return nil }
+}
+
+// WithTrustedRoot (Verify, Import) trusts a trusted_root.json file the
+// operator configured by hand. Reports name it as operator-configured.
+func WithTrustedRoot(path string) Option {
+	return func(o *options) error { o.trustedRoots = append(o.trustedRoots, path); return nil }
+}
+
+// WithKey (Verify, Import) trusts a public key file.
+func WithKey(path string) Option {
+	return func(o *options) error { o.keys = append(o.keys, path); return nil }
+}
+
+// WithMaxStaleness (Verify, Import) accepts expired TUF timestamp and
+// snapshot metadata up to this age (default 0: strict). See docs/trust.md.
+func WithMaxStaleness(d time.Duration) Option {
+	return func(o *options) error { o.maxStaleness = d; return nil }
+}
+
+// WithAt (Verify) reproduces a past verification at time t, for an audit.
+// The report says so. Import refuses it.
+func WithAt(t time.Time) Option {
+	return func(o *options) error { o.at = t; return nil }
+}
+
+// WithOnlyVerified (Import) imports the images that passed and reports the
+// others, instead of refusing the whole bundle.
+func WithOnlyVerified() Option {
+	return func(o *options) error { o.onlyVerified = true; return nil }
+}
+
+// WithForce (Import) moves tags that already point at a different digest.
+func WithForce() Option {
+	return func(o *options) error { o.force = true; return nil }
+}
+
+// WithDryRun (Import) verifies and prints what would be pushed, pushing nothing.
+func WithDryRun() Option {
+	return func(o *options) error { o.dryRun = true; return nil }
+}
+
+// WithKeepSourceHost (Import) keeps the source registry host as the first
+// path component under the target prefix (see docs/cli.md, reference mapping).
+func WithKeepSourceHost() Option {
+	return func(o *options) error { o.keepHost = true; return nil }
+}

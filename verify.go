@@ -1,0 +1,419 @@
+package airlock
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/trust"
+	"github.com/airlock-oci/airlock/verify"
+)
+
+// ErrTrust means trust material carried by the bundle matched a pinned root
+// but was refused (rollback, expiry, tampering).
+var ErrTrust = errors.New("trust material refused")
+
+// ReportError is returned when a verification ran to the end but did not
+// pass. Its Report says why; its exit code follows the report (1 policy, 2
+// integrity).
+type ReportError struct {
+	Report *verify.Report
+	// TrustRefused is set when a TUF source matched a pin and was refused.
+	TrustRefused bool
+}
+
+func (e *ReportError) Error() string {
+	failed := 0
+	for _, img := range e.Report.Images {
+		if img.Verdict != verify.VerdictPass && img.Verdict != verify.VerdictAllowedByDefault {
+			failed++
+		}
+	}
+	switch {
+	case !e.Report.Integrity.OK:
+		return "bundle integrity check failed: " + e.Report.Integrity.Error
+	case e.TrustRefused && failed == 0:
+		return "trust material in the bundle was refused (see the trust section of the report)"
+	}
+	return fmt.Sprintf("%s: %d of %d images did not pass", verify.VerdictPolicyFailed, failed, len(e.Report.Images))
+}
+
+// ExitCode is the documented exit code for this outcome.
+func (e *ReportError) ExitCode() int {
+	if c := e.Report.ExitCode(); c != verify.ExitOK {
+		return c
+	}
+	return verify.ExitPolicy
+}
+
+// Is lets callers test errors.Is(err, ErrPolicy), bundle.ErrInvalidBundle
+// and ErrTrust.
+func (e *ReportError) Is(target error) bool {
+	switch target {
+	case ErrPolicy:
+		return e.Report.Integrity.OK
+	case bundle.ErrInvalidBundle:
+		return !e.Report.Integrity.OK
+	case ErrTrust:
+		return e.TrustRefused
+	}
+	return false
+}
+
+// verified is the outcome of verifying a bundle, kept open for import.
+type verified struct {
+	report       *verify.Report
+	reader       *bundle.Reader
+	inv          *bundle.Inventory
+	graph        *bundle.Graph
+	trustRefused bool
+}
+
+func (v *verified) err() error {
+	if v.report.ExitCode() == verify.ExitOK && !v.trustRefused {
+		return nil
+	}
+	return &ReportError{Report: v.report, TrustRefused: v.trustRefused}
+}
+
+// Verify checks a bundle fully offline: every blob against its digest, the
+// content graph, the TUF material against the pinned roots in the trust
+// store, every signature and attestation against the trusted material, and
+// the policy. It returns the report, and a *ReportError (wrapping ErrPolicy,
+// ErrTrust or bundle.ErrInvalidBundle) when the bundle did not pass. The
+// trust store is not changed: only import and `trust update` persist.
+func Verify(ctx context.Context, path string, opts ...Option) (*verify.Report, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	v, err := o.verifyBundle(ctx, path, false)
+	if err != nil {
+		return nil, err
+	}
+	if v.reader != nil {
+		v.reader.Close()
+	}
+	return v.report, v.err()
+}
+
+// verifyBundle runs every check. Errors returned are usage or environment
+// errors (no report could be made); verdicts are in the report.
+func (o *options) verifyBundle(ctx context.Context, path string, persist bool) (*verified, error) {
+	if o.policy == nil {
+		return nil, fmt.Errorf("%w: a policy is required (--policy FILE, or --key / --certificate-identity flags)", ErrUsage)
+	}
+	now := o.now().UTC()
+	rep := &verify.Report{
+		Tool:       verify.Tool{Name: "airlock", Version: Version},
+		Bundle:     verify.BundleInfo{Path: path},
+		VerifiedAt: now,
+		Policy:     o.policyInfo,
+		Trust:      []verify.TrustSummary{},
+		Images:     []verify.ImageResult{},
+	}
+	if !o.at.IsZero() {
+		rep.Audit = &verify.AuditTime{At: o.at.UTC(), Note: "verification reproduced as of a past time for an audit (--at); not valid for an import"}
+	}
+	v := &verified{report: rep}
+	integrity := func(err error) (*verified, error) {
+		rep.Integrity = verify.Integrity{OK: false, Error: err.Error()}
+		rep.Finish()
+		return v, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %v", ErrUsage, err)
+	}
+	r, err := bundle.Open(path, bundle.WithReaderLogger(o.logger))
+	if err != nil {
+		return integrity(err)
+	}
+	v.reader = r
+	g, err := r.Graph()
+	if err != nil {
+		return integrity(err)
+	}
+	v.graph = g
+	var total int64
+	for _, h := range r.Blobs() {
+		n, _ := r.Stat(h)
+		total += n
+	}
+	err = r.VerifyBlobs(ctx, func(done, all int64) {
+		o.emit(Progress{Phase: "verify", Done: done, Total: all})
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			r.Close()
+			return nil, ctx.Err()
+		}
+		return integrity(err)
+	}
+	rep.Integrity = verify.Integrity{OK: true, Blobs: len(r.Blobs()), Bytes: total}
+	inv, err := r.Inventory()
+	if err != nil {
+		return integrity(err)
+	}
+	for _, img := range inv.Images {
+		h, err := v1.NewHash(img.Digest)
+		if err != nil || g.Nodes[h] == nil || !g.Nodes[h].Root {
+			return integrity(fmt.Errorf("%w: inventory lists image %s as %s, which index.json does not hold", bundle.ErrInvalidBundle, img.Reference, img.Digest))
+		}
+	}
+	v.inv = inv
+
+	tm, summaries, refused, err := o.loadTrust(r, inv, persist)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	v.trustRefused = refused
+	checkTime := now
+	if !o.at.IsZero() {
+		checkTime = o.at
+	}
+	copts := verify.Options{Now: checkTime, RequireSCT: o.requireSCT}
+	for _, img := range inv.Images {
+		evs, findings := collectEvidence(r, img)
+		for _, ev := range evs {
+			findings = append(findings, verify.Check(ev, tm, copts))
+		}
+		in := verify.ImageInput{Reference: img.Name, Digest: img.Digest, Findings: findings}
+		for _, p := range img.Platforms {
+			in.Platforms = append(in.Platforms, verify.PlatformInput{Platform: p.Platform, Digest: p.Digest})
+		}
+		res := o.policy.Evaluate(in)
+		res.Reference = img.Reference
+		res.Name = img.Name
+		rep.Images = append(rep.Images, res)
+	}
+	for i := range summaries {
+		for _, img := range rep.Images {
+			for _, f := range img.Findings {
+				if f.Status == verify.StatusVerified && slices.Contains(f.TrustMaterial, summaries[i].Name) {
+					summaries[i].Used = true
+				}
+			}
+		}
+	}
+	rep.Trust = summaries
+	if refused {
+		rep.Warnings = append(rep.Warnings, "trust material carried by the bundle matched a pinned root and was refused; see trust")
+	}
+	rep.Finish()
+	return v, nil
+}
+
+// loadTrust builds the trust material: TUF sources of the bundle verified
+// against the pinned roots, plus what the operator configured by hand.
+// Nothing the bundle carries is trusted otherwise.
+func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist bool) (*verify.TrustMaterial, []verify.TrustSummary, bool, error) {
+	tm := &verify.TrustMaterial{}
+	var sums []verify.TrustSummary
+	refused := false
+
+	dir := o.trustDir
+	if dir == "" {
+		d, err := trust.DefaultDir()
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("trust store: %w", err)
+		}
+		dir = d
+	}
+	var store *trust.Store
+	for _, src := range inv.Trust {
+		sum := verify.TrustSummary{Name: src.Name, Kind: src.Kind}
+		switch src.Kind {
+		case bundle.TrustKindTUF:
+			if store == nil {
+				s, err := trust.OpenStore(dir, trust.WithStoreLogger(o.logger))
+				if err != nil {
+					return nil, nil, false, fmt.Errorf("trust store %s: %w", dir, err)
+				}
+				store = s
+			}
+			files, err := trustFiles(r, src)
+			if err != nil {
+				sum.Origin = "bundle"
+				sum.Error = err.Error()
+				refused = true
+				sums = append(sums, sum)
+				continue
+			}
+			res, err := store.Verify(files, trust.TimePolicy{Now: o.now(), At: o.at, MaxStaleness: o.maxStaleness}, persist && o.at.IsZero(),
+				trust.WithVerifyLogger(o.logger))
+			if err != nil {
+				sum.Origin = "bundle (TUF)"
+				sum.Error = err.Error()
+				if !errors.Is(err, trust.ErrUntrusted) && !errors.Is(err, trust.ErrNoPin) {
+					refused = true
+				} else {
+					sum.Notes = append(sum.Notes, "not used: no pinned root in "+dir+" matches it")
+				}
+				sums = append(sums, sum)
+				continue
+			}
+			sum.Name = "tuf:" + res.Pin
+			sum.Origin = fmt.Sprintf("bundle, TUF-verified against pinned root %q", res.Pin)
+			for _, role := range res.Roles {
+				sum.Roles = append(sum.Roles, verify.RoleSummary{Role: role.Name, Version: role.Version, Expires: role.Expires})
+			}
+			sum.Notes = append(sum.Notes, res.Notes...)
+			if res.Audit {
+				sum.Notes = append(sum.Notes, "verified as of "+o.at.UTC().Format(time.RFC3339)+" (--at), not the real clock")
+			}
+			if res.TrustedRoot == nil {
+				sum.Notes = append(sum.Notes, "the repository lists no trusted_root.json")
+			} else {
+				tr, err := trust.LoadTrustedRoot(res.TrustedRoot)
+				if err != nil {
+					sum.Error = "verified trusted_root.json does not load: " + err.Error()
+					refused = true
+				} else {
+					tm.Sources = append(tm.Sources, verify.TrustSource{Name: sum.Name, Root: tr})
+				}
+			}
+		default:
+			sum.Origin = "bundle (carried, not trusted: only the operator's own configuration makes it trusted)"
+		}
+		sums = append(sums, sum)
+	}
+	for _, p := range o.trustedRoots {
+		m, err := trust.LoadTrustedRootFile(p)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%w: --trusted-root: %w", ErrUsage, err)
+		}
+		name := "file:" + p
+		tm.Sources = append(tm.Sources, verify.TrustSource{Name: name, Root: m.TrustedRoot})
+		sums = append(sums, verify.TrustSummary{Name: name, Kind: bundle.TrustKindTrustedRoot, Origin: trust.OperatorConfigured})
+	}
+	keyNames := append(slices.Clone(o.keys), o.policy.KeyFiles()...)
+	seen := map[string]bool{}
+	for _, k := range keyNames {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		p := k
+		if !filepath.IsAbs(p) && o.policyDir != "" {
+			p = filepath.Join(o.policyDir, p)
+		}
+		m, err := trust.LoadPublicKeyFile(p)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%w: key %s: %w", ErrUsage, k, err)
+		}
+		tm.Keys = append(tm.Keys, verify.Key{Name: k, Public: m.PublicKey})
+		sums = append(sums, verify.TrustSummary{Name: k, Kind: bundle.TrustKindPublicKey, Origin: trust.OperatorConfigured})
+	}
+	return tm, sums, refused, nil
+}
+
+// bundleTrustFiles serves one TUF source's files out of the bundle, by the
+// paths its artifact manifest's layer titles give (the manifest, not the
+// inventory, is authoritative: it is what the digests cover).
+type bundleTrustFiles struct {
+	r     *bundle.Reader
+	paths map[string]v1.Descriptor
+}
+
+func trustFiles(r *bundle.Reader, src bundle.TrustSource) (*bundleTrustFiles, error) {
+	h, err := v1.NewHash(src.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: trust source %s: manifest digest %q: %v", bundle.ErrInvalidBundle, src.Name, src.Manifest, err)
+	}
+	m, err := r.ReadManifest(h)
+	if err != nil {
+		return nil, fmt.Errorf("trust source %s: %w", src.Name, err)
+	}
+	if m.ArtifactType != bundle.ArtifactTypeTUF {
+		return nil, fmt.Errorf("%w: trust source %s: manifest %s has artifactType %q, not %q", bundle.ErrInvalidBundle, src.Name, src.Manifest, m.ArtifactType, bundle.ArtifactTypeTUF)
+	}
+	f := &bundleTrustFiles{r: r, paths: map[string]v1.Descriptor{}}
+	for _, l := range m.Layers {
+		p := l.Annotations[bundle.AnnotationTitle]
+		if p == "" {
+			return nil, fmt.Errorf("%w: trust source %s: a layer has no title", bundle.ErrInvalidBundle, src.Name)
+		}
+		if _, dup := f.paths[p]; dup {
+			return nil, fmt.Errorf("%w: trust source %s: two files named %s", bundle.ErrInvalidBundle, src.Name, p)
+		}
+		f.paths[p] = l
+	}
+	return f, nil
+}
+
+func (f *bundleTrustFiles) ReadFile(path string, max int64) ([]byte, error) {
+	d, ok := f.paths[path]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", path, trust.ErrNotFound)
+	}
+	if d.Size > max {
+		return nil, fmt.Errorf("%s is %d bytes, over %d: %w", path, d.Size, max, trust.ErrTooLarge)
+	}
+	return f.r.ReadBlob(d.Digest, max)
+}
+
+// UpdateTrust applies the TUF material a bundle carries to the trust store
+// (`airlock trust update`), importing nothing. It returns one summary per
+// TUF source; a source that matches a pin and is refused is an error
+// wrapping ErrTrust.
+func UpdateTrust(ctx context.Context, path string, opts ...Option) ([]verify.TrustSummary, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	r, err := bundle.Open(path, bundle.WithReaderLogger(o.logger))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if _, err := r.Graph(); err != nil {
+		return nil, err
+	}
+	inv, err := r.Inventory()
+	if err != nil {
+		return nil, err
+	}
+	o.policy = &verify.Policy{}
+	_, sums, refused, err := o.loadTrust(r, inv, true)
+	if err != nil {
+		return nil, err
+	}
+	var tuf []verify.TrustSummary
+	for _, s := range sums {
+		if s.Kind == bundle.TrustKindTUF {
+			tuf = append(tuf, s)
+		}
+	}
+	if len(tuf) == 0 {
+		return nil, fmt.Errorf("%w: the bundle carries no TUF repository", ErrTrust)
+	}
+	if refused {
+		return tuf, fmt.Errorf("%w: see above", ErrTrust)
+	}
+	accepted := 0
+	for _, s := range tuf {
+		if s.Error == "" {
+			accepted++
+		}
+	}
+	if accepted == 0 {
+		return tuf, fmt.Errorf("%w: no TUF repository in the bundle matches a pinned root", ErrTrust)
+	}
+	return tuf, nil
+}
+
+// fileSHA256 hashes a small file (policy files) for the report.
+func fileSHA256(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
