@@ -230,7 +230,7 @@ func loadDelegations(t *trustedmetadata.TrustedMetadata, fetch fetchRole, skipMi
 func readVersion(data []byte) (int64, map[string]*metadata.MetaFiles, bool) {
 	var m struct {
 		Signed struct {
-			Version int64                         `json:"version"`
+			Version int64                          `json:"version"`
 			Meta    map[string]*metadata.MetaFiles `json:"meta"`
 		} `json:"signed"`
 	}

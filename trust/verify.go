@@ -438,14 +438,29 @@ func expiryError(err error, t *trustedmetadata.TrustedMetadata, ref time.Time, s
 	if !errors.Is(err, &metadata.ErrExpiredMetadata{}) {
 		return err
 	}
+	// Name every expired role: root at the reference time itself, the
+	// online roles after the staleness allowance.
 	tufRef := ref.Add(-staleness)
-	switch {
-	case t.Root != nil && t.Root.Signed.IsExpired(tufRef):
-		return expiredErr(metadata.ROOT, t.Root.Signed.Version, t.Root.Signed.Expires, ref, staleness)
-	case t.Timestamp != nil && t.Timestamp.Signed.IsExpired(tufRef):
-		return expiredErr(metadata.TIMESTAMP, t.Timestamp.Signed.Version, t.Timestamp.Signed.Expires, ref, staleness)
-	case t.Snapshot != nil && t.Snapshot.Signed.IsExpired(tufRef):
-		return expiredErr(metadata.SNAPSHOT, t.Snapshot.Signed.Version, t.Snapshot.Signed.Expires, ref, staleness)
+	var errs []error
+	if t.Root != nil && t.Root.Signed.IsExpired(ref) {
+		errs = append(errs, expiredErr(metadata.ROOT, t.Root.Signed.Version, t.Root.Signed.Expires, ref, staleness))
+	}
+	if t.Timestamp != nil && t.Timestamp.Signed.IsExpired(tufRef) {
+		errs = append(errs, expiredErr(metadata.TIMESTAMP, t.Timestamp.Signed.Version, t.Timestamp.Signed.Expires, ref, staleness))
+	}
+	if t.Snapshot != nil && t.Snapshot.Signed.IsExpired(tufRef) {
+		errs = append(errs, expiredErr(metadata.SNAPSHOT, t.Snapshot.Signed.Version, t.Snapshot.Signed.Expires, ref, staleness))
+	}
+	switch len(errs) {
+	case 0:
+	case 1:
+		return errs[0]
+	default:
+		var msgs []string
+		for _, e := range errs {
+			msgs = append(msgs, strings.TrimPrefix(e.Error(), ErrExpired.Error()+": "))
+		}
+		return fmt.Errorf("%w: %s", ErrExpired, strings.Join(msgs, "; "))
 	}
 	return fmt.Errorf("%w: %v (reference time %s)", ErrExpired, err, ref.Format(time.RFC3339))
 }

@@ -67,7 +67,6 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-
 // fresh returns a repository whose root v1 is pinned as "corp" in a new store.
 func fresh(t *testing.T) (*testRepo, *Store) {
 	r := newRepo(t, t0)
