@@ -1,0 +1,399 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// MaxManifestSize caps every manifest (and referrers page) read from a registry.
+const MaxManifestSize = 4 << 20
+
+// maxErrorBody caps how much of an error answer is read.
+const maxErrorBody = 16 << 10
+
+// Defaults of the Client options.
+const (
+	DefaultRetries    = 3
+	DefaultBackoff    = 500 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
+	DefaultUserAgent  = "airlock"
+)
+
+// Client talks to registries. It is safe for concurrent use; create it with New.
+type Client struct {
+	keychain   authn.Keychain
+	insecure   map[string]bool
+	plainHTTP  bool
+	base       http.RoundTripper
+	retries    int
+	backoff    time.Duration
+	maxBackoff time.Duration
+	log        *slog.Logger
+	userAgent  string
+	err        error // from option validation; returned by every call
+
+	mu         sync.Mutex
+	transports map[string]http.RoundTripper // registry + scopes -> authenticated transport
+	locks      map[string]*sync.Mutex       // fallback tag read-modify-write
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithKeychain sets where credentials come from. Default: authn.DefaultKeychain
+// (docker config and credential helpers).
+func WithKeychain(k authn.Keychain) Option {
+	return func(c *Client) {
+		if k == nil {
+			c.err = errors.Join(c.err, fmt.Errorf("%w: nil keychain", ErrInvalidOption))
+			return
+		}
+		c.keychain = k
+	}
+}
+
+// WithInsecureRegistries lets the named registries (host[:port]) be reached
+// over plain HTTP. Default: none (HTTPS, except what go-containerregistry
+// already treats as local: localhost, loopback and RFC 1918 addresses).
+func WithInsecureRegistries(hosts ...string) Option {
+	return func(c *Client) {
+		for _, h := range hosts {
+			c.insecure[strings.TrimSpace(h)] = true
+		}
+	}
+}
+
+// WithPlainHTTP allows plain HTTP for every registry (name.Insecure). Default false.
+func WithPlainHTTP(on bool) Option { return func(c *Client) { c.plainHTTP = on } }
+
+// WithTransport sets the underlying round tripper; authentication is layered
+// on top of it. Default: remote.DefaultTransport.
+func WithTransport(rt http.RoundTripper) Option {
+	return func(c *Client) {
+		if rt == nil {
+			c.err = errors.Join(c.err, fmt.Errorf("%w: nil transport", ErrInvalidOption))
+			return
+		}
+		c.base = rt
+	}
+}
+
+// WithRetries sets how many times a transient failure (408, 429, 5xx, reset
+// or dropped connections, timeouts) is retried. Default DefaultRetries; 0 disables.
+func WithRetries(n int) Option {
+	return func(c *Client) {
+		if n < 0 {
+			c.err = errors.Join(c.err, fmt.Errorf("%w: retries %d < 0", ErrInvalidOption, n))
+			return
+		}
+		c.retries = n
+	}
+}
+
+// WithBackoff sets the wait before the first retry (doubled each time, with
+// jitter) and its ceiling, which also caps a registry's Retry-After.
+// Defaults DefaultBackoff and DefaultMaxBackoff.
+func WithBackoff(initial, ceiling time.Duration) Option {
+	return func(c *Client) {
+		if initial < 0 || ceiling < initial {
+			c.err = errors.Join(c.err, fmt.Errorf("%w: backoff %v..%v", ErrInvalidOption, initial, ceiling))
+			return
+		}
+		c.backoff, c.maxBackoff = initial, ceiling
+	}
+}
+
+// WithLogger sets where the client logs (retries, fallbacks). Default: discard.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
+// WithUserAgent sets the User-Agent header. Default DefaultUserAgent.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// New returns a Client. Invalid options do not panic: every call of the
+// returned Client then fails with an error wrapping ErrInvalidOption.
+func New(opts ...Option) *Client {
+	c := &Client{
+		keychain:   authn.DefaultKeychain,
+		insecure:   map[string]bool{},
+		base:       remote.DefaultTransport,
+		retries:    DefaultRetries,
+		backoff:    DefaultBackoff,
+		maxBackoff: DefaultMaxBackoff,
+		log:        slog.New(slog.DiscardHandler),
+		userAgent:  DefaultUserAgent,
+		transports: map[string]http.RoundTripper{},
+		locks:      map[string]*sync.Mutex{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// ParseReference parses an image reference, applying the plain-HTTP settings.
+func (c *Client) ParseReference(s string) (name.Reference, error) {
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reference %q: %w", ErrInvalidOption, s, err)
+	}
+	if c.isInsecure(ref.Context().RegistryStr()) {
+		ref, err = name.ParseReference(s, name.Insecure)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reference %q: %w", ErrInvalidOption, s, err)
+		}
+	}
+	return ref, nil
+}
+
+// ParseRepository parses a repository name, applying the plain-HTTP settings.
+func (c *Client) ParseRepository(s string) (name.Repository, error) {
+	repo, err := name.NewRepository(s)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("%w: repository %q: %w", ErrInvalidOption, s, err)
+	}
+	if c.isInsecure(repo.RegistryStr()) {
+		repo, err = name.NewRepository(s, name.Insecure)
+		if err != nil {
+			return name.Repository{}, fmt.Errorf("%w: repository %q: %w", ErrInvalidOption, s, err)
+		}
+	}
+	return repo, nil
+}
+
+func (c *Client) isInsecure(host string) bool { return c.plainHTTP || c.insecure[host] }
+
+// scheme returns the scheme to build URLs with; the ping done by
+// transport.NewWithContext corrects it for local registries.
+func (c *Client) scheme(reg name.Registry) string {
+	if c.isInsecure(reg.RegistryStr()) {
+		return "http"
+	}
+	return reg.Scheme()
+}
+
+func (c *Client) registryOf(repo name.Repository) name.Registry {
+	reg := repo.Registry
+	if c.isInsecure(reg.RegistryStr()) {
+		if r, err := name.NewRegistry(reg.RegistryStr(), name.Insecure); err == nil {
+			return r
+		}
+	}
+	return reg
+}
+
+// transportFor returns an authenticated round tripper for repo with the
+// given scopes, cached per registry and scope set.
+func (c *Client) transportFor(ctx context.Context, repo name.Repository, scopes []string) (http.RoundTripper, error) {
+	reg := c.registryOf(repo)
+	scopes = slices.Clone(scopes)
+	slices.Sort(scopes)
+	key := reg.RegistryStr() + " " + strings.Join(scopes, " ")
+	c.mu.Lock()
+	t, ok := c.transports[key]
+	c.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	auth, err := authn.Resolve(ctx, c.keychain, reg)
+	if err != nil {
+		return nil, fmt.Errorf("resolving credentials for %s: %w", reg.RegistryStr(), err)
+	}
+	base := transport.NewUserAgent(c.base, c.userAgent)
+	t, err = transport.NewWithContext(ctx, reg, auth, base, scopes)
+	if err != nil {
+		var terr *transport.Error
+		if errors.As(err, &terr) {
+			return nil, &StatusError{Method: http.MethodGet, URL: c.scheme(reg) + "://" + reg.RegistryStr() + "/v2/ (auth handshake)", StatusCode: terr.StatusCode, Message: trimMessage(terr.Error())}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("contacting %s: %w", reg.RegistryStr(), ctx.Err())
+		}
+		return nil, &netError{op: "contacting " + reg.RegistryStr(), err: err}
+	}
+	c.mu.Lock()
+	c.transports[key] = t
+	c.mu.Unlock()
+	return t, nil
+}
+
+func pullScope(repo name.Repository) []string { return []string{repo.Scope(transport.PullScope)} }
+func pushScope(repo name.Repository) []string {
+	return []string{repo.Scope(transport.PushScope) + "," + transport.PullScope}
+}
+
+// request describes one HTTP exchange; body is reopened on every attempt.
+type request struct {
+	method      string
+	repo        name.Repository
+	scopes      []string
+	url         string // absolute
+	accept      []string
+	contentType string
+	body        func() (io.ReadCloser, error)
+	length      int64
+	ok          []int
+}
+
+func (c *Client) url(repo name.Repository, p string, q url.Values) string {
+	u := url.URL{Scheme: c.scheme(c.registryOf(repo)), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/" + p}
+	if q != nil {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// send performs one attempt. On a status outside r.ok it returns a
+// *StatusError (body read and closed); on a transport failure a *netError.
+func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
+	scopes := r.scopes
+	if scopes == nil {
+		scopes = pullScope(r.repo)
+	}
+	t, err := c.transportFor(ctx, r.repo, scopes)
+	if err != nil {
+		return nil, err
+	}
+	var body io.ReadCloser
+	if r.body != nil {
+		if body, err = r.body(); err != nil {
+			return nil, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, fmt.Errorf("%w: building request %s %s: %w", ErrInvalidOption, r.method, r.url, err)
+	}
+	if body != nil {
+		req.ContentLength = r.length
+	}
+	if len(r.accept) > 0 {
+		req.Header.Set("Accept", strings.Join(r.accept, ", "))
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	resp, err := (&http.Client{Transport: t}).Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s %s: %w", r.method, redactURL(r.url), ctx.Err())
+		}
+		return nil, &netError{op: r.method + " " + redactURL(r.url), err: err}
+	}
+	if slices.Contains(r.ok, resp.StatusCode) {
+		return resp, nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	se := &StatusError{Method: r.method, URL: redactURL(r.url), StatusCode: resp.StatusCode, Message: trimMessage(string(msg))}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
+			return nil, &retryAfter{StatusError: se, wait: time.Duration(s) * time.Second}
+		}
+	}
+	return nil, se
+}
+
+// retryAfter carries a registry's Retry-After with its status.
+type retryAfter struct {
+	*StatusError
+	wait time.Duration
+}
+
+func (e *retryAfter) Unwrap() error { return e.StatusError }
+
+func trimMessage(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 512 {
+		s = s[:512] + "..."
+	}
+	return s
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	u.RawQuery, u.User = "", nil
+	return u.String()
+}
+
+func transient(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		switch se.StatusCode {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	var ne *netError
+	return errors.As(err, &ne)
+}
+
+// retry runs fn until it succeeds, fails permanently or the retries are spent.
+// fn performs one complete attempt (request and reading of the answer).
+func (c *Client) retry(ctx context.Context, what string, fn func() error) error {
+	if c.err != nil {
+		return c.err
+	}
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if !transient(err) || attempt > c.retries || ctx.Err() != nil {
+			var se *StatusError
+			var ne *netError
+			if errors.As(err, &se) {
+				se.Attempts = attempt
+			} else if errors.As(err, &ne) {
+				ne.attempts = attempt
+			}
+			return err
+		}
+		wait := c.backoff << (attempt - 1)
+		if wait > c.maxBackoff || wait <= 0 {
+			wait = c.maxBackoff
+		}
+		wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
+		var ra *retryAfter
+		if errors.As(err, &ra) && ra.wait > wait {
+			wait = min(ra.wait, c.maxBackoff)
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "retrying", slog.String("what", what), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		case <-timer.C:
+		}
+	}
+}

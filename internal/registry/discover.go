@@ -1,0 +1,563 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Kinds of attached artifacts (Attached.Kind).
+const (
+	KindCosignSignature     = "cosign-signature"     // tag sha256-<hex>.sig (or a cosign OCI 1.1 signature referrer)
+	KindCosignAttestation   = "cosign-attestation"   // tag sha256-<hex>.att
+	KindCosignSBOM          = "cosign-sbom"          // tag sha256-<hex>.sbom
+	KindSigstoreBundle      = "sigstore-bundle"      // referrer carrying a Sigstore bundle
+	KindNotationSignature   = "notation-signature"   // referrer application/vnd.cncf.notary.signature
+	KindSBOM                = "sbom"                 // referrer with an SPDX or CycloneDX type
+	KindBuildKitAttestation = "buildkit-attestation" // attestation manifest inside an index
+	KindReferrer            = "referrer"             // any other referrer
+)
+
+// Annotation keys read by discovery.
+const (
+	AnnotationDockerReferenceType   = "vnd.docker.reference.type"
+	AnnotationDockerReferenceDigest = "vnd.docker.reference.digest"
+	AnnotationCosignPredicateType   = "predicateType"
+	AnnotationBundlePredicateType   = "dev.sigstore.bundle.predicateType"
+	AnnotationInTotoPredicateType   = "in-toto.io/predicate-type"
+)
+
+// DefaultMaxDepth bounds how deep referrers of referrers are followed.
+const DefaultMaxDepth = 4
+
+// DiscoverOptions selects what Discover collects.
+type DiscoverOptions struct {
+	// Platforms to keep from an index; empty keeps all. A platform without a
+	// variant matches every variant.
+	Platforms []v1.Platform
+	// SignaturesFrom are further repositories searched for legacy tags and
+	// referrers of every manifest (cosign's COSIGN_REPOSITORY).
+	SignaturesFrom []name.Repository
+	// MaxDepth is how many levels of attachments are followed (signatures of
+	// the image are level 1, signatures of those level 2, ...). 0 means DefaultMaxDepth.
+	MaxDepth int
+}
+
+// Node is one manifest as served.
+type Node struct {
+	Digest       v1.Hash
+	MediaType    types.MediaType
+	Size         int64
+	ArtifactType string // artifactType, or the config media type of a manifest with a subject
+	Raw          []byte // manifest bytes as served; their digest was checked
+	Repo         name.Repository
+}
+
+// Descriptor returns the descriptor of the node.
+func (n Node) Descriptor() v1.Descriptor {
+	return v1.Descriptor{MediaType: n.MediaType, Size: n.Size, Digest: n.Digest, ArtifactType: n.ArtifactType}
+}
+
+// Attached is an artifact that refers to a manifest of the image.
+type Attached struct {
+	Kind           string
+	Manifest       Node
+	Subject        v1.Hash // the manifest it is attached to
+	FoundBy        string  // FoundByReferrersAPI, FoundByFallbackTag, FoundByLegacyTag, FoundByInIndex
+	Tag            string  // the legacy tag, for FoundByLegacyTag
+	PredicateTypes []string
+	// Children are the manifests below an attached index (rare: oras attach of an index).
+	Children []Node
+}
+
+// PlatformNode is a manifest below the root index.
+type PlatformNode struct {
+	Platform v1.Platform
+	Node     Node
+}
+
+// Filter reports what a platform filter changed.
+type Filter struct {
+	Requested, Dropped []string
+	SourceDigest       v1.Hash // the index as served; Root is a new index when it differs
+	Note               string
+}
+
+// BlobRef is a blob and the repository it can be read from.
+type BlobRef struct {
+	Desc v1.Descriptor
+	Repo name.Repository
+}
+
+// Discovery is an image with everything found attached to it.
+type Discovery struct {
+	Ref  name.Reference
+	Root Node
+	// Platforms holds every manifest below Root (nested indexes and their
+	// children included), BuildKit attestation manifests excepted (they are in Attached).
+	Platforms []PlatformNode
+	Attached  []Attached
+	// Blobs are the configs and layers of every manifest above, deduplicated by digest.
+	Blobs  []BlobRef
+	Filter *Filter
+}
+
+// Discover resolves ref and collects its manifests, blobs and attached
+// artifacts: legacy cosign tags and referrers (API or fallback tag) of the
+// root, of every platform manifest and of every attached artifact, in the
+// image repository and in opts.SignaturesFrom, up to opts.MaxDepth levels.
+// A registry that fails to answer (401, 403, 429, 5xx, network) makes the
+// whole discovery fail with an error naming the image, the digest and the
+// answer: it is never read as "no signatures".
+func (c *Client) Discover(ctx context.Context, ref name.Reference, opts DiscoverOptions) (*Discovery, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	if opts.MaxDepth < 0 {
+		return nil, fmt.Errorf("%w: MaxDepth %d", ErrInvalidOption, opts.MaxDepth)
+	}
+	if opts.MaxDepth == 0 {
+		opts.MaxDepth = DefaultMaxDepth
+	}
+	repo := ref.Context()
+	var want *v1.Hash
+	if d, ok := ref.(name.Digest); ok {
+		h, err := v1.NewHash(d.DigestStr())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidOption, ref, err)
+		}
+		want = &h
+	}
+	root, rm, err := c.fetchManifest(ctx, repo, ref.Identifier(), want)
+	if err != nil {
+		return nil, fmt.Errorf("discovering %s: %w", ref, err)
+	}
+	d := &discoverer{c: c, opts: opts, out: &Discovery{Ref: ref, Root: root}, blobs: map[v1.Hash]bool{}, attached: map[v1.Hash]bool{}, looked: map[v1.Hash]bool{}}
+
+	var subjects []subjectAt
+	if rm.isIndex() {
+		chosen, err := d.walkRootIndex(ctx, root, rm)
+		if err != nil {
+			return nil, fmt.Errorf("discovering %s: %w", ref, err)
+		}
+		if d.out.Root.Digest == root.Digest {
+			subjects = append(subjects, subjectAt{root.Digest, repo, 0})
+		}
+		for _, n := range chosen {
+			subjects = append(subjects, subjectAt{n.Digest, n.Repo, 0})
+		}
+	} else {
+		if len(opts.Platforms) > 0 {
+			if err := c.checkImagePlatform(ctx, root, rm, opts.Platforms); err != nil {
+				return nil, fmt.Errorf("discovering %s: %w", ref, err)
+			}
+		}
+		d.addBlobs(root.Repo, rm)
+		subjects = append(subjects, subjectAt{root.Digest, repo, 0})
+	}
+	// BuildKit attestation manifests are attached artifacts: their own
+	// signatures are looked up too.
+	for _, a := range d.out.Attached {
+		subjects = append(subjects, subjectAt{a.Manifest.Digest, a.Manifest.Repo, 1})
+	}
+	for len(subjects) > 0 {
+		s := subjects[0]
+		subjects = subjects[1:]
+		if d.looked[s.digest] || s.depth >= opts.MaxDepth {
+			continue
+		}
+		d.looked[s.digest] = true
+		found, err := d.attachments(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("discovering %s: attachments of %s: %w", ref, s.digest, err)
+		}
+		for _, a := range found {
+			subjects = append(subjects, subjectAt{a.Manifest.Digest, a.Manifest.Repo, s.depth + 1})
+		}
+	}
+	return d.out, nil
+}
+
+type subjectAt struct {
+	digest v1.Hash
+	repo   name.Repository
+	depth  int
+}
+
+type discoverer struct {
+	c        *Client
+	opts     DiscoverOptions
+	out      *Discovery
+	blobs    map[v1.Hash]bool
+	attached map[v1.Hash]bool
+	looked   map[v1.Hash]bool
+}
+
+func (d *discoverer) addBlobs(repo name.Repository, m *manifest) {
+	if m.isIndex() {
+		return
+	}
+	for _, desc := range append([]v1.Descriptor{*m.Config}, m.Layers...) {
+		if d.blobs[desc.Digest] {
+			continue
+		}
+		d.blobs[desc.Digest] = true
+		d.out.Blobs = append(d.out.Blobs, BlobRef{Desc: desc, Repo: repo})
+	}
+}
+
+func isAttestationManifest(desc v1.Descriptor) bool {
+	return desc.Annotations[AnnotationDockerReferenceType] == "attestation-manifest"
+}
+
+// walkRootIndex fetches the children of the root index, applies the platform
+// filter, and returns the platform manifests kept.
+func (d *discoverer) walkRootIndex(ctx context.Context, root Node, rm *manifest) ([]Node, error) {
+	children := rm.Manifests
+	var kept []v1.Descriptor
+	if len(d.opts.Platforms) > 0 {
+		keptDigests := map[v1.Hash]bool{}
+		f := &Filter{SourceDigest: root.Digest}
+		for _, p := range d.opts.Platforms {
+			f.Requested = append(f.Requested, p.String())
+		}
+		for _, ch := range children {
+			if isAttestationManifest(ch) {
+				continue
+			}
+			if ch.Platform != nil && slices.ContainsFunc(d.opts.Platforms, func(p v1.Platform) bool { return ch.Platform.Satisfies(p) }) {
+				kept = append(kept, ch)
+				keptDigests[ch.Digest] = true
+			} else {
+				f.Dropped = append(f.Dropped, platformString(ch.Platform)+" ("+ch.Digest.String()+")")
+			}
+		}
+		if len(kept) == 0 {
+			return nil, fmt.Errorf("%w: index %s offers %s, requested %s", ErrPlatformNotFound, root.Digest, offered(children), strings.Join(f.Requested, ", "))
+		}
+		var keptAll []v1.Descriptor
+		for _, ch := range children {
+			if keptDigests[ch.Digest] {
+				keptAll = append(keptAll, ch)
+			} else if isAttestationManifest(ch) {
+				if h, err := v1.NewHash(ch.Annotations[AnnotationDockerReferenceDigest]); err == nil && keptDigests[h] {
+					keptAll = append(keptAll, ch)
+				}
+			}
+		}
+		d.out.Filter = f
+		if len(f.Dropped) == 0 {
+			f.Note = fmt.Sprintf("platform filter kept every platform; the index %s is unchanged and its signatures still apply", root.Digest)
+		} else {
+			raw, err := rewriteIndex(root.Raw, keptAll)
+			if err != nil {
+				return nil, fmt.Errorf("filtering index %s: %w", root.Digest, err)
+			}
+			newDigest := sha256Hash(raw)
+			f.Note = fmt.Sprintf("platform filter: the index digest changes from %s to %s; signatures and attestations on %s do not cover the new index and were not carried (kept %d of %d platform manifests)",
+				root.Digest, newDigest, root.Digest, len(kept), len(kept)+len(f.Dropped))
+			d.out.Root = Node{Digest: newDigest, MediaType: root.MediaType, Size: int64(len(raw)), ArtifactType: root.ArtifactType, Raw: raw, Repo: root.Repo}
+		}
+		children = keptAll
+	}
+	var chosen []Node
+	if err := d.walkChildren(ctx, root.Repo, children, &chosen, 0); err != nil {
+		return nil, err
+	}
+	return chosen, nil
+}
+
+// walkChildren fetches the manifests of an index (recursively for nested indexes).
+func (d *discoverer) walkChildren(ctx context.Context, repo name.Repository, children []v1.Descriptor, chosen *[]Node, level int) error {
+	if level > d.opts.MaxDepth {
+		return fmt.Errorf("%w: indexes nested deeper than %d", ErrInvalidManifest, d.opts.MaxDepth)
+	}
+	for _, ch := range children {
+		if !ch.MediaType.IsImage() && !ch.MediaType.IsIndex() {
+			// Index entries that are plain blobs: carried like layers.
+			if !d.blobs[ch.Digest] {
+				d.blobs[ch.Digest] = true
+				d.out.Blobs = append(d.out.Blobs, BlobRef{Desc: ch, Repo: repo})
+			}
+			continue
+		}
+		dg := ch.Digest
+		node, m, err := d.c.fetchManifest(ctx, repo, dg.String(), &dg)
+		if err != nil {
+			return fmt.Errorf("child manifest %s: %w", dg, err)
+		}
+		if isAttestationManifest(ch) {
+			subj, err := v1.NewHash(ch.Annotations[AnnotationDockerReferenceDigest])
+			if err != nil {
+				return fmt.Errorf("%w: attestation manifest %s: annotation %s: %w", ErrInvalidManifest, dg, AnnotationDockerReferenceDigest, err)
+			}
+			d.addBlobs(repo, m)
+			d.addAttached(Attached{Kind: KindBuildKitAttestation, Manifest: node, Subject: subj, FoundBy: FoundByInIndex, PredicateTypes: predicateTypes(m)})
+			continue
+		}
+		var p v1.Platform
+		if ch.Platform != nil {
+			p = *ch.Platform
+		}
+		d.out.Platforms = append(d.out.Platforms, PlatformNode{Platform: p, Node: node})
+		*chosen = append(*chosen, node)
+		if m.isIndex() {
+			if err := d.walkChildren(ctx, repo, m.Manifests, chosen, level+1); err != nil {
+				return err
+			}
+			continue
+		}
+		d.addBlobs(repo, m)
+	}
+	return nil
+}
+
+func (d *discoverer) addAttached(a Attached) bool {
+	if d.attached[a.Manifest.Digest] {
+		return false
+	}
+	d.attached[a.Manifest.Digest] = true
+	d.out.Attached = append(d.out.Attached, a)
+	return true
+}
+
+func platformString(p *v1.Platform) string {
+	if p == nil || p.String() == "" {
+		return "no platform"
+	}
+	return p.String()
+}
+
+func offered(children []v1.Descriptor) string {
+	var s []string
+	for _, ch := range children {
+		if !isAttestationManifest(ch) {
+			s = append(s, platformString(ch.Platform))
+		}
+	}
+	if len(s) == 0 {
+		return "no platforms"
+	}
+	return strings.Join(s, ", ")
+}
+
+// rewriteIndex returns the index with only the given manifests, every other
+// field kept as served.
+func rewriteIndex(raw []byte, manifests []v1.Descriptor) ([]byte, error) {
+	fields := map[string]json.RawMessage{}
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	}
+	var entries []json.RawMessage
+	if err := json.Unmarshal(fields["manifests"], &entries); err != nil {
+		return nil, fmt.Errorf("%w: manifests: %w", ErrInvalidManifest, err)
+	}
+	keep := map[string]bool{}
+	for _, m := range manifests {
+		keep[m.Digest.String()] = true
+	}
+	out := []json.RawMessage{}
+	for _, e := range entries {
+		if keep[entryDigest(e)] {
+			out = append(out, e)
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	fields["manifests"] = b
+	return json.Marshal(fields)
+}
+
+// checkImagePlatform reads a single image's config and checks it matches one
+// of the requested platforms.
+func (c *Client) checkImagePlatform(ctx context.Context, root Node, m *manifest, want []v1.Platform) error {
+	if m.Config == nil || m.Config.Size > MaxManifestSize {
+		return fmt.Errorf("%w: image %s: config missing or larger than %d bytes", ErrInvalidManifest, root.Digest, MaxManifestSize)
+	}
+	rc, err := c.FetchBlob(ctx, root.Repo, *m.Config)
+	if err != nil {
+		return fmt.Errorf("reading config of %s: %w", root.Digest, err)
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("reading config of %s: %w", root.Digest, err)
+	}
+	cfg, err := v1.ParseConfigFile(strings.NewReader(string(raw)))
+	if err != nil {
+		return fmt.Errorf("%w: config %s of %s: %w", ErrInvalidManifest, m.Config.Digest, root.Digest, err)
+	}
+	got := v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
+	for _, p := range want {
+		if got.Satisfies(p) {
+			return nil
+		}
+	}
+	var req []string
+	for _, p := range want {
+		req = append(req, p.String())
+	}
+	return fmt.Errorf("%w: single-platform image %s is %s, requested %s", ErrPlatformNotFound, root.Digest, got.String(), strings.Join(req, ", "))
+}
+
+var legacySuffixes = []struct{ suffix, kind string }{
+	{".sig", KindCosignSignature},
+	{".att", KindCosignAttestation},
+	{".sbom", KindCosignSBOM},
+}
+
+// attachments finds the legacy tags and referrers of one subject in its own
+// repository and in every SignaturesFrom repository.
+func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]Attached, error) {
+	repos := []name.Repository{s.repo}
+	for _, r := range d.opts.SignaturesFrom {
+		if !slices.ContainsFunc(repos, func(x name.Repository) bool { return x.String() == r.String() }) {
+			repos = append(repos, r)
+		}
+	}
+	var found []Attached
+	for _, repo := range repos {
+		for _, l := range legacySuffixes {
+			tag := FallbackTag(s.digest) + l.suffix
+			node, m, err := d.c.fetchManifest(ctx, repo, tag, nil)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("legacy tag %s:%s: %w", repo, tag, err)
+			}
+			a := Attached{Kind: l.kind, Manifest: node, Subject: s.digest, FoundBy: FoundByLegacyTag, Tag: tag, PredicateTypes: predicateTypes(m)}
+			if err := d.finish(ctx, &a, m); err != nil {
+				return nil, err
+			}
+			if d.addAttached(a) {
+				found = append(found, a)
+			}
+		}
+		descs, how, err := d.c.Referrers(ctx, repo, s.digest)
+		if err != nil {
+			return nil, err
+		}
+		for _, desc := range descs {
+			if d.attached[desc.Digest] {
+				continue
+			}
+			if !desc.MediaType.IsImage() && !desc.MediaType.IsIndex() && desc.MediaType != "" {
+				return nil, fmt.Errorf("%w: referrer %s of %s in %s has media type %q", ErrInvalidManifest, desc.Digest, s.digest, repo, desc.MediaType)
+			}
+			dg := desc.Digest
+			node, m, err := d.c.fetchManifest(ctx, repo, dg.String(), &dg)
+			if err != nil {
+				return nil, fmt.Errorf("referrer %s (found by %s): %w", dg, how, err)
+			}
+			if m.Subject != nil && m.Subject.Digest != s.digest {
+				d.c.log.LogAttrs(ctx, slog.LevelWarn, "listed referrer names another subject: skipped", slog.String("referrer", dg.String()), slog.String("subject", m.Subject.Digest.String()), slog.String("listed-for", s.digest.String()))
+				continue
+			}
+			a := Attached{Kind: classify(m), Manifest: node, Subject: s.digest, FoundBy: how, PredicateTypes: predicateTypes(m)}
+			if err := d.finish(ctx, &a, m); err != nil {
+				return nil, err
+			}
+			if d.addAttached(a) {
+				found = append(found, a)
+			}
+		}
+	}
+	return found, nil
+}
+
+// finish collects the blobs (and children of an index) of an attached artifact.
+func (d *discoverer) finish(ctx context.Context, a *Attached, m *manifest) error {
+	if !m.isIndex() {
+		d.addBlobs(a.Manifest.Repo, m)
+		return nil
+	}
+	var children []Node
+	saved := d.out.Platforms
+	if err := d.walkChildren(ctx, a.Manifest.Repo, m.Manifests, &children, 1); err != nil {
+		return fmt.Errorf("attached index %s: %w", a.Manifest.Digest, err)
+	}
+	d.out.Platforms = saved // children of attached indexes are not platforms of the image
+	a.Children = children
+	return nil
+}
+
+// Media types that identify kinds.
+const (
+	MediaTypeSigstoreBundle03   = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	MediaTypeSigstoreBundlePref = "application/vnd.dev.sigstore.bundle+json"
+	MediaTypeNotarySignature    = "application/vnd.cncf.notary.signature"
+	MediaTypeSimpleSigning      = "application/vnd.dev.cosign.simplesigning.v1+json"
+	MediaTypeDSSE               = "application/vnd.dsse.envelope.v1+json"
+	MediaTypeInToto             = "application/vnd.in-toto+json"
+)
+
+func isBundleType(t string) bool {
+	t = strings.ToLower(strings.TrimSpace(t))
+	return strings.HasPrefix(t, "application/vnd.dev.sigstore.bundle.v0.") || strings.HasPrefix(t, MediaTypeSigstoreBundlePref)
+}
+
+func isSBOMType(t string) bool {
+	t = strings.ToLower(mediaTypeOnly(t))
+	for _, s := range []string{"application/spdx", "text/spdx", "application/vnd.spdx", "application/vnd.cyclonedx", "application/cyclonedx", "application/vnd.syft+json", "example/sbom"} {
+		if strings.HasPrefix(t, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// classify gives the kind of a referrer from its own manifest.
+func classify(m *manifest) string {
+	types := []string{m.artifactType()}
+	if m.Config != nil {
+		types = append(types, string(m.Config.MediaType))
+	}
+	for _, l := range m.Layers {
+		types = append(types, string(l.MediaType))
+	}
+	at := m.artifactType()
+	switch {
+	case slices.ContainsFunc(types, isBundleType):
+		return KindSigstoreBundle
+	case at == MediaTypeNotarySignature:
+		return KindNotationSignature
+	case at == "application/vnd.dev.cosign.artifact.sig.v1+json":
+		return KindCosignSignature
+	case at == "application/vnd.dev.cosign.artifact.att.v1+json":
+		return KindCosignAttestation
+	case at == "application/vnd.dev.cosign.artifact.sbom.v1+json":
+		return KindCosignSBOM
+	case isSBOMType(at):
+		return KindSBOM
+	}
+	return KindReferrer
+}
+
+// predicateTypes collects predicate types from the manifest's and its layers' annotations.
+func predicateTypes(m *manifest) []string {
+	var out []string
+	add := func(ann map[string]string) {
+		for _, k := range []string{AnnotationCosignPredicateType, AnnotationBundlePredicateType, AnnotationInTotoPredicateType} {
+			if v := ann[k]; v != "" && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	add(m.Annotations)
+	for _, l := range m.Layers {
+		add(l.Annotations)
+	}
+	return out
+}

@@ -1,0 +1,27 @@
+// Package registry talks to OCI registries for airlock: it discovers an image
+// together with everything attached to it (legacy cosign tags, OCI 1.1
+// referrers through the API or the tag fallback, BuildKit attestation
+// manifests) on the connected side, and pushes blobs, manifests and referrer
+// fallback indexes into the internal registry on the far side.
+//
+// It implements the parts of the OCI Distribution Specification v1.1 that
+// airlock needs, in particular "Listing Referrers" and the "Referrers Tag
+// Schema":
+//
+//	"If the registry does not support the referrers API, the client MAY use
+//	 the fallback tag ... <alg>-<ref> ... an image index of descriptors of the
+//	 referrers."
+//
+// Authentication goes through go-containerregistry's transport package (a
+// keychain resolves credentials, bearer tokens are refreshed there); the
+// requests themselves are built here so that every answer can be classified:
+// a 404 means "none", while 401, 403, 429, 5xx and network failures (after
+// retries) are errors that name the image, the digest and the registry's
+// answer, never a silent "none".
+//
+// Every manifest read is capped at [MaxManifestSize] and checked against its
+// digest; blobs stream through a reader that checks size and digest.
+//
+// The package never imports airlock's bundle, trust or verify packages: the
+// orchestration maps these types onto theirs.
+package registry

@@ -1,0 +1,237 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// manifestAccept lists every manifest type airlock handles.
+var manifestAccept = []string{
+	string(types.OCIManifestSchema1),
+	string(types.OCIImageIndex),
+	string(types.DockerManifestSchema2),
+	string(types.DockerManifestList),
+}
+
+// manifest is the union of the fields of image manifests and indexes that
+// discovery reads.
+type manifest struct {
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     types.MediaType   `json:"mediaType,omitempty"`
+	ArtifactType  string            `json:"artifactType,omitempty"`
+	Config        *v1.Descriptor    `json:"config,omitempty"`
+	Layers        []v1.Descriptor   `json:"layers,omitempty"`
+	Manifests     []v1.Descriptor   `json:"manifests,omitempty"`
+	Subject       *v1.Descriptor    `json:"subject,omitempty"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+}
+
+func (m *manifest) isIndex() bool { return m.MediaType.IsIndex() }
+
+// parseManifest parses untrusted manifest bytes. served is the Content-Type
+// the registry sent (used when the document does not name its type).
+func parseManifest(raw []byte, served types.MediaType) (*manifest, error) {
+	if len(raw) > MaxManifestSize {
+		return nil, ErrManifestTooLarge
+	}
+	var m manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	}
+	if m.SchemaVersion != 2 {
+		return nil, fmt.Errorf("%w: schemaVersion %d, want 2", ErrInvalidManifest, m.SchemaVersion)
+	}
+	if m.MediaType == "" {
+		switch {
+		case served.IsIndex() || served.IsImage():
+			m.MediaType = served
+		case m.Manifests != nil:
+			m.MediaType = types.OCIImageIndex
+		default:
+			m.MediaType = types.OCIManifestSchema1
+		}
+	}
+	switch {
+	case m.MediaType.IsIndex():
+		if m.Config != nil || m.Layers != nil {
+			return nil, fmt.Errorf("%w: index %s has config or layers", ErrInvalidManifest, m.MediaType)
+		}
+	case m.MediaType.IsImage():
+		if m.Config == nil {
+			return nil, fmt.Errorf("%w: image manifest %s has no config", ErrInvalidManifest, m.MediaType)
+		}
+		if m.Manifests != nil {
+			return nil, fmt.Errorf("%w: image manifest %s lists manifests", ErrInvalidManifest, m.MediaType)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unsupported media type %q", ErrInvalidManifest, m.MediaType)
+	}
+	descs := append(append([]v1.Descriptor{}, m.Layers...), m.Manifests...)
+	if m.Config != nil {
+		descs = append(descs, *m.Config)
+	}
+	if m.Subject != nil {
+		descs = append(descs, *m.Subject)
+	}
+	for i, d := range descs {
+		if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {
+			return nil, fmt.Errorf("%w: descriptor %d has digest %q (want sha256)", ErrInvalidManifest, i, d.Digest)
+		}
+		if d.Size < 0 {
+			return nil, fmt.Errorf("%w: descriptor %s has negative size %d", ErrInvalidManifest, d.Digest, d.Size)
+		}
+	}
+	return &m, nil
+}
+
+// artifactType is the type a referrers listing would give the manifest: its
+// artifactType, else (for manifests with a subject) its config media type.
+func (m *manifest) artifactType() string {
+	if m.ArtifactType != "" {
+		return m.ArtifactType
+	}
+	if m.Subject != nil && m.Config != nil {
+		return string(m.Config.MediaType)
+	}
+	return ""
+}
+
+// fetchManifest GETs repo's manifest identifier (tag or digest). When want is
+// set the bytes must hash to it; when the registry announces a digest the
+// bytes must hash to that.
+func (c *Client) fetchManifest(ctx context.Context, repo name.Repository, identifier string, want *v1.Hash) (Node, *manifest, error) {
+	var node Node
+	var m *manifest
+	what := fmt.Sprintf("manifest %s@%s", repo, identifier)
+	if want != nil {
+		what = fmt.Sprintf("manifest %s@%s", repo, want)
+	}
+	err := c.retry(ctx, "fetching "+what, func() error {
+		resp, err := c.send(ctx, request{
+			method: http.MethodGet, repo: repo, url: c.url(repo, "manifests/"+identifier, nil),
+			accept: manifestAccept, ok: []int{http.StatusOK},
+		})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if cl := resp.Header.Get("Content-Length"); cl != "" {
+			if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n > MaxManifestSize {
+				return fmt.Errorf("%w: %s announces %d bytes", ErrManifestTooLarge, what, n)
+			}
+		}
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
+		if err != nil {
+			return &netError{op: "reading " + what, err: err}
+		}
+		if len(raw) > MaxManifestSize {
+			return fmt.Errorf("%w: %s", ErrManifestTooLarge, what)
+		}
+		got := sha256Hash(raw)
+		if want != nil && got != *want {
+			return fmt.Errorf("%w: %s: got %s", ErrDigestMismatch, what, got)
+		}
+		if dcd := resp.Header.Get("Docker-Content-Digest"); dcd != "" {
+			if h, err := v1.NewHash(dcd); err == nil && h.Algorithm == "sha256" && h != got {
+				return fmt.Errorf("%w: %s: registry announced %s, content hashes to %s", ErrDigestMismatch, what, h, got)
+			}
+		}
+		m, err = parseManifest(raw, types.MediaType(mediaTypeOnly(resp.Header.Get("Content-Type"))))
+		if err != nil {
+			return fmt.Errorf("%s (%s): %w", what, got, err)
+		}
+		node = Node{Digest: got, MediaType: m.MediaType, Size: int64(len(raw)), ArtifactType: m.artifactType(), Raw: raw, Repo: repo}
+		return nil
+	})
+	return node, m, err
+}
+
+func mediaTypeOnly(ct string) string {
+	ct, _, _ = strings.Cut(ct, ";")
+	return strings.TrimSpace(ct)
+}
+
+func sha256Hash(b []byte) v1.Hash {
+	s := sha256.Sum256(b)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(s[:])}
+}
+
+// verifyReader checks size and digest as content streams through it.
+type verifyReader struct {
+	rc   io.ReadCloser
+	h    hash.Hash
+	want v1.Hash
+	size int64
+	n    int64
+	what string
+
+	mu  sync.Mutex // err is read by the caller while a transport goroutine may still read
+	err error
+}
+
+// failed returns the size or digest error seen so far; nil-safe.
+func (v *verifyReader) failed() error {
+	if v == nil {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.err
+}
+
+func (v *verifyReader) fail(err error) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.err = err
+	return err
+}
+
+func newVerifyReader(rc io.ReadCloser, desc v1.Descriptor, what string) (*verifyReader, error) {
+	if desc.Digest.Algorithm != "sha256" {
+		return nil, fmt.Errorf("%w: %s: digest algorithm %q (want sha256)", ErrInvalidOption, what, desc.Digest.Algorithm)
+	}
+	if desc.Size < 0 {
+		return nil, fmt.Errorf("%w: %s: negative size %d", ErrInvalidOption, what, desc.Size)
+	}
+	return &verifyReader{rc: rc, h: sha256.New(), want: desc.Digest, size: desc.Size, what: what}, nil
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	if err := v.failed(); err != nil {
+		return 0, err
+	}
+	if rem := v.size - v.n + 1; int64(len(p)) > rem {
+		p = p[:rem] // read at most one byte past the declared size
+	}
+	n, err := v.rc.Read(p)
+	v.n += int64(n)
+	v.h.Write(p[:n])
+	if v.n > v.size {
+		return 0, v.fail(fmt.Errorf("%w: %s: more than the declared %d bytes", ErrDigestMismatch, v.what, v.size))
+	}
+	if errors.Is(err, io.EOF) {
+		if v.n != v.size {
+			return n, v.fail(fmt.Errorf("%w: %s: %d bytes, declared %d", ErrDigestMismatch, v.what, v.n, v.size))
+		}
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
+			return n, v.fail(fmt.Errorf("%w: %s: content hashes to sha256:%s", ErrDigestMismatch, v.what, got))
+		}
+	}
+	return n, err
+}
+
+func (v *verifyReader) Close() error { return v.rc.Close() }
