@@ -34,6 +34,8 @@ type testRegistry struct {
 	host string
 	api  bool
 
+	inner http.Handler
+
 	mu    sync.Mutex
 	reqs  []string
 	fault func(w http.ResponseWriter, r *http.Request) bool // true: handled
@@ -43,6 +45,7 @@ func newTestRegistry(t *testing.T, referrersAPI bool) *testRegistry {
 	t.Helper()
 	tr := &testRegistry{t: t, api: referrersAPI}
 	inner := ggcrregistry.New(ggcrregistry.WithReferrersSupport(referrersAPI), ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	tr.inner = inner
 	tr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tr.mu.Lock()
 		tr.reqs = append(tr.reqs, r.Method+" "+r.URL.RequestURI())
