@@ -1,10 +1,12 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/airlock-oci/airlock/internal/testenv"
@@ -48,6 +51,8 @@ type cosignWorld struct {
 	multiDig v1.Hash
 }
 
+const provenanceV02Predicate = `{"builder":{"id":"https://ci.example/builder@v1"},"buildType":"https://airlock.example/build/v1","invocation":{"configSource":{"uri":"git+https://git.example/acme/app"}}}`
+
 const provenancePredicate = `{"buildDefinition":{"buildType":"https://airlock.example/build/v1","externalParameters":{"repository":"https://git.example/acme/app"}},"runDetails":{"builder":{"id":"https://ci.example/builder@v1"}}}`
 
 func newCosignWorld(t *testing.T) *cosignWorld {
@@ -61,6 +66,10 @@ func newCosignWorld(t *testing.T) *cosignWorld {
 	if err := os.WriteFile(pred, []byte(provenancePredicate), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	predV02 := filepath.Join(w.dir, "provenance-v02.json")
+	if err := os.WriteFile(predV02, []byte(provenanceV02Predicate), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	push := func(repo string, idx bool) (string, v1.Hash) {
 		ref, err := name.ParseReference(w.reg.Host+"/"+repo+":v1", name.Insecure)
@@ -68,9 +77,9 @@ func newCosignWorld(t *testing.T) *cosignWorld {
 			t.Fatal(err)
 		}
 		if idx {
-			var ii v1.ImageIndex = empty.Index
+			ii := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 			for _, arch := range []string{"amd64", "arm64"} {
-				img, _ := random.Image(64<<10, 2)
+				img := ociImage(t, arch, 64<<10, 2)
 				ii = mutate.AppendManifests(ii, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 			}
 			if err := remote.WriteIndex(ref, ii); err != nil {
@@ -79,10 +88,7 @@ func newCosignWorld(t *testing.T) *cosignWorld {
 			d, _ := ii.Digest()
 			return ref.Name(), d
 		}
-		img, err := random.Image(128<<10, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := ociImage(t, "amd64", 128<<10, 3)
 		if err := remote.Write(ref, img); err != nil {
 			t.Fatal(err)
 		}
@@ -103,11 +109,33 @@ func newCosignWorld(t *testing.T) *cosignWorld {
 	w.legacy, w.legacyDig = push("acme/legacy", false)
 	legacyRef := w.reg.Host + "/acme/legacy@" + w.legacyDig.String()
 	cosign("sign", legacyRef)
-	cosign("attest", "--type", "slsaprovenance", "--predicate", filepath.Join(w.dir, "provenance.json"), legacyRef)
+	cosign("attest", "--type", "slsaprovenance", "--predicate", predV02, legacyRef)
 
 	w.multi, w.multiDig = push("acme/multi", true)
 	cosign("sign", w.reg.Host+"/acme/multi@"+w.multiDig.String())
 	return w
+}
+
+// ociImage is a random image with OCI media types throughout (skopeo 1.9
+// finds only OCI-typed entries of an index.json by name).
+func ociImage(t *testing.T, arch string, size int64, layers int) v1.Image {
+	t.Helper()
+	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: arch, RootFS: v1.RootFS{Type: "layers"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	for i := 0; i < layers; i++ {
+		l, err := random.Layer(size, types.OCILayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return img
 }
 
 // inventoryOf reads the inventory through the CLI's JSON inspect output.
@@ -216,5 +244,155 @@ func TestE2EExportReadByPeers(t *testing.T) {
 	}
 	if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", copied.Name())); got != w.multiDig.String() {
 		t.Fatalf("copied multi-arch digest %s, want %s", got, w.multiDig)
+	}
+}
+
+// flipByteInLayer changes one byte inside the first blob of the tar whose
+// size is at least min bytes (a layer), leaving the archive well-formed.
+func flipByteInLayer(t *testing.T, src, dst string, min int64) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(data))
+	var off int64
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no blob of %d bytes in %s: %v", min, src, err)
+		}
+		if strings.HasPrefix(hdr.Name, "blobs/sha256/") && hdr.Size >= min {
+			idx := bytes.Index(data, mustReadAll(t, tr))
+			if idx < 0 {
+				t.Fatal("blob content not found in the tar")
+			}
+			off = int64(idx) + hdr.Size/2
+			data[off] ^= 0xff
+			if err := os.WriteFile(dst, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return hdr.Name
+		}
+	}
+}
+
+func mustReadAll(t *testing.T, r io.Reader) []byte {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestE2EVerifyAndImport(t *testing.T) {
+	w := newCosignWorld(t)
+	dir := t.TempDir()
+	bundlePath := filepath.Join(dir, "bundle.tar")
+	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", bundlePath, w.app, w.legacy); code != 0 {
+		t.Fatalf("export exit %d: %s", code, stderr)
+	}
+	trustDir := filepath.Join(dir, "trust")
+
+	// Offline verify passes with the matching key, and the report says so.
+	report := filepath.Join(dir, "report.json")
+	stdout, stderr, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--key", w.pub, "--report", report, bundlePath)
+	if code != 0 {
+		t.Fatalf("verify with the right key: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rep struct {
+		Verdict string
+		Images  []struct {
+			Verdict  string
+			Findings []struct{ Kind, Status, Reason string }
+		}
+	}
+	data, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != "pass" || len(rep.Images) != 2 {
+		t.Fatalf("report verdict %q, %d images", rep.Verdict, len(rep.Images))
+	}
+	verified := map[string]int{}
+	for _, f := range rep.Images[0].Findings {
+		if f.Status == "verified" {
+			verified[f.Kind]++
+		}
+	}
+	// cosign sign (legacy), cosign attest (legacy), and the two Sigstore bundles.
+	if verified["cosign-signature"] != 1 || verified["cosign-attestation"] != 1 || verified["sigstore-bundle"] != 2 {
+		t.Errorf("verified findings for app = %v, want 1 signature, 1 attestation, 2 bundles\n%s", verified, stdout)
+	}
+
+	// A wrong key: the policy is not satisfied (exit 1).
+	otherDir := t.TempDir()
+	testenv.Run(t, otherDir, w.env, "cosign", "generate-key-pair")
+	if _, _, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--key", filepath.Join(otherDir, "cosign.pub"), bundlePath); code != exitPolicy {
+		t.Errorf("verify with a wrong key: exit %d, want %d", code, exitPolicy)
+	}
+	// One byte of one layer changed in the tar: integrity failure (exit 2).
+	tampered := filepath.Join(dir, "tampered.tar")
+	entry := flipByteInLayer(t, bundlePath, tampered, 100<<10)
+	stdout, _, code = airlockRun(t, "verify", "--trust-dir", trustDir, "--key", w.pub, tampered)
+	if code != exitIntegrity {
+		t.Errorf("verify of a tampered bundle: exit %d, want %d", code, exitIntegrity)
+	}
+	if !strings.Contains(stdout, strings.TrimPrefix(entry, "blobs/sha256/")) {
+		t.Errorf("the report does not name the tampered blob %s:\n%s", entry, stdout)
+	}
+
+	// Import into a second registry; a tampered bundle pushes nothing.
+	regB := testenv.StartRegistry(t)
+	if _, _, code := airlockRun(t, "import", "--trust-dir", trustDir, "--key", w.pub, "--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", tampered); code != exitIntegrity {
+		t.Fatalf("import of a tampered bundle: exit %d", code)
+	}
+	if out, err := testenv.RunErr("", nil, testenv.Tool(t, "crane"), "catalog", "--insecure", regB.Host); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("a failed import pushed something: %q %v", out, err)
+	}
+	receipt := filepath.Join(dir, "receipt.json")
+	stdout, stderr, code = airlockRun(t, "import", "--trust-dir", trustDir, "--key", w.pub, "--insecure-registry", regB.Host,
+		"--to", regB.Host+"/mirror", "--receipt", receipt, "--report", filepath.Join(dir, "import-report.json"), bundlePath)
+	if code != 0 {
+		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	appB := regB.Host + "/mirror/acme/app:v1"
+	legacyB := regB.Host + "/mirror/acme/legacy:v1"
+	if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", appB)); got != w.appDig.String() {
+		t.Fatalf("imported digest %s, want %s", got, w.appDig)
+	}
+	// cosign 2.6 wants a trusted root once an image has Sigstore bundles,
+	// even for a key signature without a log: give it an empty one.
+	emptyRoot := filepath.Join(dir, "empty-trusted-root.json")
+	if err := os.WriteFile(emptyRoot, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cosignVerify := func(args ...string) {
+		t.Helper()
+		base := []string{"--key", w.pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", emptyRoot}
+		testenv.Run(t, w.dir, w.env, "cosign", append(args[:1:1], append(base, args[1:]...)...)...)
+	}
+	cosignVerify("verify", appB)
+	cosignVerify("verify-attestation", "--type", "slsaprovenance1", appB)
+	cosignVerify("verify", legacyB)
+	cosignVerify("verify-attestation", "--type", "slsaprovenance", legacyB)
+
+	// Re-running the import changes nothing and succeeds.
+	if _, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--key", w.pub, "--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath); code != 0 {
+		t.Fatalf("second import exit %d: %s", code, stderr)
+	}
+	// The imported copy exports again with the same artifacts.
+	again := filepath.Join(dir, "again.tar")
+	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", regB.Host, "-o", again, appB); code != 0 {
+		t.Fatalf("re-export exit %d: %s", code, stderr)
+	}
+	inv := inspectJSON(t, again)
+	arts := inv["images"].([]any)[0].(map[string]any)["artifacts"].([]any)
+	if len(arts) != 4 {
+		t.Fatalf("re-exported copy has %d artifacts, want 4", len(arts))
 	}
 }
