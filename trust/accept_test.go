@@ -312,3 +312,52 @@ func TestDefaultDir(t *testing.T) {
 		t.Errorf("DefaultDir = %s", d)
 	}
 }
+
+func TestVerifyRecoversInterruptedCommit(t *testing.T) {
+	offline(t)
+	r, s := fresh(t)
+	accept(t, s, r.bundle(), t0)
+	pin := filepath.Join(s.Dir(), "pins", "corp")
+	// A crash between the two renames of a commit.
+	if err := os.Rename(filepath.Join(pin, "state"), filepath.Join(pin, ".old-state")); err != nil {
+		t.Fatal(err)
+	}
+	old := r.bundle()
+	r.publish()
+	accept(t, s, r.bundle(), t0)
+	if _, err := s.Verify(old, TimePolicy{Now: t0}, false); !errors.Is(err, ErrRollback) {
+		t.Errorf("rollback state lost after recovery: %v", err)
+	}
+}
+
+// filesFunc adapts a function to Files.
+type filesFunc func(string, int64) ([]byte, error)
+
+func (f filesFunc) ReadFile(p string, max int64) ([]byte, error) { return f(p, max) }
+
+// A bundle reader that returns different bytes on a second read (a file
+// changed under our feet) cannot make different checks see different data.
+func TestVerifyReadsEachFileOnce(t *testing.T) {
+	offline(t)
+	r, s := fresh(t)
+	b := r.bundle()
+	reads := map[string]int{}
+	res, err := s.Verify(filesFunc(func(p string, max int64) ([]byte, error) {
+		reads[p]++
+		if reads[p] > 1 {
+			return []byte("changed"), nil
+		}
+		return b.ReadFile(p, max)
+	}), TimePolicy{Now: t0}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, n := range reads {
+		if n > 1 {
+			t.Errorf("%s read %d times", p, n)
+		}
+	}
+	if res.TrustedRoot == nil {
+		t.Error("no trusted root")
+	}
+}

@@ -189,6 +189,9 @@ type pinMatch struct {
 
 // match decides whether the bundle's root chain belongs to pin p.
 func (s *Store) match(p Pin, b bundleRoots, audit bool) (*pinMatch, string, error) {
+	if err := s.recoverState(p.Name); err != nil {
+		return nil, "", err
+	}
 	stateRoot, err := os.ReadFile(filepath.Join(s.pinDir(p.Name), "state", "root.json"))
 	if err != nil {
 		return nil, "", fmt.Errorf("pin %q: reading its state: %w", p.Name, err)
@@ -382,6 +385,23 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 		}
 	}
 	return res, nil
+}
+
+// recoverState finishes a commit that was interrupted between its two
+// renames: the old state is put back (the new one was never acknowledged).
+func (s *Store) recoverState(name string) error {
+	state := filepath.Join(s.pinDir(name), "state")
+	old := filepath.Join(s.pinDir(name), ".old-state")
+	if _, err := os.Stat(state); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(old); err != nil {
+		return fmt.Errorf("%w: pin %q has no state directory %s", ErrInvalid, name, state)
+	}
+	if err := os.Rename(old, state); err != nil {
+		return fmt.Errorf("pin %q: restoring its state: %w", name, err)
+	}
+	return nil
 }
 
 // commit makes a verified work state the pin's state.
@@ -589,7 +609,13 @@ func fmtDuration(d time.Duration) string {
 // never touches the network.
 type bundleFetcher struct {
 	files Files
-	last  string // the last path read, to say where go-tuf failed
+	last  string            // the last path read, to say where go-tuf failed
+	cache map[string]read // each path is read once: every check sees the same answer
+}
+
+type read struct {
+	data []byte
+	err  error
 }
 
 var _ fetcher.Fetcher = (*bundleFetcher)(nil)
@@ -613,7 +639,16 @@ func (b *bundleFetcher) fetch(p string, maxLength int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s: no length limit", ErrInvalid, p)
 	}
 	b.last = p
-	data, err := b.files.ReadFile(p, maxLength)
+	c, ok := b.cache[p]
+	if !ok || (c.err != nil && errors.Is(c.err, ErrTooLarge)) {
+		// A file too large for one limit may fit another: ask again.
+		c.data, c.err = b.files.ReadFile(p, maxLength)
+		if b.cache == nil {
+			b.cache = map[string]read{}
+		}
+		b.cache[p] = c
+	}
+	data, err := c.data, c.err
 	if err != nil {
 		return nil, fmt.Errorf("reading %s from the bundle: %w", p, err)
 	}
