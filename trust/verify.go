@@ -609,7 +609,7 @@ func fmtDuration(d time.Duration) string {
 // never touches the network.
 type bundleFetcher struct {
 	files Files
-	last  string            // the last path read, to say where go-tuf failed
+	last  string          // the last path read, to say where go-tuf failed
 	cache map[string]read // each path is read once: every check sees the same answer
 }
 
