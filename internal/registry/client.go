@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -33,6 +34,9 @@ const (
 	DefaultBackoff    = 500 * time.Millisecond
 	DefaultMaxBackoff = 10 * time.Second
 	DefaultUserAgent  = "airlock"
+	// DefaultTimeout bounds the wait for a registry's answer (response headers,
+	// or the auth handshake) per attempt; streaming a body is not bounded.
+	DefaultTimeout = 60 * time.Second
 )
 
 // Client talks to registries. It is safe for concurrent use; create it with New.
@@ -46,6 +50,7 @@ type Client struct {
 	maxBackoff time.Duration
 	log        *slog.Logger
 	userAgent  string
+	timeout    time.Duration
 	err        error // from option validation; returned by every call
 
 	mu         sync.Mutex
@@ -119,6 +124,20 @@ func WithBackoff(initial, ceiling time.Duration) Option {
 	}
 }
 
+// WithTimeout sets how long one attempt waits for a registry to answer
+// (response headers, auth handshake) before it counts as a transient failure
+// and is retried. Streaming a body afterwards is not bounded: use the context.
+// Default DefaultTimeout.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) {
+		if d <= 0 {
+			c.err = errors.Join(c.err, fmt.Errorf("%w: timeout %v", ErrInvalidOption, d))
+			return
+		}
+		c.timeout = d
+	}
+}
+
 // WithLogger sets where the client logs (retries, fallbacks). Default: discard.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) {
@@ -143,6 +162,7 @@ func New(opts ...Option) *Client {
 		maxBackoff: DefaultMaxBackoff,
 		log:        slog.New(slog.DiscardHandler),
 		userAgent:  DefaultUserAgent,
+		timeout:    DefaultTimeout,
 		transports: map[string]http.RoundTripper{},
 		locks:      map[string]*sync.Mutex{},
 	}
@@ -221,7 +241,9 @@ func (c *Client) transportFor(ctx context.Context, repo name.Repository, scopes 
 		return nil, fmt.Errorf("resolving credentials for %s: %w", reg.RegistryStr(), err)
 	}
 	base := transport.NewUserAgent(c.base, c.userAgent)
-	t, err = transport.NewWithContext(ctx, reg, auth, base, scopes)
+	hctx, cancel := context.WithTimeout(ctx, c.timeout)
+	t, err = transport.NewWithContext(hctx, reg, auth, base, scopes)
+	cancel()
 	if err != nil {
 		var terr *transport.Error
 		if errors.As(err, &terr) {
@@ -229,6 +251,9 @@ func (c *Client) transportFor(ctx context.Context, repo name.Repository, scopes 
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("contacting %s: %w", reg.RegistryStr(), ctx.Err())
+		}
+		if hctx.Err() != nil {
+			err = fmt.Errorf("no answer within %v: %w", c.timeout, err)
 		}
 		return nil, &netError{op: "contacting " + reg.RegistryStr(), err: err}
 	}
@@ -281,8 +306,13 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	actx, cancel := context.WithCancel(ctx)
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(c.timeout, func() { timedOut.Store(true); cancel() })
+	req, err := http.NewRequestWithContext(actx, r.method, r.url, body)
 	if err != nil {
+		timer.Stop()
+		cancel()
 		if body != nil {
 			body.Close()
 		}
@@ -298,12 +328,18 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		req.Header.Set("Content-Type", r.contentType)
 	}
 	resp, err := (&http.Client{Transport: t}).Do(req)
+	timer.Stop()
 	if err != nil {
+		cancel()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: %w", r.method, redactURL(r.url), ctx.Err())
 		}
+		if timedOut.Load() {
+			err = fmt.Errorf("no answer within %v: %w", c.timeout, err)
+		}
 		return nil, &netError{op: r.method + " " + redactURL(r.url), err: err}
 	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	if slices.Contains(r.ok, resp.StatusCode) {
 		return resp, nil
 	}
@@ -316,6 +352,18 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		}
 	}
 	return nil, se
+}
+
+// cancelOnClose releases the attempt's context when the body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // retryAfter carries a registry's Retry-After with its status.

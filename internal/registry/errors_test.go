@@ -154,3 +154,28 @@ func TestContextCancelStopsRetries(t *testing.T) {
 		t.Errorf("err = %v after %v", err, time.Since(start))
 	}
 }
+
+func TestTimeoutIsRetriedThenReported(t *testing.T) {
+	for _, slowTimes := range []int32{1, 100} {
+		reg := newTestRegistry(t, true)
+		f := setupMulti(t, reg)
+		var n atomic.Int32
+		reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if strings.Contains(r.URL.Path, "/referrers/") && n.Add(1) <= slowTimes {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+				return true
+			}
+			return false
+		})
+		_, err := testClient(WithTimeout(100*time.Millisecond)).Discover(context.Background(), f.repo.Tag("latest"), DiscoverOptions{})
+		if slowTimes == 1 && err != nil {
+			t.Errorf("one slow answer: %v", err)
+		}
+		if slowTimes > 1 && (!errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no answer within")) {
+			t.Errorf("always slow: %v", err)
+		}
+	}
+}
