@@ -361,3 +361,30 @@ func TestVerifyReadsEachFileOnce(t *testing.T) {
 		t.Error("no trusted root")
 	}
 }
+
+func TestVerifyMatchByChain(t *testing.T) {
+	offline(t)
+	r, s := fresh(t)
+	r.rotateRoot(func(*metadata.RootType) {}, r.keys["root"])
+	r.rotateRoot(func(*metadata.RootType) {}, r.keys["root"])
+	r.publish()
+	// The bundle does not carry the pinned v1, but its v2 is signed by it.
+	b := r.bundle()
+	delete(b, metadataPath("root", 1))
+	res, err := s.Verify(b, TimePolicy{Now: t0}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pin != "corp" || res.Roles[0].Version != 3 {
+		t.Errorf("result = %+v", res)
+	}
+
+	// A second pin of the same repository at another version: ambiguous.
+	if err := s.Init("corp-v2", r.rootBytes(2), "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Verify(r.bundle(), TimePolicy{Now: t0}, false)
+	if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "matches several pins: corp, corp-v2") {
+		t.Errorf("ambiguous: err = %v", err)
+	}
+}

@@ -294,8 +294,10 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 		return nil, expiryError(err, &trusted, ref, tp.MaxStaleness)
 	}
 
-	// Offline-key roles against the reference time itself, TUF spec 5.3.10
-	// (root), 5.6.7 (targets); online-key roles within the staleness window.
+	// TUF spec 5.3 (root) and 5.6 (targets, delegated targets): "check for a
+	// freeze attack" against the reference time itself. Timestamp (5.4) and
+	// snapshot (5.5) were checked by go-tuf at reference - MaxStaleness; say
+	// so when that allowance was used.
 	res := &Result{Pin: m.pin.Name, Audit: audit, Targets: map[string][]byte{}}
 	if audit {
 		res.Notes = append(res.Notes, fmt.Sprintf("audit: verified as of %s, not at the current time %s; rollback state not applied",
