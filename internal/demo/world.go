@@ -42,6 +42,7 @@ const (
 type World struct {
 	Source, Target *httptest.Server // registries (source has the referrers API on)
 	TUF            *httptest.Server
+	TUFRepo        *tufrepo.Repo   // publish new TUF metadata through it
 	TUFRoot        []byte // root.json v1 of the TUF repository, to pin
 	TrustedRoot    []byte // the virtual Sigstore's trusted_root.json
 	Sigstore       *ca.VirtualSigstore
@@ -49,6 +50,7 @@ type World struct {
 	Image     string
 	Digest    v1.Hash
 	Platforms []v1.Hash
+	indexDesc v1.Descriptor
 }
 
 // Options shape the world.
@@ -88,6 +90,7 @@ func NewWorld(ctx context.Context, o Options) (w *World, err error) {
 	if err := repo.AddTarget("trusted_root.json", w.TrustedRoot); err != nil {
 		return nil, err
 	}
+	w.TUFRepo = repo
 	w.TUF = httptest.NewServer(repo.Handler())
 	w.TUFRoot = repo.RootJSON()
 
@@ -183,18 +186,31 @@ func (w *World) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.indexDesc = *desc
 	for _, a := range []sign.Artifact{sig, sbomArt} {
-		img, err := a.ReferrerImage(*desc)
-		if err != nil {
+		if err := w.Attach(ctx, a); err != nil {
 			return err
 		}
-		d, err := img.Digest()
-		if err != nil {
-			return err
-		}
-		if err := remote.Write(repo.Digest(d.String()), img, remote.WithContext(ctx)); err != nil {
-			return fmt.Errorf("pushing referrer: %w", err)
-		}
+	}
+	return nil
+}
+
+// Attach pushes a as an OCI 1.1 referrer of the demo image's index.
+func (w *World) Attach(ctx context.Context, a sign.Artifact) error {
+	img, err := a.ReferrerImage(w.indexDesc)
+	if err != nil {
+		return err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	repo, err := name.NewRepository(w.SourceHost() + "/vendor/app")
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(repo.Digest(d.String()), img, remote.WithContext(ctx)); err != nil {
+		return fmt.Errorf("pushing referrer: %w", err)
 	}
 	return nil
 }
