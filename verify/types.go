@@ -86,7 +86,7 @@ type TLogProof struct {
 	// Proof is "set" (a signed entry timestamp: the log promised inclusion),
 	// "inclusion-proof" (inclusion proof against a signed checkpoint), or
 	// "set+inclusion-proof".
-	Proof    string `json:"proof"`
+	Proof     string `json:"proof"`
 	EntryKind string `json:"entryKind,omitempty"` // e.g. hashedrekord 0.0.1, dsse 0.0.1
 }
 
@@ -117,7 +117,7 @@ type Finding struct {
 	PredicateType string `json:"predicateType,omitempty"`
 	// Statement is the verified in-toto statement (JSON), for policy conditions.
 	// Only set when Status is verified or unsigned.
-	Statement []byte `json:"-"`
+	Statement  []byte      `json:"-"`
 	TLog       []TLogProof `json:"tlog,omitempty"`
 	Timestamps []Timestamp `json:"timestamps,omitempty"`
 	// TrustMaterial names the trust sources that verified it.
@@ -153,7 +153,7 @@ type TrustMaterial struct {
 // (or refused) and why.
 type TrustSummary struct {
 	Name   string `json:"name"`
-	Kind   string `json:"kind"` // "tuf", "trusted-root", "public-key"
+	Kind   string `json:"kind"`   // "tuf", "trusted-root", "public-key"
 	Origin string `json:"origin"` // "bundle (TUF-verified against pinned root NAME)", "operator-configured"
 	// Roles lists TUF role versions and expiries, when Kind is tuf.
 	Roles []RoleSummary `json:"roles,omitempty"`

@@ -42,9 +42,9 @@ const (
 type World struct {
 	Source, Target *httptest.Server // registries (source has the referrers API on)
 	TUF            *httptest.Server
-	TUFRepo        *tufrepo.Repo   // publish new TUF metadata through it
-	TUFRoot        []byte // root.json v1 of the TUF repository, to pin
-	TrustedRoot    []byte // the virtual Sigstore's trusted_root.json
+	TUFRepo        *tufrepo.Repo // publish new TUF metadata through it
+	TUFRoot        []byte        // root.json v1 of the TUF repository, to pin
+	TrustedRoot    []byte        // the virtual Sigstore's trusted_root.json
 	Sigstore       *ca.VirtualSigstore
 	// Image is the reference of the signed multi-arch image in Source.
 	Image     string
