@@ -216,3 +216,34 @@ func TestPublicGood(t *testing.T) {
 		t.Errorf("embedded root v%d", r.Signed.Version)
 	}
 }
+
+// A repository without consistent snapshots: metadata/snapshot.json,
+// metadata/targets.json, targets/<name>.
+func TestCaptureVerifyNotConsistent(t *testing.T) {
+	r := newRepoWith(t, t0, false)
+	r.publish()
+	srv, _ := r.serve(t)
+	c, err := Capture(context.Background(), Source{Name: "plain", URL: srv.URL, Root: r.rootBytes(1)}, WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"metadata/1.root.json", "metadata/timestamp.json", "metadata/snapshot.json", "metadata/targets.json",
+		"targets/signing_config.v0.2.json", "targets/trusted_root.json"}
+	if got := paths(c); !slices.Equal(got, want) {
+		t.Errorf("files = %q", got)
+	}
+	s := newStore(t)
+	r.pin(t, s, "plain")
+	res, err := s.Verify(c.MemFiles(), TimePolicy{Now: time.Now()}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Roles[2] != (Role{"snapshot", 2, r.snapshot.Signed.Expires.UTC()}) {
+		t.Errorf("roles = %+v", res.Roles)
+	}
+	b := c.MemFiles()
+	b["targets/trusted_root.json"] = []byte("{}")
+	if _, err := s.Verify(b, TimePolicy{Now: time.Now()}, false); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("tampered: %v", err)
+	}
+}

@@ -120,7 +120,11 @@ func toBytes[T metadata.Roles](t testing.TB, m *metadata.Metadata[T]) []byte {
 
 // newRepo publishes root v1, targets v1 (with trusted_root.json and
 // signing_config.v0.2.json), snapshot v1, timestamp v1.
-func newRepo(t testing.TB, now time.Time) *testRepo {
+func newRepo(t testing.TB, now time.Time) *testRepo { return newRepoWith(t, now, true) }
+
+// newRepoWith can build a repository without consistent snapshots
+// (metadata/snapshot.json, targets/<name>).
+func newRepoWith(t testing.TB, now time.Time, consistent bool) *testRepo {
 	r := &testRepo{
 		t: t, now: now,
 		root:      metadata.Root(now.Add(365 * 24 * time.Hour)),
@@ -132,7 +136,7 @@ func newRepo(t testing.TB, now time.Time) *testRepo {
 		dkeys:     map[string]ed25519.PrivateKey{},
 		files:     MemFiles{},
 	}
-	r.root.Signed.ConsistentSnapshot = true
+	r.root.Signed.ConsistentSnapshot = consistent
 	for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
 		k := newKey(t)
 		r.keys[role] = []ed25519.PrivateKey{k}
@@ -165,7 +169,7 @@ func (r *testRepo) addTargetTo(role, name string, data []byte) {
 		m = r.delegated[role]
 	}
 	m.Signed.Targets[name] = tf
-	p, err := targetPath(tf, true)
+	p, err := targetPath(tf, r.root.Signed.ConsistentSnapshot)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -194,16 +198,16 @@ func (r *testRepo) publish() {
 	for name, d := range r.delegated {
 		d.Signed.Version++
 		sign(t, d, r.dkeys[name])
-		r.files[metadataPath(name, d.Signed.Version)] = toBytes(t, d)
+		r.files[r.mpath(name, d.Signed.Version)] = toBytes(t, d)
 		r.snapshot.Signed.Meta[name+".json"] = metadata.MetaFile(d.Signed.Version)
 	}
-	if r.files[metadataPath("targets", r.targets.Signed.Version)] != nil {
+	if r.files[r.mpath("targets", r.targets.Signed.Version)] != nil {
 		r.targets.Signed.Version++
 	}
 	sign(t, r.targets, r.keys["targets"]...)
-	r.files[metadataPath("targets", r.targets.Signed.Version)] = toBytes(t, r.targets)
+	r.files[r.mpath("targets", r.targets.Signed.Version)] = toBytes(t, r.targets)
 	r.snapshot.Signed.Meta["targets.json"] = metadata.MetaFile(r.targets.Signed.Version)
-	if r.files[metadataPath("snapshot", r.snapshot.Signed.Version)] != nil {
+	if r.files[r.mpath("snapshot", r.snapshot.Signed.Version)] != nil {
 		r.snapshot.Signed.Version++
 	}
 	r.publishSnapshot()
@@ -213,7 +217,7 @@ func (r *testRepo) publish() {
 func (r *testRepo) publishSnapshot() {
 	t := r.t
 	sign(t, r.snapshot, r.keys["snapshot"]...)
-	r.files[metadataPath("snapshot", r.snapshot.Signed.Version)] = toBytes(t, r.snapshot)
+	r.files[r.mpath("snapshot", r.snapshot.Signed.Version)] = toBytes(t, r.snapshot)
 	r.timestamp.Signed.Meta["snapshot.json"] = metadata.MetaFile(r.snapshot.Signed.Version)
 	r.publishTimestamp()
 }
@@ -251,6 +255,14 @@ func containsKey(ks []ed25519.PrivateKey, k ed25519.PrivateKey) bool {
 		}
 	}
 	return false
+}
+
+// mpath is where a non-root role is published.
+func (r *testRepo) mpath(role string, v int64) string {
+	if !r.root.Signed.ConsistentSnapshot {
+		v = 0
+	}
+	return metadataPath(role, v)
 }
 
 // rootBytes returns the published root at version v.

@@ -52,7 +52,7 @@ func mustTargetPath(t *testing.T, r *testRepo, name string) string {
 			}
 		}
 	}
-	p, err := targetPath(tf, true)
+	p, err := targetPath(tf, r.root.Signed.ConsistentSnapshot)
 	if err != nil {
 		t.Fatal(err)
 	}
