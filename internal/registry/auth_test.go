@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,9 +64,10 @@ func TestAuth(t *testing.T) {
 				t.Errorf("signature not found with credentials: %v", kinds(d))
 			}
 			mu.Lock()
-			defer mu.Unlock()
-			if scheme == "bearer" && (len(scopes) == 0 || !strings.Contains(scopes[0], "repository:multi:pull")) {
-				t.Errorf("token scopes = %v", scopes)
+			got := slices.Clone(scopes)
+			mu.Unlock()
+			if scheme == "bearer" && (len(got) == 0 || !strings.Contains(got[0], "repository:multi:pull")) {
+				t.Errorf("token scopes = %v", got)
 			}
 			_, err = testClient(WithKeychain(staticKeychain{"alice", "wrong"})).Discover(ctx, f.repo.Tag("latest"), DiscoverOptions{})
 			if !errors.Is(err, ErrUnauthorized) {
