@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 const (
@@ -84,6 +86,15 @@ func TestInventoryRoundTrip(t *testing.T) {
 		t.Errorf("ReadIndex of a manifest: %v, want ErrMalformed", err)
 	}
 	must(t, r.VerifyBlobs(context.Background(), nil))
+
+	// ggcr reads the extracted layout, artifact entries included.
+	dir := t.TempDir()
+	extract(t, dst, dir)
+	lp, err := layout.FromPath(dir)
+	must(t, err)
+	ii, err := lp.ImageIndex()
+	must(t, err)
+	must(t, validate.Index(ii))
 }
 
 func TestInventoryTwoEntries(t *testing.T) {
@@ -196,4 +207,3 @@ func TestCheckRelativePath(t *testing.T) {
 		}
 	}
 }
-
