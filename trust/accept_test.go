@@ -55,7 +55,7 @@ func TestVerifyRootRotation(t *testing.T) {
 	old := r.keys["timestamp"]
 	r.keys["timestamp"] = []ed25519.PrivateKey{k1}
 	r.publishTimestamp()
-	if _, err := s.Verify(r.bundle(), TimePolicy{Now: t0}, false); !errors.Is(err, ErrUntrusted) {
+	if _, err := s.Verify(r.bundle(), TimePolicy{Now: t0}, false); !errors.Is(err, ErrVerification) {
 		t.Errorf("timestamp signed by a revoked key: err = %v", err)
 	}
 	r.keys["timestamp"] = old
@@ -180,12 +180,12 @@ func TestVerifyDelegatedRole(t *testing.T) {
 	// A tampered delegated target, and a delegated role signed by the wrong key.
 	b := r.bundle()
 	b[mustTargetPath(t, r, "npm/keys.json")] = []byte(`{"keys":[1]}`)
-	if _, err := s.Verify(b, TimePolicy{Now: t0}, false); !errors.Is(err, ErrUntrusted) {
+	if _, err := s.Verify(b, TimePolicy{Now: t0}, false); !errors.Is(err, ErrVerification) {
 		t.Errorf("tampered delegated target: err = %v", err)
 	}
 	r.dkeys["npm"] = newKey(t)
 	r.publish()
-	if _, err := s.Verify(r.bundle(), TimePolicy{Now: t0}, false); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), `delegated role "npm"`) {
+	if _, err := s.Verify(r.bundle(), TimePolicy{Now: t0}, false); !errors.Is(err, ErrVerification) || !strings.Contains(err.Error(), `delegated role "npm"`) {
 		t.Errorf("delegated role with a wrong key: err = %v", err)
 	}
 	// A delegated role the bundle does not carry is fine unless asked for.
@@ -242,7 +242,7 @@ func TestVerifyTwoPins(t *testing.T) {
 	}
 	// A third, unpinned source: refused whatever the bundle calls it.
 	_, err = s.Verify(newRepo(t, t0).bundle(), TimePolicy{Now: t0}, true)
-	if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), `pin "corp"`) || !strings.Contains(err.Error(), `pin "sigstore"`) {
+	if !errors.Is(err, ErrUntrusted) || errors.Is(err, ErrVerification) || !strings.Contains(err.Error(), `pin "corp"`) || !strings.Contains(err.Error(), `pin "sigstore"`) {
 		t.Errorf("unpinned source: err = %v", err)
 	}
 }
@@ -269,7 +269,7 @@ func TestInit(t *testing.T) {
 		{"same root under another name", "corp2", r.rootBytes(1), ErrExists},
 		{"not JSON", "x", []byte("nope"), ErrInvalid},
 		{"a timestamp, not a root", "x", r.files["metadata/timestamp.json"], ErrInvalid},
-		{"unsigned root", "x", ub, ErrUntrusted},
+		{"unsigned root", "x", ub, ErrVerification},
 		{"too large", "x", bytes.Repeat([]byte(" "), RootMaxLength+1), ErrTooLarge},
 		{"bad name", "../x", r.rootBytes(1), ErrInvalid},
 		{"empty name", "", r.rootBytes(1), ErrInvalid},
@@ -377,6 +377,22 @@ func TestVerifyMatchByChain(t *testing.T) {
 	}
 	if res.Pin != "corp" || res.Roles[0].Version != 3 {
 		t.Errorf("result = %+v", res)
+	}
+	// Without v1 and v2 the chain cannot start from the pin: not used, and
+	// refused when the bundle says the source is meant for that pin.
+	delete(b, metadataPath("root", 2))
+	_, err = s.Verify(b, TimePolicy{Now: t0}, false)
+	if !errors.Is(err, ErrUntrusted) || errors.Is(err, ErrVerification) {
+		t.Errorf("unlabelled: err = %v", err)
+	}
+	_, err = s.Verify(b, TimePolicy{Now: t0}, false, WithSourceName("corp"))
+	if !errors.Is(err, ErrVerification) || errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "does not include the pinned root v1") {
+		t.Errorf("labelled: err = %v", err)
+	}
+	// A label never makes a foreign source trusted.
+	_, err = s.Verify(newRepo(t, t0).bundle(), TimePolicy{Now: t0}, false, WithSourceName("corp"))
+	if !errors.Is(err, ErrVerification) || !strings.Contains(err.Error(), "differs from the pinned root") {
+		t.Errorf("foreign source labelled corp: err = %v", err)
 	}
 
 	// A second pin of the same repository at another version: ambiguous.

@@ -149,7 +149,7 @@ func Capture(ctx context.Context, src Source, opts ...CaptureOption) (*Captured,
 	cfg.LocalTargetsDir = tmp
 	up, err := updater.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: source %q: loading pinned root: %v", ErrUntrusted, src.Name, err)
+		return nil, fmt.Errorf("%w: source %q: loading pinned root: %v", ErrVerification, src.Name, err)
 	}
 	if !o.refTime.IsZero() {
 		up.UnsafeSetRefTime(o.refTime)
@@ -176,7 +176,7 @@ func Capture(ctx context.Context, src Source, opts ...CaptureOption) (*Captured,
 		p := metadataPath(metadata.ROOT, v)
 		data, ok := f.got[p]
 		if !ok {
-			return nil, fmt.Errorf("%w: capture %q: root v%d was verified but not recorded", ErrUntrusted, src.Name, v)
+			return nil, fmt.Errorf("%w: capture %q: root v%d was verified but not recorded", ErrVerification, src.Name, v)
 		}
 		c.Files = append(c.Files, File{p, data})
 	}
@@ -234,7 +234,7 @@ func Capture(ctx context.Context, src Source, opts ...CaptureOption) (*Captured,
 			return nil, fmt.Errorf("capture %q: target %q: %w", src.Name, name, err)
 		}
 		if err := tf.VerifyLengthHashes(data); err != nil {
-			return nil, fmt.Errorf("%w: capture %q: target %q (%s): %v", ErrUntrusted, src.Name, name, p, err)
+			return nil, fmt.Errorf("%w: capture %q: target %q (%s): %v", ErrVerification, src.Name, name, p, err)
 		}
 		c.Files = append(c.Files, File{p, data})
 		c.Targets = append(c.Targets, name)

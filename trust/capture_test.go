@@ -109,7 +109,7 @@ func TestCaptureRefused(t *testing.T) {
 				r.files[mustTargetPath(t, r, "trusted_root.json")] = []byte(`{"evil":true}`)
 				return Source{Root: r.rootBytes(1)}, nil
 			},
-			want: ErrUntrusted, msg: `target "trusted_root.json"`,
+			want: ErrVerification, msg: `target "trusted_root.json"`,
 		},
 		{
 			name: "expired timestamp",
@@ -137,7 +137,7 @@ func TestCaptureRefused(t *testing.T) {
 			mutate: func(t *testing.T, r *testRepo) (Source, []CaptureOption) {
 				return Source{Root: newRepo(t, t0).rootBytes(1)}, nil
 			},
-			want: ErrUntrusted,
+			want: ErrVerification,
 		},
 		{
 			name: "not a root",
@@ -243,7 +243,7 @@ func TestCaptureVerifyNotConsistent(t *testing.T) {
 	}
 	b := c.MemFiles()
 	b["targets/trusted_root.json"] = []byte("{}")
-	if _, err := s.Verify(b, TimePolicy{Now: time.Now()}, false); !errors.Is(err, ErrUntrusted) {
+	if _, err := s.Verify(b, TimePolicy{Now: time.Now()}, false); !errors.Is(err, ErrVerification) {
 		t.Errorf("tampered: %v", err)
 	}
 }

@@ -5,10 +5,14 @@ import "errors"
 // Sentinel errors. Every error returned by this package wraps one of them
 // (test with errors.Is) and says what failed and where.
 var (
-	// ErrUntrusted: a bundle source matches no pin, or its metadata does not
-	// verify (bad signature, threshold not met, hash or length mismatch,
-	// broken root chain). Its trust material must not be used.
-	ErrUntrusted = errors.New("untrusted TUF metadata")
+	// ErrUntrusted: a bundle's TUF source matches no pin (or several): it
+	// is not trusted and its trust material must not be used. Not in itself
+	// a defect of the bundle: it may carry sources the operator never pinned.
+	ErrUntrusted = errors.New("untrusted TUF source")
+	// ErrVerification: a TUF source that matches a pin does not verify (bad
+	// signature, threshold not met, hash or length mismatch, broken root
+	// chain, missing file). The bundle must be refused.
+	ErrVerification = errors.New("TUF verification failed")
 	// ErrRollback: the bundle carries an older version of a role than the
 	// last one accepted for the pin.
 	ErrRollback = errors.New("TUF rollback")

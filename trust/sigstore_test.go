@@ -143,7 +143,7 @@ func TestSigstoreFixtureBroken(t *testing.T) {
 		{
 			name:   "one root version removed",
 			break_: func(t *testing.T, d string) { os.Remove(filepath.Join(d, "metadata", "10.root.json")) },
-			want:   []error{ErrUntrusted, ErrNotFound},
+			want:   []error{ErrVerification, ErrNotFound},
 			msg:    "root v10 is missing",
 		},
 		{
@@ -157,13 +157,13 @@ func TestSigstoreFixtureBroken(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []error{ErrUntrusted},
+			want: []error{ErrVerification},
 			msg:  `target "trusted_root.json"`,
 		},
 		{
 			name:   "snapshot removed",
 			break_: func(t *testing.T, d string) { os.Remove(filepath.Join(d, "metadata", "165.snapshot.json")) },
-			want:   []error{ErrUntrusted, ErrNotFound},
+			want:   []error{ErrVerification, ErrNotFound},
 			msg:    "metadata/165.snapshot.json",
 		},
 	}

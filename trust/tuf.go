@@ -66,7 +66,7 @@ func targetPath(tf *metadata.TargetFiles, consistent bool) (string, error) {
 			algs = append(algs, alg)
 		}
 		if len(algs) == 0 {
-			return "", fmt.Errorf("%w: target %q has no hashes", ErrUntrusted, name)
+			return "", fmt.Errorf("%w: target %q has no hashes", ErrVerification, name)
 		}
 		slices.Sort(algs)
 		h = tf.Hashes[algs[0]]
@@ -124,7 +124,7 @@ func parseRoot(data []byte) (*metadata.Metadata[metadata.RootType], error) {
 		return nil, fmt.Errorf("%w: root.json has version %d", ErrInvalid, r.Signed.Version)
 	}
 	if err := r.VerifyDelegate(metadata.ROOT, r); err != nil {
-		return nil, fmt.Errorf("%w: root.json v%d is not signed by a threshold of its own root keys: %v", ErrUntrusted, r.Signed.Version, err)
+		return nil, fmt.Errorf("%w: root.json v%d is not signed by a threshold of its own root keys: %v", ErrVerification, r.Signed.Version, err)
 	}
 	return r, nil
 }
@@ -172,7 +172,7 @@ func loadDelegations(t *trustedmetadata.TrustedMetadata, fetch fetchRole, skipMi
 	type pair struct{ role, parent string }
 	top := t.Targets[metadata.TARGETS]
 	if top == nil {
-		return fmt.Errorf("%w: top-level targets not loaded", ErrUntrusted)
+		return fmt.Errorf("%w: top-level targets not loaded", ErrVerification)
 	}
 	var stack []pair
 	push := func(parent *metadata.Metadata[metadata.TargetsType], parentName string) {
@@ -197,7 +197,7 @@ func loadDelegations(t *trustedmetadata.TrustedMetadata, fetch fetchRole, skipMi
 		}
 		meta, ok := t.Snapshot.Signed.Meta[p.role+".json"]
 		if !ok {
-			return fmt.Errorf("%w: delegated role %q is not listed in snapshot v%d", ErrUntrusted, p.role, t.Snapshot.Signed.Version)
+			return fmt.Errorf("%w: delegated role %q is not listed in snapshot v%d", ErrVerification, p.role, t.Snapshot.Signed.Version)
 		}
 		version := int64(0)
 		if t.Root.Signed.ConsistentSnapshot {
@@ -217,7 +217,7 @@ func loadDelegations(t *trustedmetadata.TrustedMetadata, fetch fetchRole, skipMi
 		}
 		d, err := t.UpdateDelegatedTargets(data, p.role, p.parent)
 		if err != nil {
-			return fmt.Errorf("%w: delegated role %q (%s): %w", ErrUntrusted, p.role, mp, err)
+			return fmt.Errorf("%w: delegated role %q (%s): %w", ErrVerification, p.role, mp, err)
 		}
 		loaded++
 		push(d, p.role)

@@ -65,6 +65,16 @@ type VerifyOption func(*verifyOptions)
 type verifyOptions struct {
 	targets []string
 	logger  *slog.Logger
+	label   string
+}
+
+// WithSourceName passes the name the bundle gives this source. It never
+// makes a source trusted: pins are matched by content. It only turns "matches
+// no pin" (ErrUntrusted: not used) into a refusal (ErrVerification) when a pin
+// of that name exists, so that a bundle meant for a pin but unusable with it
+// (its root chain starts after the pinned version) is reported as such.
+func WithSourceName(name string) VerifyOption {
+	return func(o *verifyOptions) { o.label = name }
 }
 
 // WithTargetNames requires these targets besides trusted_root.json; a name
@@ -145,6 +155,7 @@ func (s *Store) Verify(files Files, tp TimePolicy, persist bool, opts ...VerifyO
 	// Which pin: by content, never by the bundle's label.
 	var found []pinMatch
 	var reasons []string
+	labelled := ""
 	for _, p := range pins {
 		m, reason, err := s.match(p, broots, audit)
 		if err != nil {
@@ -152,11 +163,16 @@ func (s *Store) Verify(files Files, tp TimePolicy, persist bool, opts ...VerifyO
 		}
 		if m == nil {
 			reasons = append(reasons, reason)
+			if o.label != "" && p.Name == o.label {
+				labelled = reason
+			}
 			continue
 		}
 		found = append(found, *m)
 	}
 	switch {
+	case len(found) == 0 && labelled != "":
+		return nil, fmt.Errorf("%w: the TUF source named %q (roots %s) cannot be verified against pin %q: %s", ErrVerification, o.label, broots.span(), o.label, labelled)
 	case len(found) == 0:
 		return nil, fmt.Errorf("%w: the TUF source (roots %s) matches no pin: %s", ErrUntrusted, broots.span(), strings.Join(reasons, "; "))
 	case len(found) > 1:
@@ -278,7 +294,7 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 	cfg.LocalTargetsDir = filepath.Join(work, "targets")
 	up, err := updater.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: loading the pinned root: %v", ErrUntrusted, err)
+		return nil, fmt.Errorf("%w: loading the pinned root: %v", ErrVerification, err)
 	}
 	tufRef := ref.Add(-tp.MaxStaleness)
 	up.UnsafeSetRefTime(tufRef)
@@ -288,7 +304,7 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 	}
 	trusted := up.GetTrustedMetadataSet()
 	if trusted.Root.Signed.Version != broots.max {
-		return nil, fmt.Errorf("%w: the root chain stopped at v%d but the bundle carries roots up to v%d", ErrUntrusted, trusted.Root.Signed.Version, broots.max)
+		return nil, fmt.Errorf("%w: the root chain stopped at v%d but the bundle carries roots up to v%d", ErrVerification, trusted.Root.Signed.Version, broots.max)
 	}
 	if err := loadDelegations(&trusted, bf.fetch, true); err != nil {
 		return nil, expiryError(err, &trusted, ref, tp.MaxStaleness)
@@ -366,12 +382,12 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 				continue
 			}
 			if errors.Is(err, ErrTooLarge) {
-				err = fmt.Errorf("%w: %w", ErrUntrusted, err)
+				err = fmt.Errorf("%w: %w", ErrVerification, err)
 			}
 			return nil, fmt.Errorf("target %q: %w", name, err)
 		}
 		if err := tf.VerifyLengthHashes(data); err != nil {
-			return nil, fmt.Errorf("%w: target %q (%s) does not match its targets metadata: %v", ErrUntrusted, name, p, err)
+			return nil, fmt.Errorf("%w: target %q (%s) does not match its targets metadata: %v", ErrVerification, name, p, err)
 		}
 		res.Targets[name] = data
 	}
@@ -563,19 +579,19 @@ func (s *Store) diagnoseRollback(m pinMatch, bf *bundleFetcher) error {
 func tufError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrTooLarge), errors.Is(err, ErrFetch),
-		errors.Is(err, ErrUntrusted), errors.Is(err, ErrInvalid):
-		if errors.Is(err, ErrFetch) || errors.Is(err, ErrUntrusted) {
+		errors.Is(err, ErrVerification), errors.Is(err, ErrInvalid):
+		if errors.Is(err, ErrFetch) || errors.Is(err, ErrVerification) {
 			return err
 		}
-		return fmt.Errorf("%w: %w", ErrUntrusted, err)
+		return fmt.Errorf("%w: %w", ErrVerification, err)
 	case errors.Is(err, &metadata.ErrExpiredMetadata{}):
 		return fmt.Errorf("%w: %w", ErrExpired, err)
 	case errors.Is(err, &metadata.ErrEqualVersionNumber{}):
-		return fmt.Errorf("%w: %w", ErrUntrusted, err)
+		return fmt.Errorf("%w: %w", ErrVerification, err)
 	case errors.Is(err, &metadata.ErrBadVersionNumber{}):
-		return fmt.Errorf("%w: %w", ErrUntrusted, err)
+		return fmt.Errorf("%w: %w", ErrVerification, err)
 	}
-	return fmt.Errorf("%w: %w", ErrUntrusted, err)
+	return fmt.Errorf("%w: %w", ErrVerification, err)
 }
 
 // fmtDuration prints 3d4h, 7d, 45m, 0s.
@@ -693,7 +709,7 @@ func readBundleRoots(bf *bundleFetcher, limit int64) (bundleRoots, error) {
 			continue
 		}
 		if err != nil {
-			return b, fmt.Errorf("%w: %w", ErrUntrusted, err)
+			return b, fmt.Errorf("%w: %w", ErrVerification, err)
 		}
 		b.roots[v] = data
 		if b.min == 0 {
@@ -701,7 +717,7 @@ func readBundleRoots(bf *bundleFetcher, limit int64) (bundleRoots, error) {
 		}
 		if b.max > 0 && v != b.max+1 {
 			return b, fmt.Errorf("%w: the bundle's root chain has a gap: root v%d is missing between v%d and v%d: %w",
-				ErrUntrusted, b.max+1, b.max, v, ErrNotFound)
+				ErrVerification, b.max+1, b.max, v, ErrNotFound)
 		}
 		b.max = v
 		if limit < v+MaxRootRotations {
@@ -709,7 +725,7 @@ func readBundleRoots(bf *bundleFetcher, limit int64) (bundleRoots, error) {
 		}
 	}
 	if len(b.roots) == 0 {
-		return b, fmt.Errorf("%w: the bundle carries no metadata/<version>.root.json: %w", ErrUntrusted, ErrNotFound)
+		return b, fmt.Errorf("%w: the bundle carries no metadata/<version>.root.json: %w", ErrVerification, ErrNotFound)
 	}
 	return b, nil
 }

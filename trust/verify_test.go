@@ -182,7 +182,7 @@ func TestVerifyRefused(t *testing.T) {
 				b[p] = bytes.Replace(b[p], []byte("test"), []byte("tesT"), 1)
 				return b, TimePolicy{Now: t0}
 			},
-			want: []error{ErrUntrusted},
+			want: []error{ErrVerification},
 			msg:  []string{`target "trusted_root.json"`, "does not match its targets metadata"},
 		},
 		{
@@ -205,7 +205,7 @@ func TestVerifyRefused(t *testing.T) {
 				delete(b, metadataPath("root", 2))
 				return b, TimePolicy{Now: t0}
 			},
-			want: []error{ErrUntrusted, ErrNotFound},
+			want: []error{ErrVerification, ErrNotFound},
 			msg:  []string{"gap: root v2 is missing between v1 and v3"},
 		},
 		{
@@ -235,7 +235,7 @@ func TestVerifyRefused(t *testing.T) {
 				r.files[metadataPath("root", 2)] = toBytes(t, r.root)
 				return r.bundle(), TimePolicy{Now: t0}
 			},
-			want: []error{ErrUntrusted},
+			want: []error{ErrVerification},
 			msg:  []string{"checking metadata/2.root.json", "not enough signatures"},
 		},
 		{
@@ -252,7 +252,7 @@ func TestVerifyRefused(t *testing.T) {
 				r.files[metadataPath("root", 2)] = toBytes(t, r.root)
 				return r.bundle(), TimePolicy{Now: t0}
 			},
-			want: []error{ErrUntrusted},
+			want: []error{ErrVerification},
 			msg:  []string{"checking metadata/2.root.json", "got 1, want 2"},
 		},
 		{
@@ -294,7 +294,7 @@ func TestVerifyRefused(t *testing.T) {
 				r.publishTimestamp()
 				return r.bundle(), TimePolicy{Now: t0}
 			},
-			want: []error{ErrUntrusted},
+			want: []error{ErrVerification},
 			msg:  []string{"timestamp"},
 		},
 		{
@@ -312,14 +312,14 @@ func TestVerifyRefused(t *testing.T) {
 				b["metadata/timestamp.json"] = newRepo(t, t0).files["metadata/timestamp.json"]
 				return b, TimePolicy{Now: t0}
 			},
-			want: []error{ErrUntrusted},
+			want: []error{ErrVerification},
 		},
 		{
 			name: "no roots at all",
 			setup: func(t *testing.T, r *testRepo, s *Store) (Files, TimePolicy) {
 				return MemFiles{}, TimePolicy{Now: t0}
 			},
-			want: []error{ErrUntrusted, ErrNotFound},
+			want: []error{ErrVerification, ErrNotFound},
 			msg:  []string{"carries no metadata/<version>.root.json"},
 		},
 		{
