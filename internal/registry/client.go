@@ -37,6 +37,8 @@ const (
 	// DefaultTimeout bounds the wait for a registry's answer (response headers,
 	// or the auth handshake) per attempt; streaming a body is not bounded.
 	DefaultTimeout = 60 * time.Second
+	// DefaultJobs is how many requests Discover has in flight at once.
+	DefaultJobs = 4
 )
 
 // Client talks to registries. It is safe for concurrent use; create it with New.
@@ -51,6 +53,7 @@ type Client struct {
 	log        *slog.Logger
 	userAgent  string
 	timeout    time.Duration
+	jobs       int
 	err        error // from option validation; returned by every call
 
 	mu         sync.Mutex
@@ -138,6 +141,17 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithJobs sets how many lookups Discover runs concurrently. Default DefaultJobs.
+func WithJobs(n int) Option {
+	return func(c *Client) {
+		if n < 1 {
+			c.err = errors.Join(c.err, fmt.Errorf("%w: jobs %d < 1", ErrInvalidOption, n))
+			return
+		}
+		c.jobs = n
+	}
+}
+
 // WithLogger sets where the client logs (retries, fallbacks). Default: discard.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) {
@@ -163,6 +177,7 @@ func New(opts ...Option) *Client {
 		log:        slog.New(slog.DiscardHandler),
 		userAgent:  DefaultUserAgent,
 		timeout:    DefaultTimeout,
+		jobs:       DefaultJobs,
 		transports: map[string]http.RoundTripper{},
 		locks:      map[string]*sync.Mutex{},
 	}

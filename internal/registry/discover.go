@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // Kinds of attached artifacts (Attached.Kind).
@@ -170,18 +171,43 @@ func (c *Client) Discover(ctx context.Context, ref name.Reference, opts Discover
 		subjects = append(subjects, subjectAt{a.Manifest.Digest, a.Manifest.Repo, 1})
 	}
 	for len(subjects) > 0 {
-		s := subjects[0]
-		subjects = subjects[1:]
-		if d.looked[s.digest] || s.depth >= opts.MaxDepth {
-			continue
+		var todo []subjectAt
+		for _, s := range subjects {
+			if !d.looked[s.digest] && s.depth < opts.MaxDepth {
+				d.looked[s.digest] = true
+				todo = append(todo, s)
+			}
 		}
-		d.looked[s.digest] = true
-		found, err := d.attachments(ctx, s)
-		if err != nil {
-			return nil, fmt.Errorf("discovering %s: attachments of %s: %w", ref, s.digest, err)
+		// Look up every subject of this round concurrently; merge in order so
+		// the result does not depend on timing.
+		results := make([][]found, len(todo))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(c.jobs)
+		for i, s := range todo {
+			g.Go(func() error {
+				r, err := d.attachments(gctx, s)
+				if err != nil {
+					return fmt.Errorf("attachments of %s: %w", s.digest, err)
+				}
+				results[i] = r
+				return nil
+			})
 		}
-		for _, a := range found {
-			subjects = append(subjects, subjectAt{a.Manifest.Digest, a.Manifest.Repo, s.depth + 1})
+		if err := g.Wait(); err != nil {
+			return nil, fmt.Errorf("discovering %s: %w", ref, err)
+		}
+		subjects = nil
+		for i, s := range todo {
+			for _, f := range results[i] {
+				if !d.addAttached(f.a) {
+					continue
+				}
+				d.addBlobs(f.a.Manifest.Repo, f.m)
+				for _, ch := range f.children {
+					d.addBlobs(ch.node.Repo, ch.m)
+				}
+				subjects = append(subjects, subjectAt{f.a.Manifest.Digest, f.a.Manifest.Repo, s.depth + 1})
+			}
 		}
 	}
 	return d.out, nil
@@ -276,13 +302,65 @@ func (d *discoverer) walkRootIndex(ctx context.Context, root Node, rm *manifest)
 	return chosen, nil
 }
 
-// walkChildren fetches the manifests of an index (recursively for nested indexes).
-func (d *discoverer) walkChildren(ctx context.Context, repo name.Repository, children []v1.Descriptor, chosen *[]Node, level int) error {
-	if level > d.opts.MaxDepth {
-		return fmt.Errorf("%w: indexes nested deeper than %d", ErrInvalidManifest, d.opts.MaxDepth)
+// treeNode is a manifest below an index, with the descriptor that listed it.
+type treeNode struct {
+	desc v1.Descriptor
+	node Node
+	m    *manifest
+}
+
+// fetchTree fetches the manifests listed by an index, concurrently, and
+// those of nested indexes, returned in walk order (a nested index precedes its
+// children). Entries that are not manifests are returned with a nil m.
+func (c *Client) fetchTree(ctx context.Context, repo name.Repository, descs []v1.Descriptor, level, maxLevel int) ([]treeNode, error) {
+	if level > maxLevel {
+		return nil, fmt.Errorf("%w: indexes nested deeper than %d", ErrInvalidManifest, maxLevel)
 	}
-	for _, ch := range children {
-		if !ch.MediaType.IsImage() && !ch.MediaType.IsIndex() {
+	nodes := make([]treeNode, len(descs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.jobs)
+	for i, desc := range descs {
+		nodes[i].desc = desc
+		if !desc.MediaType.IsImage() && !desc.MediaType.IsIndex() {
+			continue
+		}
+		g.Go(func() error {
+			dg := desc.Digest
+			node, m, err := c.fetchManifest(gctx, repo, dg.String(), &dg)
+			if err != nil {
+				return fmt.Errorf("child manifest %s: %w", dg, err)
+			}
+			nodes[i].node, nodes[i].m = node, m
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []treeNode
+	for _, n := range nodes {
+		out = append(out, n)
+		if n.m != nil && n.m.isIndex() {
+			sub, err := c.fetchTree(ctx, repo, n.m.Manifests, level+1, maxLevel)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+		}
+	}
+	return out, nil
+}
+
+// walkChildren records the manifests below the root index: platform
+// manifests, nested indexes, BuildKit attestation manifests and plain blobs.
+func (d *discoverer) walkChildren(ctx context.Context, repo name.Repository, children []v1.Descriptor, chosen *[]Node, level int) error {
+	tree, err := d.c.fetchTree(ctx, repo, children, level, d.opts.MaxDepth)
+	if err != nil {
+		return err
+	}
+	for _, t := range tree {
+		ch := t.desc
+		if t.m == nil {
 			// Index entries that are plain blobs: carried like layers.
 			if !d.blobs[ch.Digest] {
 				d.blobs[ch.Digest] = true
@@ -290,33 +368,22 @@ func (d *discoverer) walkChildren(ctx context.Context, repo name.Repository, chi
 			}
 			continue
 		}
-		dg := ch.Digest
-		node, m, err := d.c.fetchManifest(ctx, repo, dg.String(), &dg)
-		if err != nil {
-			return fmt.Errorf("child manifest %s: %w", dg, err)
-		}
 		if isAttestationManifest(ch) {
 			subj, err := v1.NewHash(ch.Annotations[AnnotationDockerReferenceDigest])
 			if err != nil {
-				return fmt.Errorf("%w: attestation manifest %s: annotation %s: %w", ErrInvalidManifest, dg, AnnotationDockerReferenceDigest, err)
+				return fmt.Errorf("%w: attestation manifest %s: annotation %s: %w", ErrInvalidManifest, ch.Digest, AnnotationDockerReferenceDigest, err)
 			}
-			d.addBlobs(repo, m)
-			d.addAttached(Attached{Kind: KindBuildKitAttestation, Manifest: node, Subject: subj, FoundBy: FoundByInIndex, PredicateTypes: predicateTypes(m)})
+			d.addBlobs(repo, t.m)
+			d.addAttached(Attached{Kind: KindBuildKitAttestation, Manifest: t.node, Subject: subj, FoundBy: FoundByInIndex, PredicateTypes: predicateTypes(t.m)})
 			continue
 		}
 		var p v1.Platform
 		if ch.Platform != nil {
 			p = *ch.Platform
 		}
-		d.out.Platforms = append(d.out.Platforms, PlatformNode{Platform: p, Node: node})
-		*chosen = append(*chosen, node)
-		if m.isIndex() {
-			if err := d.walkChildren(ctx, repo, m.Manifests, chosen, level+1); err != nil {
-				return err
-			}
-			continue
-		}
-		d.addBlobs(repo, m)
+		d.out.Platforms = append(d.out.Platforms, PlatformNode{Platform: p, Node: t.node})
+		*chosen = append(*chosen, t.node)
+		d.addBlobs(repo, t.m)
 	}
 	return nil
 }
@@ -417,16 +484,45 @@ var legacySuffixes = []struct{ suffix, kind string }{
 	{".sbom", KindCosignSBOM},
 }
 
+// found is an attached artifact and what merging it needs.
+type found struct {
+	a        Attached
+	m        *manifest
+	children []treeNode
+}
+
 // attachments finds the legacy tags and referrers of one subject in its own
-// repository and in every SignaturesFrom repository.
-func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]Attached, error) {
+// repository and in every SignaturesFrom repository. It only reads the
+// discoverer's state (it runs concurrently with other lookups).
+func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, error) {
 	repos := []name.Repository{s.repo}
 	for _, r := range d.opts.SignaturesFrom {
 		if !slices.ContainsFunc(repos, func(x name.Repository) bool { return x.String() == r.String() }) {
 			repos = append(repos, r)
 		}
 	}
-	var found []Attached
+	var out []found
+	seen := map[v1.Hash]bool{}
+	add := func(f found) error {
+		if seen[f.a.Manifest.Digest] || d.attached[f.a.Manifest.Digest] {
+			return nil
+		}
+		seen[f.a.Manifest.Digest] = true
+		if f.m.isIndex() {
+			tree, err := d.c.fetchTree(ctx, f.a.Manifest.Repo, f.m.Manifests, 1, d.opts.MaxDepth)
+			if err != nil {
+				return fmt.Errorf("attached index %s: %w", f.a.Manifest.Digest, err)
+			}
+			for _, t := range tree {
+				if t.m != nil {
+					f.a.Children = append(f.a.Children, t.node)
+					f.children = append(f.children, t)
+				}
+			}
+		}
+		out = append(out, f)
+		return nil
+	}
 	for _, repo := range repos {
 		for _, l := range legacySuffixes {
 			tag := FallbackTag(s.digest) + l.suffix
@@ -437,12 +533,8 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]Attached, 
 			if err != nil {
 				return nil, fmt.Errorf("legacy tag %s:%s: %w", repo, tag, err)
 			}
-			a := Attached{Kind: l.kind, Manifest: node, Subject: s.digest, FoundBy: FoundByLegacyTag, Tag: tag, PredicateTypes: predicateTypes(m)}
-			if err := d.finish(ctx, &a, m); err != nil {
+			if err := add(found{a: Attached{Kind: l.kind, Manifest: node, Subject: s.digest, FoundBy: FoundByLegacyTag, Tag: tag, PredicateTypes: predicateTypes(m)}, m: m}); err != nil {
 				return nil, err
-			}
-			if d.addAttached(a) {
-				found = append(found, a)
 			}
 		}
 		descs, how, err := d.c.Referrers(ctx, repo, s.digest)
@@ -450,7 +542,7 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]Attached, 
 			return nil, err
 		}
 		for _, desc := range descs {
-			if d.attached[desc.Digest] {
+			if seen[desc.Digest] || d.attached[desc.Digest] {
 				continue
 			}
 			if !desc.MediaType.IsImage() && !desc.MediaType.IsIndex() && desc.MediaType != "" {
@@ -465,32 +557,12 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]Attached, 
 				d.c.log.LogAttrs(ctx, slog.LevelWarn, "listed referrer names another subject: skipped", slog.String("referrer", dg.String()), slog.String("subject", m.Subject.Digest.String()), slog.String("listed-for", s.digest.String()))
 				continue
 			}
-			a := Attached{Kind: classify(m), Manifest: node, Subject: s.digest, FoundBy: how, PredicateTypes: predicateTypes(m)}
-			if err := d.finish(ctx, &a, m); err != nil {
+			if err := add(found{a: Attached{Kind: classify(m), Manifest: node, Subject: s.digest, FoundBy: how, PredicateTypes: predicateTypes(m)}, m: m}); err != nil {
 				return nil, err
-			}
-			if d.addAttached(a) {
-				found = append(found, a)
 			}
 		}
 	}
-	return found, nil
-}
-
-// finish collects the blobs (and children of an index) of an attached artifact.
-func (d *discoverer) finish(ctx context.Context, a *Attached, m *manifest) error {
-	if !m.isIndex() {
-		d.addBlobs(a.Manifest.Repo, m)
-		return nil
-	}
-	var children []Node
-	saved := d.out.Platforms
-	if err := d.walkChildren(ctx, a.Manifest.Repo, m.Manifests, &children, 1); err != nil {
-		return fmt.Errorf("attached index %s: %w", a.Manifest.Digest, err)
-	}
-	d.out.Platforms = saved // children of attached indexes are not platforms of the image
-	a.Children = children
-	return nil
+	return out, nil
 }
 
 // Media types that identify kinds.

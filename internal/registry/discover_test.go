@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -371,5 +373,75 @@ func TestDiscoverFallbackTagServesSubject(t *testing.T) {
 	}
 	if reg.count("GET /v2/gitlab/manifests/"+FallbackTag(img.Digest)) == 0 {
 		t.Error("fallback tag was not read")
+	}
+}
+
+func TestDiscoverDeterministicAcrossJobs(t *testing.T) {
+	ctx := context.Background()
+	reg := newTestRegistry(t, false)
+	f := setupMulti(t, reg)
+	reg.pushCosignSig(f.repo, f.index.Digest)
+	reg.pushCosignSig(f.repo, f.arm.Digest)
+	var prev *Discovery
+	for _, jobs := range []int{1, 8, 3} {
+		d, err := testClient(WithJobs(jobs)).Discover(ctx, f.repo.Tag("latest"), DiscoverOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev != nil {
+			for i := range d.Attached {
+				if d.Attached[i].Manifest.Digest != prev.Attached[i].Manifest.Digest {
+					t.Fatalf("jobs %d: attached order differs at %d", jobs, i)
+				}
+			}
+			for i := range d.Blobs {
+				if d.Blobs[i].Desc.Digest != prev.Blobs[i].Desc.Digest {
+					t.Fatalf("jobs %d: blob order differs at %d", jobs, i)
+				}
+			}
+		}
+		prev = d
+	}
+}
+
+func TestDiscoverNestedAndIndexReferrer(t *testing.T) {
+	ctx := context.Background()
+	reg := newTestRegistry(t, true)
+	repo := reg.repo("nested")
+	idx, imgs := multiArch(t)
+	inner := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: idx, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}}), types.DockerManifestList)
+	if err := remote.WriteIndex(repo.Tag("v1"), inner); err != nil {
+		t.Fatal(err)
+	}
+	outer := descOf(t, inner)
+	// A referrer that is itself an index with one image (oras attach of an index).
+	art := randomImage(t, "", "")
+	artIdx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: art})
+	artIdx = mutate.Subject(artIdx, outer).(v1.ImageIndex)
+	if err := remote.WriteIndex(repo.Tag("art"), artIdx); err != nil {
+		t.Fatal(err)
+	}
+	artDesc := descOf(t, artIdx)
+
+	d, err := testClient().Discover(ctx, repo.Tag("v1"), DiscoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNodes(t, d)
+	// nested index, then its two platform manifests
+	if len(d.Platforms) != 3 || !d.Platforms[0].Node.MediaType.IsIndex() || d.Platforms[1].Node.Digest != descOf(t, imgs[0]).Digest {
+		t.Fatalf("platforms = %+v", d.Platforms)
+	}
+	a := findAttached(d, outer.Digest, KindReferrer)
+	if len(a) != 1 || a[0].Manifest.Digest != artDesc.Digest || len(a[0].Children) != 1 || a[0].Children[0].Digest != descOf(t, art).Digest {
+		t.Fatalf("index referrer = %+v (all %v)", a, kinds(d))
+	}
+	artLayers, _ := art.Layers()
+	ld, _ := artLayers[0].Digest()
+	if !slices.ContainsFunc(d.Blobs, func(b BlobRef) bool { return b.Desc.Digest == ld }) {
+		t.Error("blobs of the attached index's child missing")
+	}
+	if len(findAttached(d, descOf(t, imgs[1]).Digest, KindBuildKitAttestation)) != 1 {
+		t.Errorf("attestations in nested index missing: %v", kinds(d))
 	}
 }
