@@ -220,7 +220,11 @@ func (r *Report) Summary(w io.Writer) {
 		sw.line("  verified:   %s", r.VerifiedAt.UTC().Format(time.RFC3339))
 	}
 	if r.Audit != nil {
-		sw.line("  audit time: %s (judged as of this time, not now) %s", r.Audit.At.UTC().Format(time.RFC3339), r.Audit.Note)
+		note := ""
+		if r.Audit.Note != "" {
+			note = ": " + r.Audit.Note
+		}
+		sw.line("  audit time: %s (judged as of this time, not now)%s", r.Audit.At.UTC().Format(time.RFC3339), note)
 	}
 	if r.Policy != nil {
 		p := r.Policy.Source

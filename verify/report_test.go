@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -206,5 +208,33 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("summary does not end with the verdict:\n%s", buf.String())
 			}
 		})
+	}
+}
+
+// TestReportDocExample keeps the example in docs/report.md a valid v1 report
+// whose stored verdict matches its contents.
+func TestReportDocExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```json\n")
+	if !ok {
+		t.Fatal("docs/report.md has no json example")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	r, err := ParseReport([]byte(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict != r.ComputeVerdict() || r.ExitCode() != ExitPolicy {
+		t.Fatalf("example verdict %q, computed %q, exit %d", r.Verdict, r.ComputeVerdict(), r.ExitCode())
+	}
+	for _, img := range r.Images {
+		for _, rr := range img.Rules {
+			if rr.Reason == "" {
+				t.Errorf("example rule %s/%s has no reason", rr.Name, rr.Requirement)
+			}
+		}
 	}
 }
