@@ -169,6 +169,17 @@ func TestCheck(t *testing.T) {
 		attEnvelopeChanged.Data = ok(json.Marshal(env))
 	}
 
+	intotoChanged := att(keyless, slsa, sign.WithIntotoEntry())
+	{
+		var env map[string]any
+		_ = json.Unmarshal(intotoChanged.Data, &env)
+		env["payload"] = base64.StdEncoding.EncodeToString(spdx)
+		intotoChanged.Data = ok(json.Marshal(env))
+	}
+	intotoSET := mutateAnnotation(t, att(keyless, slsa, sign.WithIntotoEntry()), annBundle, func(m map[string]any) {
+		m["SignedEntryTimestamp"] = flipB64(t, m["SignedEntryTimestamp"].(string))
+	})
+
 	v2 := bundleEv(ok(keyless.CosignSignBundle(testRepo, testDigest)), testDigest)
 	{
 		var m map[string]any
@@ -249,6 +260,20 @@ func TestCheck(t *testing.T) {
 			want{status: StatusFailed, err: ErrSignature}},
 		{"attestation predicate annotation differs", att(keyless, slsa, sign.WithPredicateAnnotation("https://example/other")), e.tm,
 			want{status: StatusVerified, predicate: sign.PredicateSLSAProvenanceV1, reason: "layer annotation says predicate type"}},
+		{"legacy attestation intoto 0.0.1 keyless", att(keyless, slsa, sign.WithIntotoEntry()), e.tm,
+			want{status: StatusVerified, identity: testIdentity, covers: testDigest, predicate: sign.PredicateSLSAProvenanceV1, proof: "set", tsKind: "tlog-integrated", reason: "intoto 0.0.1 entry checked by airlock"}},
+		{"legacy attestation intoto 0.0.1 with key", att(keyLogged, spdx, sign.WithIntotoEntry()), e.tm,
+			want{status: StatusVerified, key: "cosign.pub", predicate: sign.PredicateSPDX, proof: "set"}},
+		{"intoto entry, envelope changed", intotoChanged, e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "the log entry records envelope hash"}},
+		{"intoto entry, SET altered", intotoSET, e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "signed entry timestamp from log"}},
+		{"intoto entry, log missing from the trusted root", att(keyless, slsa, sign.WithIntotoEntry()), trustWithoutLogs(t, e),
+			want{status: StatusFailed, err: ErrSignature, reason: "is not in the trusted root"}},
+		{"intoto entry, certificate expired when logged", att(keyless, slsa, sign.WithIntotoEntry(), sign.WithIntegratedTime(time.Now().Add(30*time.Minute))), e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "certificate not valid at the integrated time"}},
+		{"intoto entry, wrong key", att(otherKey, spdx, sign.WithIntotoEntry()), e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "not the key the log entry names"}},
 		{"bundle v0.3 cosign sign (DSSE)", bundleEv(ok(keyless.CosignSignBundle(testRepo, testDigest)), testDigest), e.tm,
 			want{status: StatusVerified, identity: testIdentity, predicate: sign.PredicateCosignSign, covers: testDigest, proof: "set+inclusion-proof", tsKind: "rfc3161"}},
 		{"bundle v0.3 attestation", bundleEv(ok(keyless.AttestationBundle(slsa)), testDigest), e.tm,
