@@ -54,9 +54,14 @@ unit:
 test: tools vet
 	AIRLOCK_E2E=1 $(GO) test -count=1 -timeout 40m ./...
 
+# Run every fuzz target for FUZZTIME each (the seed corpora run in `make test`).
+FUZZTIME ?= 15s
 fuzz:
-	@for p in $$($(GO) test -list 'Fuzz.*' ./... | grep -E '^Fuzz'); do :; done
-	./hack/fuzz.sh 20s
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 bench: bench-tools
 	./hack/bench.sh

@@ -49,7 +49,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 // run runs the application and maps the outcome to an exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr).RunContext(ctx, args)
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, interspersed(app, args))
 	if err != nil {
 		reportErr(stderr, err)
 	}

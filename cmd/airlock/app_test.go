@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airlock-oci/airlock/internal/demo"
+)
+
+// The CLI over the demo world: every command, its output and its exit code.
+func TestCLI(t *testing.T) {
+	w, err := demo.NewWorld(context.Background(), demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root.json")
+	os.WriteFile(root, w.TUFRoot, 0o644)
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(demo.Policy), 0o644)
+	bundlePath := filepath.Join(dir, "b.tar")
+	trustDir := filepath.Join(dir, "trust")
+
+	steps := []struct {
+		name string
+		args []string
+		code int
+		want []string // substrings of stdout+stderr
+	}{
+		{"export", []string{"export", w.Image, "-o", bundlePath, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName},
+			0, []string{"wrote " + bundlePath, "1 cosign-attestation", "2 sigstore-bundle", "trust " + demo.TUFName}},
+		{"export json", []string{"export", "--format", "json", "-o", filepath.Join(dir, "j.tar"), "--no-tuf", w.Image},
+			0, []string{`"digest": "` + w.Digest.String()}},
+		{"inspect", []string{"inspect", bundlePath}, 0,
+			[]string{w.Digest.String(), "linux/arm64", "signatures 3", "https://slsa.dev/provenance/v1", "timestamp"}},
+		{"verify before trust init", []string{"verify", "--trust-dir", trustDir, "--policy", policy, bundlePath}, exitPolicy,
+			[]string{"POLICY-FAILED"}},
+		{"trust init", []string{"trust", "init", "--trust-dir", trustDir, "--root", root, "--name", demo.TUFName}, 0,
+			[]string{"pinned " + demo.TUFName}},
+		{"trust init twice", []string{"trust", "init", "--trust-dir", trustDir, "--root", root, "--name", demo.TUFName}, exitError, nil},
+		{"trust list", []string{"trust", "list", "--trust-dir", trustDir}, 0, []string{demo.TUFName, "root", "never"}},
+		{"verify", []string{"verify", bundlePath, "--trust-dir", trustDir, "--policy", policy, "--report", filepath.Join(dir, "r.json")}, 0,
+			[]string{"PASS", "release@vendor.example"}},
+		{"verify json", []string{"verify", "-o", "json", "--trust-dir", trustDir, "--policy", policy, bundlePath}, 0,
+			[]string{`"schema": "airlock.dev/report/v1"`}},
+		{"verify quick flags", []string{"verify", "--trust-dir", trustDir, "--certificate-identity", demo.Identity, "--certificate-oidc-issuer", demo.Issuer, bundlePath}, 0, nil},
+		{"verify wrong identity", []string{"verify", "--trust-dir", trustDir, "--certificate-identity", "x@y", "--certificate-oidc-issuer", demo.Issuer, bundlePath}, exitPolicy, nil},
+		{"verify audit", []string{"verify", "--at", "2030-01-01T00:00:00Z", "--trust-dir", trustDir, "--policy", policy, bundlePath}, exitPolicy,
+			[]string{"AUDIT MODE"}},
+		{"trust update", []string{"trust", "update", bundlePath, "--trust-dir", trustDir}, 0, []string{"accepted"}},
+		{"trust show", []string{"trust", "show", demo.TUFName, "--trust-dir", trustDir}, 0, []string{"timestamp"}},
+		{"import dry run", []string{"import", bundlePath, "--to", w.TargetHost() + "/m", "--dry-run", "--trust-dir", trustDir, "--policy", policy}, 0,
+			[]string{"DRY RUN", w.TargetHost() + "/m/vendor/app:1.0"}},
+		{"import", []string{"import", bundlePath, "--to", w.TargetHost() + "/m", "--trust-dir", trustDir, "--policy", policy, "--receipt", filepath.Join(dir, "receipt.json")}, 0,
+			[]string{"pushed"}},
+		{"import --at refused", []string{"import", bundlePath, "--to", w.TargetHost() + "/m", "--trust-dir", trustDir, "--policy", policy, "--at", "2026-01-01T00:00:00Z"}, exitError, nil},
+		{"no policy", []string{"verify", "--trust-dir", trustDir, bundlePath}, exitError, []string{"--policy"}},
+		{"policy and flags", []string{"verify", "--policy", policy, "--key", root, bundlePath}, exitError, nil},
+		{"missing bundle", []string{"inspect", filepath.Join(dir, "absent.tar")}, exitError, nil},
+		{"not a bundle", []string{"inspect", policy}, exitIntegrity, nil},
+		{"bad format", []string{"inspect", "-o", "yaml", bundlePath}, exitError, nil},
+		{"unknown command", []string{"frobnicate"}, exitError, nil},
+	}
+	for _, s := range steps {
+		stdout, stderr, code := airlockRun(t, s.args...)
+		if code != s.code {
+			t.Errorf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", s.name, code, s.code, stdout, stderr)
+			continue
+		}
+		for _, want := range s.want {
+			if !strings.Contains(stdout+stderr, want) {
+				t.Errorf("%s: output lacks %q\nstdout: %s\nstderr: %s", s.name, want, stdout, stderr)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "receipt.json")); err != nil {
+		t.Errorf("receipt not written: %v", err)
+	}
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# make bench: measure airlock verify and import on a 1 GiB+ workload in one
+# run, beside the yardsticks the issues name, and print ratios. The machine
+# is shared and noisy: every figure is the best of ROUNDS, and peers run
+# interleaved with airlock so they see the same conditions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/tools:$PATH" GOTOOLCHAIN=local
+ROUNDS=${ROUNDS:-3}
+IMAGES=${IMAGES:-4} LAYERS=${LAYERS:-4} SIZE_MIB=${SIZE_MIB:-66}
+
+work=$(mktemp -d /tmp/airlock-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_registry() { # dir -> prints host:port
+	local dir=$1 p; p=$(port)
+	mkdir -p "$dir"
+	cat >"$dir/config.yml" <<CFG
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$p}
+CFG
+	registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$p/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+	echo "127.0.0.1:$p"
+}
+stop_registries_after() { :; }
+
+go build -o "$work/airlock" ./cmd/airlock
+go build -o "$work/hashblobs" ./hack/hashblobs
+go build -o "$work/benchdata" ./hack/benchdata
+
+echo "== workload: $IMAGES images x $LAYERS layers x $SIZE_MIB MiB, signed with cosign (legacy and bundle format)"
+src=$(start_registry "$work/src")
+mapfile -t refs < <("$work/benchdata" -registry "$src" -images "$IMAGES" -layers "$LAYERS" -size "$SIZE_MIB")
+(cd "$work" && COSIGN_PASSWORD= cosign generate-key-pair >/dev/null 2>&1)
+for r in "${refs[@]}"; do
+	d=$(crane digest --insecure "$r")
+	for fmt in "" "--new-bundle-format"; do
+		COSIGN_PASSWORD= cosign sign $fmt --key "$work/cosign.key" --tlog-upload=false -y --allow-insecure-registry --allow-http-registry "${r%:*}@$d" >/dev/null 2>&1
+	done
+done
+"$work/airlock" export --no-tuf --insecure-registry "$src" -o "$work/bundle.tar" "${refs[@]}" >/dev/null
+mkdir "$work/layout" && tar -xf "$work/bundle.tar" -C "$work/layout"
+bytes=$(stat -c %s "$work/bundle.tar")
+printf 'bundle: %s bytes (%.2f GiB)\n' "$bytes" "$(echo "$bytes/1073741824" | bc -l)"
+cat "$work/bundle.tar" "$work"/layout/blobs/sha256/* >/dev/null   # warm the page cache for everyone
+
+best() { sort -g | head -1; }
+timed() { # label cmd... -> "seconds maxrss_kib" on fd 3
+	/usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>&1 || { echo "FAILED: $*" >&2; cat "$work/out" >&2; exit 1; }
+	cat "$work/time"
+}
+
+echo
+echo "== verify (offline, every blob hashed)   best of $ROUNDS"
+hv=() av=() ar=()
+for i in $(seq "$ROUNDS"); do
+	t=$(timed "$work/hashblobs" "$work/layout"); hv+=("${t% *}")
+	t=$(timed "$work/airlock" verify --trust-dir "$work/trust" --key "$work/cosign.pub" "$work/bundle.tar"); av+=("${t% *}"); ar+=("${t#* }")
+done
+h=$(printf '%s\n' "${hv[@]}" | best); a=$(printf '%s\n' "${av[@]}" | best); rss=$(printf '%s\n' "${ar[@]}" | sort -g | tail -1)
+printf '  plain Go hashing, all cores  %6.2fs  %7.0f MB/s\n' "$h" "$(echo "$bytes/$h/1000000" | bc -l)"
+printf '  airlock verify               %6.2fs  %7.0f MB/s  peak RSS %d MiB\n' "$a" "$(echo "$bytes/$a/1000000" | bc -l)" "$((rss / 1024))"
+printf '  ratio airlock/plain          %6.0f%%  (target >= 80%%, RSS < 64 MiB)\n' "$(echo "100*$h/$a" | bc -l)"
+
+echo
+echo "== import into a loopback distribution registry   best of $ROUNDS"
+ai=() air=() ci=() ri=()
+for i in $(seq "$ROUNDS"); do
+	dst=$(start_registry "$work/dst-a$i")
+	t=$(timed "$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" "$work/bundle.tar"); ai+=("${t% *}"); air+=("${t#* }")
+	dst=$(start_registry "$work/dst-c$i")
+	t=$(timed crane push --insecure --index "$work/layout" "$dst/crane/all:v1"); ci+=("${t% *}")
+	if command -v regctl >/dev/null; then
+		dst=$(start_registry "$work/dst-r$i")
+		regctl registry set --tls disabled "$dst" >/dev/null 2>&1
+		t=$(timed regctl image import "$dst/regctl/app0:v1" "$work/bundle.tar" --name "${refs[0]}"); ri+=("${t% *}")
+	fi
+done
+a=$(printf '%s\n' "${ai[@]}" | best); c=$(printf '%s\n' "${ci[@]}" | best); rss=$(printf '%s\n' "${air[@]}" | sort -g | tail -1)
+printf '  crane push (drops signatures)   %6.2fs  %7.0f MB/s\n' "$c" "$(echo "$bytes/$c/1000000" | bc -l)"
+if [ ${#ri[@]} -gt 0 ]; then
+	r=$(printf '%s\n' "${ri[@]}" | best)
+	printf '  regctl image import (1 image)   %6.2fs\n' "$r"
+fi
+printf '  airlock import (verify + push)  %6.2fs  %7.0f MB/s  peak RSS %d MiB\n' "$a" "$(echo "$bytes/$a/1000000" | bc -l)" "$((rss / 1024))"
+printf '  ratio airlock/crane             %6.0f%%  (target >= 90%%, RSS < 64 MiB)\n' "$(echo "100*$c/$a" | bc -l)"

@@ -1,0 +1,52 @@
+// Command benchdata pushes the benchmark workload of `make bench` to a
+// registry: IMAGES single-platform images (OCI media types) of LAYERS random
+// layers of SIZE MiB each, and prints their references, one per line.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+func main() {
+	reg := flag.String("registry", "", "registry host:port (plain HTTP)")
+	images := flag.Int("images", 4, "number of images")
+	layers := flag.Int("layers", 4, "layers per image")
+	size := flag.Int64("size", 64, "layer size in MiB")
+	flag.Parse()
+	if *reg == "" {
+		fmt.Fprintln(os.Stderr, "benchdata: -registry is required")
+		os.Exit(2)
+	}
+	for i := range *images {
+		img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers"}})
+		check(err)
+		img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+		for range *layers {
+			l, err := random.Layer(*size<<20, types.OCILayer)
+			check(err)
+			img, err = mutate.AppendLayers(img, l)
+			check(err)
+		}
+		ref, err := name.ParseReference(fmt.Sprintf("%s/bench/app%d:v1", *reg, i), name.Insecure)
+		check(err)
+		check(remote.Write(ref, img))
+		fmt.Println(ref.Name())
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchdata:", err)
+		os.Exit(1)
+	}
+}
