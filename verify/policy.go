@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 )
 
@@ -54,6 +55,8 @@ const (
 // patterns, expressions and conditions. A Policy is immutable once built and
 // safe for concurrent use.
 type Policy struct {
+	// Description is the document's free text.
+	Description string
 	// DefaultAction applies to images no rule matches.
 	DefaultAction Action
 	// Rules, in file order. Every rule whose images match an image applies
@@ -196,7 +199,7 @@ func (doc *policyDoc) build(cfg policyConfig) (*Policy, error) {
 	if doc.Kind != PolicyKind {
 		return nil, fmt.Errorf("kind: %w: %q, want %q", ErrPolicyVersion, doc.Kind, PolicyKind)
 	}
-	p := &Policy{DefaultAction: ActionRefuse}
+	p := &Policy{DefaultAction: ActionRefuse, Description: doc.Description}
 	switch Action(doc.DefaultAction) {
 	case "", ActionRefuse:
 	case ActionAllow:
@@ -345,6 +348,25 @@ func distinctIdentities(ids []Identity) map[string]bool {
 		}
 	}
 	return m
+}
+
+// Warnings lists the choices in the policy that weaken verification, for
+// the caller to show loudly before anything is imported: defaultAction
+// allow, and keyless signers accepted without a transparency log entry.
+func (p *Policy) Warnings() []string {
+	var out []string
+	if p.DefaultAction == ActionAllow {
+		out = append(out, "defaultAction: allow: images no rule matches are let through WITHOUT verification")
+	}
+	for _, r := range p.Rules {
+		if r.TLog != Optional {
+			continue
+		}
+		if slices.ContainsFunc(r.Signers, func(id Identity) bool { return !id.IsKey() }) {
+			out = append(out, fmt.Sprintf("rule %q: tlog: optional: keyless signatures are accepted without a transparency log entry", r.Name))
+		}
+	}
+	return out
 }
 
 // KeyFiles lists, in order of first appearance and without repeats, the

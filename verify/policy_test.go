@@ -300,3 +300,24 @@ func TestExamplePolicies(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+	}{
+		{"none", ghPolicy, nil},
+		{"key rule with tlog optional", strings.Replace(keyPolicy, "    signers:", "    tlog: optional\n    signers:", 1), nil},
+		{"defaultAction allow", ghPolicy + "defaultAction: allow\n", []string{"defaultAction: allow: images no rule matches are let through WITHOUT verification"}},
+		{"keyless with tlog optional", strings.Replace(ghPolicy, "    signers:", "    tlog: optional\n    signers:", 1),
+			[]string{`rule "acme": tlog: optional: keyless signatures are accepted without a transparency log entry`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mustPolicy(t, tc.doc).Warnings(); !slices.Equal(got, tc.want) {
+				t.Errorf("Warnings() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
