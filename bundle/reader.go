@@ -247,6 +247,13 @@ func classifyEntry(hdr *tar.Header) (name string, isDir bool, err error) {
 	default:
 		return "", false, unsafe(fmt.Sprintf("entry type %q is not a regular file or directory", hdr.Typeflag))
 	}
+	for k := range hdr.PAXRecords {
+		// GNU sparse files (PAX formats 0.x, 1.0): logical and stored sizes
+		// differ and the name may be replaced; no layout needs them.
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return "", false, unsafe("GNU sparse file")
+		}
+	}
 	if raw == "" {
 		return "", false, unsafe("empty name")
 	}

@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -122,6 +125,67 @@ func TestOpenHostile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// paxEntry hand-builds a PAX extended header entry ('x'), which
+// archive/tar's Writer will not write with arbitrary (GNU sparse) keys.
+func paxEntry(t testing.TB, records map[string]string) []byte {
+	t.Helper()
+	var data string
+	for _, k := range slices.Sorted(maps.Keys(records)) {
+		rec := k + "=" + records[k] + "\n"
+		n := len(rec) + 1
+		n += len(strconv.Itoa(n + len(strconv.Itoa(n))))
+		data += strconv.Itoa(n) + " " + rec
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "PaxHeaders/x", Mode: 0o644, Size: int64(len(data)), Format: tar.FormatUSTAR}))
+	_, err := tw.Write([]byte(data))
+	must(t, err)
+	must(t, tw.Flush())
+	b := buf.Bytes()
+	b[156] = tar.TypeXHeader
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b[:512] {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+func TestOpenPAX(t *testing.T) {
+	layer := []byte("a blob behind a PAX header")
+	name := "blobs/sha256/" + hexOf(layer)
+	t.Run("PAX records keep offsets right", func(t *testing.T) {
+		e := reg(name, layer)
+		e.hdr.PAXRecords = map[string]string{"comment": strings.Repeat("long comment ", 100)}
+		e.hdr.Format = tar.FormatPAX
+		r, err := Open(writeFile(t, base(t, e)))
+		must(t, err)
+		defer r.Close()
+		got, err := r.ReadBlob(v1.Hash{Algorithm: "sha256", Hex: hexOf(layer)}, 1024)
+		must(t, err)
+		if !bytes.Equal(got, layer) {
+			t.Errorf("ReadBlob = %q", got)
+		}
+		must(t, r.VerifyBlobs(context.Background(), nil))
+	})
+	t.Run("GNU sparse refused", func(t *testing.T) {
+		pax := paxEntry(t, map[string]string{
+			"GNU.sparse.major": "0", "GNU.sparse.minor": "1", "GNU.sparse.name": name,
+			"GNU.sparse.size": fmt.Sprint(len(layer)), "GNU.sparse.numblocks": "1", "GNU.sparse.map": fmt.Sprintf("0,%d", len(layer)),
+		})
+		valid := base(t)
+		head := valid[:len(valid)-1024]
+		rest := buildTar(t, reg("x", layer))
+		data := append(append(append([]byte{}, head...), pax...), rest...)
+		_, err := Open(writeFile(t, data))
+		if !errors.Is(err, ErrUnsafeEntry) || !strings.Contains(err.Error(), "sparse") {
+			t.Fatalf("Open: %v, want ErrUnsafeEntry for a sparse file", err)
+		}
+	})
 }
 
 func TestOpenNotRegular(t *testing.T) {
@@ -346,5 +410,65 @@ func TestGraph(t *testing.T) {
 				t.Fatalf("Graph: %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestBlobCacheBounded(t *testing.T) {
+	c := newBlobCache(100)
+	h := func(i int) v1.Hash { return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%064d", i)} }
+	for i := 0; i < 10; i++ {
+		c.put(h(i), make([]byte, 20))
+	}
+	if c.used > 100 {
+		t.Errorf("cache holds %d bytes, budget 100", c.used)
+	}
+	if _, ok := c.get(h(0)); ok {
+		t.Error("oldest entry not evicted")
+	}
+	if _, ok := c.get(h(9)); !ok {
+		t.Error("newest entry evicted")
+	}
+	c.put(h(99), make([]byte, 26)) // over a quarter of the budget: not cached
+	if _, ok := c.get(h(99)); ok {
+		t.Error("big blob cached")
+	}
+}
+
+// The graph walk's verified manifests are served from the cache: after
+// Graph, the manifest bytes on disk are no longer read.
+func TestGraphUsesCache(t *testing.T) {
+	path, img := writeTestBundle(t)
+	r, err := Open(path)
+	must(t, err)
+	defer r.Close()
+	_, err = r.Graph()
+	must(t, err)
+	h, _ := img.Digest()
+	flipByte(t, path, r, h)
+	if _, err := r.ReadManifest(h); err != nil {
+		t.Errorf("ReadManifest after Graph read the disk again: %v", err)
+	}
+	r2, err := Open(path, WithCacheSize(0))
+	must(t, err)
+	defer r2.Close()
+	if _, err := r2.ReadManifest(h); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("uncached ReadManifest of a tampered manifest: %v", err)
+	}
+}
+
+func TestInventoryTooLarge(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "b.tar")
+	w, err := Create(dst)
+	must(t, err)
+	_, err = w.PutInventory(sampleInventory())
+	must(t, err)
+	must(t, w.Commit(context.Background(), nil))
+	l := DefaultLimits()
+	l.MaxInventorySize = 100
+	r, err := Open(dst, WithLimits(l))
+	must(t, err)
+	defer r.Close()
+	if _, err := r.Inventory(); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Inventory over its limit: %v, want ErrTooLarge", err)
 	}
 }

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -400,5 +401,29 @@ func TestEmptyBundle(t *testing.T) {
 	}
 	if _, err := r.Inventory(); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Inventory on empty bundle: %v, want ErrNotFound", err)
+	}
+}
+
+// A blob of 8 GiB or more does not fit a USTAR size field: its header gets
+// a PAX record, and the precomputed offsets account for the longer header.
+func TestLayoutLargeBlob(t *testing.T) {
+	w, err := Create(filepath.Join(t.TempDir(), "out.tar"))
+	must(t, err)
+	defer w.Abort()
+	big := v1.Descriptor{MediaType: types.OCILayer, Size: 9 << 30, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}}
+	must(t, w.Reserve(big))
+	entries, total, err := w.layout(w.small, w.reserved, nil)
+	must(t, err)
+	last := entries[len(entries)-1]
+	if len(last.header) <= blockSize || len(last.header)%blockSize != 0 {
+		t.Fatalf("header of the 9 GiB blob is %d bytes, want several whole blocks", len(last.header))
+	}
+	hdr, err := tar.NewReader(bytes.NewReader(last.header)).Next()
+	must(t, err)
+	if hdr.Size != big.Size || hdr.Name != "blobs/sha256/"+big.Digest.Hex {
+		t.Errorf("header reads back as %s size %d", hdr.Name, hdr.Size)
+	}
+	if last.dataOff != last.offset+int64(len(last.header)) || total != last.dataOff+big.Size+2*blockSize {
+		t.Errorf("offsets: header %d data %d total %d", last.offset, last.dataOff, total)
 	}
 }
