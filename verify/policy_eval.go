@@ -58,6 +58,9 @@ func (p *Policy) Evaluate(img ImageInput) ImageResult {
 		Platforms: img.Platforms,
 		Findings:  img.Findings,
 	}
+	if res.Findings == nil {
+		res.Findings = []Finding{} // "findings": [] in the report, not null
+	}
 	if res.Name == "" {
 		res.Name = splitReference(img.Reference).name
 	}

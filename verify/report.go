@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,11 +169,28 @@ func (r *Report) ExitCode() int {
 	}
 }
 
-// WriteJSON writes the report as indented JSON.
+// WriteJSON writes the report as indented JSON. Empty lists are written as
+// [] rather than null.
 func (r *Report) WriteJSON(w io.Writer) error {
+	out := *r
+	if out.Trust == nil {
+		out.Trust = []TrustSummary{}
+	}
+	out.Images = slices.Clone(r.Images)
+	if out.Images == nil {
+		out.Images = []ImageResult{}
+	}
+	for i := range out.Images {
+		if out.Images[i].Findings == nil {
+			out.Images[i].Findings = []Finding{}
+		}
+		if out.Images[i].Rules == nil {
+			out.Images[i].Rules = []RuleResult{}
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
+	if err := enc.Encode(&out); err != nil {
 		return fmt.Errorf("writing report: %w", err)
 	}
 	return nil

@@ -238,3 +238,25 @@ func TestReportDocExample(t *testing.T) {
 		}
 	}
 }
+
+func TestReportJSONEmptyLists(t *testing.T) {
+	r := &Report{Integrity: Integrity{OK: true}, Images: []ImageResult{{Verdict: VerdictPass}}}
+	r.Finish()
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"trust": []`, `"findings": []`, `"rules": []`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, buf.String())
+		}
+	}
+	if r.Trust != nil || r.Images[0].Findings != nil {
+		t.Error("WriteJSON changed the report")
+	}
+	empty := &Report{}
+	buf.Reset()
+	if err := empty.WriteJSON(&buf); err != nil || !strings.Contains(buf.String(), `"images": []`) {
+		t.Errorf("empty report: %v\n%s", err, buf.String())
+	}
+}
