@@ -15,7 +15,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -105,17 +104,20 @@ type smallBlob struct {
 // when Commit fails or Abort is called.
 //
 // The registration methods (Put, PutArtifact, PutInventory, Reserve,
-// AddIndex) are safe for concurrent use. Commit and Abort end the Writer.
+// AddIndex) are safe for concurrent use. Commit and Abort end the Writer;
+// Abort after Commit does nothing, so `defer w.Abort()` is the way to make
+// sure an abandoned export leaves no temporary file.
 type Writer struct {
 	path string
 	opts writerOptions
 
-	mu       sync.Mutex
-	tmp      *os.File
-	small    map[v1.Hash]smallBlob
-	reserved map[v1.Hash]v1.Descriptor
-	index    []v1.Descriptor
-	closed   bool
+	mu        sync.Mutex
+	tmp       *os.File
+	small     map[v1.Hash]smallBlob
+	reserved  map[v1.Hash]v1.Descriptor
+	index     []v1.Descriptor
+	indexKeys map[string]bool
+	closed    bool
 }
 
 // Create starts a bundle that Commit will write to path. The temporary file
@@ -138,11 +140,12 @@ func Create(path string, opts ...WriterOption) (*Writer, error) {
 		return nil, fmt.Errorf("creating bundle %s: %w", path, err)
 	}
 	return &Writer{
-		path:     abs,
-		opts:     o,
-		tmp:      tmp,
-		small:    make(map[v1.Hash]smallBlob),
-		reserved: make(map[v1.Hash]v1.Descriptor),
+		path:      abs,
+		opts:      o,
+		tmp:       tmp,
+		small:     make(map[v1.Hash]smallBlob),
+		reserved:  make(map[v1.Hash]v1.Descriptor),
+		indexKeys: make(map[string]bool),
 	}, nil
 }
 
@@ -209,10 +212,12 @@ func (w *Writer) AddIndex(desc v1.Descriptor) {
 	if w.closed {
 		return
 	}
-	for _, d := range w.index {
-		if reflect.DeepEqual(d, desc) {
+	key, err := json.Marshal(desc) // map keys are sorted: equal entries, equal keys
+	if err == nil {
+		if w.indexKeys[string(key)] {
 			return
 		}
+		w.indexKeys[string(key)] = true
 	}
 	d := desc
 	d.Annotations = maps.Clone(desc.Annotations)
@@ -541,7 +546,7 @@ func (w *Writer) streamOne(ctx context.Context, f *os.File, e *entry, fetch Fetc
 			pr.blobDone(desc)
 			return nil
 		}
-		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) || ctx.Err() != nil {
+		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) || errors.Is(err, errNoRetry) || ctx.Err() != nil {
 			return err
 		}
 		lastErr = err
@@ -573,6 +578,9 @@ func (w *Writer) streamAttempt(ctx context.Context, f *os.File, e *entry, fetch 
 	}
 	buf := make([]byte, 256<<10)
 	_, err = io.CopyBuffer(hw, readerOnly{rc}, buf)
+	if hw.werr != nil {
+		return fmt.Errorf("%w: writing blob %s to %s: %w", errNoRetry, desc.Digest, f.Name(), hw.werr)
+	}
 	if errors.Is(err, errTooMuch) {
 		return fmt.Errorf("%w: blob %s: the Fetcher gave more than the %d bytes its descriptor says", ErrSizeMismatch, desc.Digest, desc.Size)
 	}
@@ -588,7 +596,10 @@ func (w *Writer) streamAttempt(ctx context.Context, f *os.File, e *entry, fetch 
 	return nil
 }
 
-var errTooMuch = errors.New("more data than declared")
+var (
+	errTooMuch = errors.New("more data than declared")
+	errNoRetry = errors.New("local failure")
+)
 
 // readerOnly hides WriterTo so that io.CopyBuffer uses our buffer and writer.
 type readerOnly struct{ io.Reader }
@@ -599,6 +610,7 @@ type hashingWriter struct {
 	n       int64
 	limit   int64
 	onWrite func(n int64)
+	werr    error // the bundle file could not be written: not retried
 }
 
 func (hw *hashingWriter) Write(p []byte) (int, error) {
@@ -606,6 +618,9 @@ func (hw *hashingWriter) Write(p []byte) (int, error) {
 		return 0, errTooMuch
 	}
 	n, err := hw.w.Write(p)
+	if err != nil {
+		hw.werr = err
+	}
 	hw.h.Write(p[:n])
 	hw.n += int64(n)
 	if hw.onWrite != nil {
@@ -643,5 +658,3 @@ func (p *progressReporter) blobDone(d v1.Descriptor) {
 	p.blobsDone++
 	p.fn(Progress{Blob: d.Digest, BlobDone: d.Size, BlobSize: d.Size, Done: p.done, Total: p.total, BlobsDone: p.blobsDone, Blobs: p.blobs})
 }
-
-var _ = json.Marshal
