@@ -291,6 +291,7 @@ type request struct {
 	url         string // absolute
 	accept      []string
 	contentType string
+	header      http.Header
 	body        func() (io.ReadCloser, error)
 	length      int64
 	ok          []int
@@ -341,6 +342,9 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
 	}
 	resp, err := (&http.Client{Transport: t}).Do(req)
 	timer.Stop()

@@ -22,7 +22,11 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 	what := fmt.Sprintf("blob %s@%s", repo, desc.Digest)
 	var body io.ReadCloser
 	err := c.retry(ctx, "fetching "+what, func() error {
-		resp, err := c.send(ctx, request{method: http.MethodGet, repo: repo, url: c.url(repo, "blobs/"+desc.Digest.String(), nil), ok: []int{http.StatusOK}})
+		resp, err := c.send(ctx, request{
+			method: http.MethodGet, repo: repo, url: c.url(repo, "blobs/"+desc.Digest.String(), nil), ok: []int{http.StatusOK},
+			// The bytes as stored: no transparent decompression by net/http.
+			header: http.Header{"Accept-Encoding": {"identity"}},
+		})
 		if err != nil {
 			return err
 		}

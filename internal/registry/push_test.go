@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -467,5 +468,33 @@ func TestReferrersPagination(t *testing.T) {
 	}
 	if n := reg.count("GET /v2/p/referrers/"); n != 5 {
 		t.Errorf("%d pages fetched", n)
+	}
+}
+
+// Storage that labels gzip layers "Content-Encoding: gzip" must not make
+// net/http decompress them: the digest is over the stored bytes.
+func TestFetchBlobNoTransparentDecompression(t *testing.T) {
+	ctx := context.Background()
+	reg := newTestRegistry(t, true)
+	repo := reg.repo("gz")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(bytes.Repeat([]byte("layer"), 500))
+	zw.Close()
+	desc := reg.putBlob(repo, types.OCILayer, buf.Bytes())
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			w.Header().Set("Content-Encoding", "gzip")
+		}
+		return false
+	})
+	rc, err := testClient().FetchBlob(ctx, repo, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, buf.Bytes()) {
+		t.Errorf("read %d bytes, %v", len(got), err)
 	}
 }
