@@ -41,9 +41,9 @@ $(TOOLS)/regctl:
 skopeo:
 	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null; }
 
-tools: skopeo $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane
+tools: skopeo $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane $(TOOLS)/oras
 
-bench-tools: tools $(TOOLS)/oras $(TOOLS)/regctl
+bench-tools: tools $(TOOLS)/regctl
 
 vet:
 	$(GO) vet ./...

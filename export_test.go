@@ -200,3 +200,36 @@ func TestExportUsageErrors(t *testing.T) {
 	}
 	_ = bundle.ErrInvalidBundle
 }
+
+// loopbackOnly forwards loopback requests and refuses every other host,
+// recording what was asked.
+type loopbackOnly struct{ refused []string }
+
+func (l *loopbackOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if h := r.URL.Hostname(); h == "127.0.0.1" || h == "localhost" {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	l.refused = append(l.refused, r.URL.Host)
+	return nil, errors.New("no route to " + r.URL.Host + " (test: loopback only)")
+}
+
+// Without TUF options, export captures Sigstore's public-good repository;
+// when it cannot be reached the export fails and says how to go on.
+func TestExportCapturesPublicGoodByDefault(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	rt := &loopbackOnly{}
+	out := filepath.Join(f.dir, "pg.tar")
+	_, err := airlock.Export(context.Background(), out, []string{f.w.Image}, airlock.WithTransport(rt))
+	if !errors.Is(err, airlock.ErrExport) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(rt.refused) == 0 || !strings.Contains(rt.refused[0], "sigstore.dev") {
+		t.Errorf("public-good repository not asked for: %v", rt.refused)
+	}
+	if !strings.Contains(err.Error(), "--no-tuf") {
+		t.Errorf("error does not say how to go on: %v", err)
+	}
+	if _, serr := os.Stat(out); serr == nil {
+		t.Error("a bundle was left behind")
+	}
+}

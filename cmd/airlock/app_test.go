@@ -24,6 +24,12 @@ func TestCLI(t *testing.T) {
 	os.WriteFile(policy, []byte(demo.Policy), 0o644)
 	bundlePath := filepath.Join(dir, "b.tar")
 	trustDir := filepath.Join(dir, "trust")
+	list := filepath.Join(dir, "images.txt")
+	os.WriteFile(list, []byte("# images to carry\n"+w.Image+"  # the vendor app\n\n"), 0o644)
+	badList := filepath.Join(dir, "bad.txt")
+	os.WriteFile(badList, []byte(w.Image+" extra\n"), 0o644)
+	// A trust store that pinned Sigstore's public-good root (embedded), not the vendor's.
+	publicDir := filepath.Join(dir, "public-trust")
 
 	steps := []struct {
 		name string
@@ -33,6 +39,9 @@ func TestCLI(t *testing.T) {
 	}{
 		{"export", []string{"export", w.Image, "-o", bundlePath, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName},
 			0, []string{"wrote " + bundlePath, "1 cosign-attestation", "2 sigstore-bundle", "trust " + demo.TUFName}},
+		{"export list", []string{"export", "-f", list, "-o", filepath.Join(dir, "l.tar"), "--no-tuf"}, 0, []string{w.Digest.String()}},
+		{"export bad list", []string{"export", "-f", badList, "-o", filepath.Join(dir, "bl.tar"), "--no-tuf"}, exitError, []string{"bad.txt:1"}},
+		{"export unpaired tuf", []string{"export", "--tuf-url", w.TUF.URL, "-o", filepath.Join(dir, "u.tar"), w.Image}, exitError, []string{"--tuf-root"}},
 		{"export json", []string{"export", "--format", "json", "-o", filepath.Join(dir, "j.tar"), "--no-tuf", w.Image},
 			0, []string{`"digest": "` + w.Digest.String()}},
 		{"inspect", []string{"inspect", bundlePath}, 0,
@@ -52,6 +61,8 @@ func TestCLI(t *testing.T) {
 		{"verify audit", []string{"verify", "--at", "2030-01-01T00:00:00Z", "--trust-dir", trustDir, "--policy", policy, bundlePath}, exitPolicy,
 			[]string{"AUDIT MODE"}},
 		{"trust update", []string{"trust", "update", bundlePath, "--trust-dir", trustDir}, 0, []string{"accepted"}},
+		{"trust init public good", []string{"trust", "init", "--trust-dir", publicDir}, 0, []string{"pinned sigstore", "embedded"}},
+		{"trust update on another pin", []string{"trust", "update", bundlePath, "--trust-dir", publicDir}, exitPolicy, []string{"no TUF repository in the bundle matches"}},
 		{"trust show", []string{"trust", "show", demo.TUFName, "--trust-dir", trustDir}, 0, []string{"timestamp"}},
 		{"import dry run", []string{"import", bundlePath, "--to", w.TargetHost() + "/m", "--dry-run", "--trust-dir", trustDir, "--policy", policy}, 0,
 			[]string{"DRY RUN", w.TargetHost() + "/m/vendor/app:1.0"}},

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -380,6 +381,29 @@ func TestE2EVerifyAndImport(t *testing.T) {
 	cosignVerify("verify-attestation", "--type", "slsaprovenance1", appB)
 	cosignVerify("verify", legacyB)
 	cosignVerify("verify-attestation", "--type", "slsaprovenance", legacyB)
+
+	// oras lists the same referrers in the target as in the source (the
+	// two Sigstore bundles, through the fallback tag on both sides).
+	referrers := func(ref string) []string {
+		out := testenv.Run(t, "", nil, "oras", "discover", "--plain-http", "--format", "json", ref)
+		var d struct {
+			Referrers []struct{ Digest string } `json:"referrers"`
+			Manifests []struct{ Digest string } `json:"manifests"`
+		}
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatalf("oras discover %s: %v\n%s", ref, err, out)
+		}
+		var ds []string
+		for _, r := range append(d.Referrers, d.Manifests...) {
+			ds = append(ds, r.Digest)
+		}
+		sort.Strings(ds)
+		return ds
+	}
+	srcRefs, dstRefs := referrers(w.app), referrers(appB)
+	if len(srcRefs) != 2 || fmt.Sprint(srcRefs) != fmt.Sprint(dstRefs) {
+		t.Errorf("oras discover: source %v, target %v", srcRefs, dstRefs)
+	}
 
 	// Re-running the import changes nothing and succeeds.
 	if _, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--key", w.pub, "--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath); code != 0 {

@@ -33,7 +33,7 @@ func exitCode(err error) int {
 		return ec.ExitCode()
 	case errors.Is(err, bundle.ErrInvalidBundle):
 		return exitIntegrity
-	case errors.Is(err, airlock.ErrPolicy):
+	case errors.Is(err, airlock.ErrPolicy), errors.Is(err, airlock.ErrTrust):
 		return exitPolicy
 	}
 	return exitError
