@@ -75,13 +75,31 @@ func compileCondition(text, path string, costLimit uint64) (*celCondition, error
 // Any failure (bad statement, missing field, wrong result type, cost limit)
 // is an error: the caller treats it as "not satisfied".
 func (c *celCondition) eval(statementJSON []byte, target string, img ImageInput) (bool, error) {
+	stmt, err := decodeStatement(statementJSON)
+	if err != nil {
+		return false, err
+	}
+	return c.evalDecoded(stmt, target, img)
+}
+
+// decodeStatement parses a statement once for several evaluations.
+func decodeStatement(statementJSON []byte) (map[string]any, error) {
 	if len(statementJSON) == 0 {
-		return false, fmt.Errorf("the verified attestation carries no statement")
+		return nil, fmt.Errorf("the verified attestation carries no statement")
 	}
 	var stmt map[string]any
 	if err := json.Unmarshal(statementJSON, &stmt); err != nil {
-		return false, fmt.Errorf("statement is not a JSON object: %v", err)
+		return nil, fmt.Errorf("statement is not a JSON object: %v", err)
 	}
+	if stmt == nil {
+		return nil, fmt.Errorf("statement is null")
+	}
+	return stmt, nil
+}
+
+// evalDecoded runs the condition on a decoded statement. The statement is
+// only read, so one decoded statement may serve several evaluations.
+func (c *celCondition) evalDecoded(stmt map[string]any, target string, img ImageInput) (bool, error) {
 	predicate, ok := stmt["predicate"]
 	if !ok || predicate == nil {
 		predicate = map[string]any{}

@@ -58,6 +58,7 @@ func TestCELConditions(t *testing.T) {
 		{name: "empty statement", cond: `true`, statement: nil, wantErr: "carries no statement"},
 		{name: "statement not JSON", cond: `true`, statement: []byte("{not json"), wantErr: "not a JSON object"},
 		{name: "statement is a list", cond: `true`, statement: []byte("[1]"), wantErr: "not a JSON object"},
+		{name: "statement is null", cond: `true`, statement: []byte("null"), wantErr: "statement is null"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -418,10 +418,18 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 			problems.add(fmt.Sprintf("it covers %s, not this image or its platform manifests", strings.Join(f.Covers, ", ")))
 			continue
 		}
+		var stmt map[string]any
+		if a.cond != nil {
+			var err error
+			if stmt, err = decodeStatement(f.Statement); err != nil {
+				problems.add(fmt.Sprintf("condition could not be evaluated: %v", err))
+				continue
+			}
+		}
 		ok := false
 		for _, t := range hit {
 			if a.cond != nil {
-				pass, err := a.cond.eval(f.Statement, t.digest, img)
+				pass, err := a.cond.evalDecoded(stmt, t.digest, img)
 				if err != nil {
 					problems.add(fmt.Sprintf("condition could not be evaluated for %s: %v", t.digest, err))
 					continue
