@@ -21,9 +21,9 @@ const (
 
 // conformanceKnown lists the cases this version cannot make behave as the
 // suite expects, with the reason. Each is skipped loudly, never passed.
-var conformanceKnown = map[string]string{
-	"rekor2-dsse-happy-path": "Rekor v2 dsse 0.0.2 entry: sigstore-go v1.3.0 has no dsse 0.0.2 support, so airlock reports it unverifiable (formats.md §2)",
-}
+// None at present: rekor2-dsse-* cases use the hashedrekord-over-DSSE
+// encoding (hashedrekord 0.0.2), which sigstore-go v1.3.0 checks.
+var conformanceKnown = map[string]string{}
 
 func fixtureRoot(t *testing.T) string {
 	t.Helper()

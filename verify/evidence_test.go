@@ -209,6 +209,7 @@ func TestCheck(t *testing.T) {
 		proof     string
 		tsKind    string
 		trust     string
+		entryKind string
 	}
 	cases := []struct {
 		name string
@@ -275,7 +276,7 @@ func TestCheck(t *testing.T) {
 		{"intoto entry, wrong key", att(otherKey, spdx, sign.WithIntotoEntry()), e.tm,
 			want{status: StatusFailed, err: ErrSignature, reason: "not the key the log entry names"}},
 		{"bundle v0.3 cosign sign (DSSE)", bundleEv(ok(keyless.CosignSignBundle(testRepo, testDigest)), testDigest), e.tm,
-			want{status: StatusVerified, identity: testIdentity, predicate: sign.PredicateCosignSign, covers: testDigest, proof: "set+inclusion-proof", tsKind: "rfc3161"}},
+			want{status: StatusVerified, identity: testIdentity, predicate: sign.PredicateCosignSign, covers: testDigest, proof: "set+inclusion-proof", entryKind: "dsse 0.0.1", tsKind: "rfc3161"}},
 		{"bundle v0.3 attestation", bundleEv(ok(keyless.AttestationBundle(slsa)), testDigest), e.tm,
 			want{status: StatusVerified, identity: testIdentity, predicate: sign.PredicateSLSAProvenanceV1}},
 		{"bundle v0.3 message signature", bundleEv(ok(keyless.SignatureBundle(manifest)), sha256Digest(manifest)), e.tm,
@@ -286,6 +287,16 @@ func TestCheck(t *testing.T) {
 			want{status: StatusFailed, err: ErrSubjectMismatch}},
 		{"bundle with key, no log", bundleEv(ok(keyNoLog.AttestationBundle(slsa)), testDigest), e.tm,
 			want{status: StatusVerified, key: "cosign.pub", reason: "no transparency log vouches for this signature"}},
+		{"bundle Rekor v2 with TSA timestamp", bundleEv(sign.Artifact{ArtifactType: sign.MediaTypeBundleV03, Layers: []sign.Layer{{MediaType: sign.MediaTypeBundleV03, Data: ok(keyless.BundleAttestationRekorV2(slsa))}}}, testDigest), e.tm,
+			want{status: StatusVerified, identity: testIdentity, predicate: sign.PredicateSLSAProvenanceV1, proof: "inclusion-proof", entryKind: "hashedrekord 0.0.2", tsKind: "rfc3161"}},
+		{"bundle Rekor v2 without timestamp", bundleEv(sign.Artifact{ArtifactType: sign.MediaTypeBundleV03, Layers: []sign.Layer{{MediaType: sign.MediaTypeBundleV03, Data: ok(keyless.BundleAttestationRekorV2(slsa, sign.WithoutTimestamp()))}}}, testDigest), e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "no trusted signing time"}},
+		{"bundle v0.3 entry SET-only (v0.2+ needs a proof)", bundleEv(ok(keyless.CosignSignBundle(testRepo, testDigest, sign.WithoutInclusionProof())), testDigest), e.tm,
+			want{status: StatusFailed, err: ErrMalformedEvidence, reason: "inclusion proof missing"}},
+		{"bundle v0.3 proof-only with TSA", bundleEv(ok(keyless.CosignSignBundle(testRepo, testDigest, sign.WithoutSET())), testDigest), e.tm,
+			want{status: StatusVerified, identity: testIdentity, proof: "inclusion-proof", entryKind: "dsse 0.0.1", tsKind: "rfc3161"}},
+		{"bundle v0.3 with key and log", bundleEv(ok(keyLogged.AttestationBundle(slsa)), testDigest), e.tm,
+			want{status: StatusVerified, key: "cosign.pub", proof: "set+inclusion-proof", entryKind: "dsse 0.0.1"}},
 		{"bundle with Rekor v2 dsse 0.0.2 entry", v2, e.tm,
 			want{status: StatusUnverifiable, err: ErrUnsupportedEntry, reason: "dsse 0.0.2"}},
 		{"buildkit statement", buildkit, e.tm,
@@ -344,8 +355,12 @@ func TestCheck(t *testing.T) {
 					t.Errorf("no statement carried")
 				}
 			}
-			if w.proof != "" && (len(f.TLog) != 1 || f.TLog[0].Proof != w.proof || f.TLog[0].LogIndex != 42) {
-				t.Errorf("tlog = %+v, want one %s proof at index 42", f.TLog, w.proof)
+			if w.proof != "" && (len(f.TLog) != 1 || f.TLog[0].Proof != w.proof || f.TLog[0].LogID == "" ||
+				(strings.Contains(w.proof, "set") && (f.TLog[0].LogIndex != 42 || f.TLog[0].IntegratedTime.IsZero()))) {
+				t.Errorf("tlog = %+v, want one %s proof (at index 42 with an integrated time when a SET)", f.TLog, w.proof)
+			}
+			if w.entryKind != "" && (len(f.TLog) != 1 || f.TLog[0].EntryKind != w.entryKind) {
+				t.Errorf("tlog = %+v, want entry kind %s", f.TLog, w.entryKind)
 			}
 			if w.tsKind != "" && !hasTimestamp(f.Timestamps, w.tsKind) {
 				t.Errorf("timestamps = %+v, want a %s", f.Timestamps, w.tsKind)
@@ -403,3 +418,4 @@ func TestParseDigest(t *testing.T) {
 		t.Error(err)
 	}
 }
+
