@@ -63,9 +63,17 @@ type Node struct {
 	Repo         name.Repository
 }
 
-// Descriptor returns the descriptor of the node.
+// Descriptor returns the descriptor of the node, with the manifest's
+// annotations (what a referrers listing or fallback index entry carries).
 func (n Node) Descriptor() v1.Descriptor {
-	return v1.Descriptor{MediaType: n.MediaType, Size: n.Size, Digest: n.Digest, ArtifactType: n.ArtifactType}
+	d := v1.Descriptor{MediaType: n.MediaType, Size: n.Size, Digest: n.Digest, ArtifactType: n.ArtifactType}
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if json.Unmarshal(n.Raw, &m) == nil && len(m.Annotations) > 0 {
+		d.Annotations = m.Annotations
+	}
+	return d
 }
 
 // Attached is an artifact that refers to a manifest of the image.

@@ -12,16 +12,28 @@
 //	 the fallback tag ... <alg>-<ref> ... an image index of descriptors of the
 //	 referrers."
 //
+// Export side: [Client.Discover] returns a [Discovery] (root, platform
+// manifests, attached artifacts with how each was found, blobs with the
+// repository to read them from); [Client.FetchBlob] streams a blob through a
+// size and digest check.
+//
+// Import side, in this order: [Client.PushBlob] for every blob, then
+// [Client.PushManifest] for children before indexes and subjects before their
+// referrers (registries refuse a manifest whose parts are missing), then, when
+// [Client.ReferrersAPI] reports false, [Client.AddFallbackReferrer] for each
+// referrer; tags last. PushManifest never maintains fallback tags by itself
+// (unlike go-containerregistry's remote.Put), so nothing is done twice.
+//
 // Authentication goes through go-containerregistry's transport package (a
 // keychain resolves credentials, bearer tokens are refreshed there); the
 // requests themselves are built here so that every answer can be classified:
-// a 404 means "none", while 401, 403, 429, 5xx and network failures (after
-// retries) are errors that name the image, the digest and the registry's
-// answer, never a silent "none".
+// a 404 means "none", while 401, 403, 429, 5xx, timeouts and dropped
+// connections (after retries) are errors that name the image, the digest and
+// the registry's answer, never a silent "none".
 //
 // Every manifest read is capped at [MaxManifestSize] and checked against its
 // digest; blobs stream through a reader that checks size and digest.
 //
-// The package never imports airlock's bundle, trust or verify packages: the
-// orchestration maps these types onto theirs.
+// A [Client] is safe for concurrent use. The package never imports airlock's
+// bundle, trust or verify packages: the orchestration maps these types onto theirs.
 package registry

@@ -124,6 +124,18 @@ func TestPushRoundTrip(t *testing.T) {
 						t.Errorf("bundle found by %s, want %s", a.FoundBy, want)
 					}
 				}
+				if !dstAPI {
+					// Fallback entries written here carry the manifest's real type
+					// and annotations (cosign's say "empty").
+					descs, _, err := c.Referrers(ctx, target, f.index.Digest)
+					if err != nil {
+						t.Fatal(err)
+					}
+					i := slices.IndexFunc(descs, func(d v1.Descriptor) bool { return d.Digest == f.idxBundle.Digest })
+					if i < 0 || descs[i].ArtifactType != MediaTypeSigstoreBundle03 || descs[i].Annotations[AnnotationBundlePredicateType] == "" {
+						t.Errorf("fallback entries = %+v", descs)
+					}
+				}
 				// Second import: every blob is skipped after one HEAD, nothing is uploaded.
 				dst.resetLog()
 				var opened atomic.Int32
