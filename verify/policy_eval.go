@@ -15,7 +15,8 @@ type ImageInput struct {
 	// patterns match.
 	Reference string
 	// Name is the fully qualified repository (registry/repository). When
-	// empty it is taken from Reference.
+	// empty it is taken from Reference. A tag or digest on it is split off
+	// (the tag is used when Reference has none).
 	Name string
 	// Digest of the image: the index digest of a multi-platform image.
 	Digest string

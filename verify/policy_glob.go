@@ -134,7 +134,13 @@ func splitReference(ref string) imageRef {
 func imageRefOf(in ImageInput) imageRef {
 	r := splitReference(in.Reference)
 	if in.Name != "" {
-		r.name = in.Name
+		// Tolerate a Name that carries a tag or digest: the repository is
+		// what repository globs match.
+		n := splitReference(in.Name)
+		r.name = n.name
+		if r.tag == "" {
+			r.tag = n.tag
+		}
 	}
 	if in.Digest != "" {
 		r.digest = in.Digest
