@@ -169,6 +169,8 @@ func TestCheck(t *testing.T) {
 		attEnvelopeChanged.Data = ok(json.Marshal(env))
 	}
 
+	attWrongTS := att(keyless, slsa, sign.WithTimestamp())
+	attWrongTS.Annotations[annRFC3161] = att(keyless, spdx, sign.WithTimestamp()).Annotations[annRFC3161]
 	intotoChanged := att(keyless, slsa, sign.WithIntotoEntry())
 	{
 		var env map[string]any
@@ -253,6 +255,16 @@ func TestCheck(t *testing.T) {
 			want{status: StatusFailed, err: ErrNoTrust}},
 		{"legacy attestation dsse keyless", att(keyless, slsa), e.tm,
 			want{status: StatusVerified, identity: testIdentity, covers: testDigest, predicate: sign.PredicateSLSAProvenanceV1, proof: "set"}},
+		{"legacy attestation with RFC 3161 timestamp over the envelope", att(keyless, slsa, sign.WithTimestamp()), e.tm,
+			want{status: StatusVerified, identity: testIdentity, tsKind: "rfc3161", proof: "set"}},
+		{"legacy attestation timestamp over another envelope", attWrongTS, e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "RFC 3161 timestamp over the envelope does not verify"}},
+		{"intoto attestation with RFC 3161 timestamp", att(keyless, slsa, sign.WithIntotoEntry(), sign.WithTimestamp()), e.tm,
+			want{status: StatusVerified, identity: testIdentity, tsKind: "rfc3161"}},
+		{"key signature without tlog, with TSA", sig(sign.NewKey(e.key, e.vs), testDigest, sign.WithoutTLog(), sign.WithTimestamp()), e.tm,
+			want{status: StatusVerified, key: "cosign.pub", tsKind: "rfc3161", reason: "no transparency log vouches for this signature"}},
+		{"key signature, SET from a log not in the trusted root", sig(keyLogged, testDigest), &TrustMaterial{Sources: trustWithoutLogs(t, e).Sources, Keys: e.tm.Keys},
+			want{status: StatusFailed, err: ErrSignature, reason: "is not in the trusted root"}},
 		{"legacy attestation with key", att(keyLogged, spdx), e.tm,
 			want{status: StatusVerified, key: "cosign.pub", predicate: sign.PredicateSPDX}},
 		{"attestation about another image", att(keyless, slsaOther), e.tm,
@@ -373,15 +385,6 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func hasTimestamp(ts []Timestamp, kind string) bool {

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"strings"
+	"time"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -144,9 +146,9 @@ func checkLegacyAttestation(f Finding, ev Evidence, tm *TrustMaterial, opts Opti
 	if err != nil {
 		return fail(f, err)
 	}
-	var note string
-	if _, ok := ev.Annotations[annRFC3161]; ok {
-		note = "the RFC 3161 timestamp over the envelope was not relied on"
+	tsr, err := legacyTimestamp(ev.Annotations)
+	if err != nil {
+		return fail(f, err)
 	}
 	if entry != nil && entry.KindVersion.Kind == "intoto" {
 		f = checkIntoto(f, ev.Data, &env, vm, entry, tm, opts)
@@ -174,10 +176,62 @@ func checkLegacyAttestation(f Finding, ev Evidence, tm *TrustMaterial, opts Opti
 	if a, ok := ev.Annotations[annPredicate]; ok && a != st.PredicateType {
 		f.Reason = addNote(f.Reason, fmt.Sprintf("layer annotation says predicate type %q; the signed statement's %q is reported", a, st.PredicateType))
 	}
-	if note != "" {
-		f.Reason = addNote(f.Reason, note)
+	if tsr != nil {
+		// cosign timestamps the whole envelope of an attestation, which
+		// sigstore-go (timestamps over signature bytes) cannot check: we do.
+		ts, err := verifyEnvelopeTimestamp(tsr, ev.Data, vm, f, tm)
+		if err != nil {
+			return fail(f, err)
+		}
+		f.Timestamps = append(f.Timestamps, *ts)
 	}
 	return f
+}
+
+// verifyEnvelopeTimestamp checks an RFC 3161 timestamp over a legacy
+// attestation's envelope bytes against the TSAs of the trust source that
+// verified the signature, and that a keyless certificate was valid then.
+func verifyEnvelopeTimestamp(tsr, envJSON []byte, vm *protobundle.VerificationMaterial, f Finding, tm *TrustMaterial) (*Timestamp, error) {
+	var leaf *x509.Certificate
+	if c := vm.GetX509CertificateChain(); c != nil && len(c.Certificates) > 0 {
+		var err error
+		if leaf, err = x509.ParseCertificate(c.Certificates[0].RawBytes); err != nil {
+			return nil, fmt.Errorf("%w: signing certificate: %v", ErrMalformedEvidence, err)
+		}
+		stripSANCritical(leaf)
+	}
+	var errs []string
+	for _, src := range tm.Sources {
+		if src.Root == nil || !contains(f.TrustMaterial, src.Name) {
+			continue
+		}
+		for _, tsa := range src.Root.TimestampingAuthorities() {
+			t, err := tsa.Verify(tsr, envJSON)
+			if err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			if leaf != nil {
+				if _, err := sgverify.VerifyLeafCertificate(t.Time, leaf, src.Root); err != nil {
+					return nil, fmt.Errorf("%w: certificate not valid at the RFC 3161 time %s: %v", ErrSignature, t.Time.UTC().Format(time.RFC3339), err)
+				}
+			}
+			return &Timestamp{Kind: "rfc3161", Time: t.Time.UTC(), Authority: t.URI}, nil
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, "no timestamping authority in the trust source that verified the signature")
+	}
+	return nil, fmt.Errorf("%w: RFC 3161 timestamp over the envelope does not verify: %s", ErrSignature, strings.Join(errs, "; "))
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // legacyMaterial reads the signing certificate annotation; without one the
