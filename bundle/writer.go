@@ -576,8 +576,9 @@ func (w *Writer) streamAttempt(ctx context.Context, f *os.File, e *entry, fetch 
 	if pr != nil {
 		hw.onWrite = func(n int64) { pr.blobProgress(desc, n, attempt) }
 	}
-	buf := make([]byte, 256<<10)
-	_, err = io.CopyBuffer(hw, readerOnly{rc}, buf)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	_, err = io.CopyBuffer(hw, readerOnly{rc}, *bp)
 	if hw.werr != nil {
 		return fmt.Errorf("%w: writing blob %s to %s: %w", errNoRetry, desc.Digest, f.Name(), hw.werr)
 	}
@@ -595,6 +596,8 @@ func (w *Writer) streamAttempt(ctx context.Context, f *os.File, e *entry, fetch 
 	}
 	return nil
 }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 var (
 	errTooMuch = errors.New("more data than declared")
