@@ -180,3 +180,26 @@ func TestTimeoutIsRetriedThenReported(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryAfterIsHonouredUpToCeiling(t *testing.T) {
+	reg := newTestRegistry(t, true)
+	repo := reg.repo("ra")
+	img := reg.writeImage(repo, "v1", randomImage(t, "", ""))
+	var n atomic.Int32
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/manifests/v1") && n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	})
+	start := time.Now()
+	desc, err := testClient(WithBackoff(time.Millisecond, 200*time.Millisecond)).Resolve(context.Background(), repo.Tag("v1"))
+	if err != nil || desc.Digest != img.Digest {
+		t.Fatal(desc, err)
+	}
+	if el := time.Since(start); el < 190*time.Millisecond || el > 5*time.Second {
+		t.Errorf("waited %v, want the 200ms ceiling", el)
+	}
+}
