@@ -126,6 +126,7 @@ func (r *Reader) Graph() (*Graph, error) {
 		}
 		return 0
 	})
+	r.opts.logger.Debug("bundle graph walked", "path", r.path, "nodes", len(g.Nodes), "orphans", len(g.Orphans), "external", len(g.External))
 	return g, nil
 }
 

@@ -95,6 +95,7 @@ func Open(path string, opts ...ReaderOption) (*Reader, error) {
 		f.Close()
 		return nil, fmt.Errorf("reading bundle %s: %w", path, err)
 	}
+	o.logger.Debug("bundle opened", "path", path, "bytes", r.size, "blobs", len(r.blobs), "index", len(r.index.Manifests))
 	return r, nil
 }
 
