@@ -55,12 +55,15 @@ func FuzzCheckBundle(f *testing.F) {
 	keyless := sign.NewKeyless(e.vs, testIdentity, testIssuer)
 	f.Add(ok(keyless.BundleSignature([]byte("artifact"))), []byte("artifact"))
 	f.Add(ok(keyless.CosignSignBundle(testRepo, testDigest)).Layers[0].Data, []byte(nil))
+	st := ok(sign.Statement(testRepo, testDigest, sign.PredicateSLSAProvenanceV1, sign.SLSAProvenance("b", "s")))
+	f.Add(ok(keyless.BundleAttestationDSSEV2(st, e.v2log)), []byte(nil))
+	f.Add(ok(keyless.BundleAttestationRekorV2(st)), []byte(nil))
 	f.Fuzz(func(t *testing.T, b, artifact []byte) {
 		a := Artifact{Bytes: artifact}
 		if artifact == nil {
 			a = Artifact{Digest: testDigest}
 		}
-		fd := CheckBundle(b, a, e.tm, Options{})
+		fd := CheckBundle(b, a, e.tmV2, Options{})
 		if fd.Status == StatusVerified && fd.Signer == nil {
 			t.Fatalf("verified without signer")
 		}

@@ -44,6 +44,8 @@ type testEnv struct {
 	tm       *TrustMaterial
 	key      *ecdsa.PrivateKey
 	otherKey *ecdsa.PrivateKey
+	v2log    *sign.RekorV2Log
+	tmV2     *TrustMaterial // tm plus the Rekor v2 log
 }
 
 var (
@@ -76,6 +78,14 @@ func newEnv(t testing.TB) *testEnv {
 			Sources: []TrustSource{{Name: "file:virtual-root.json", Root: tr}},
 			Keys:    []Key{{Name: "cosign.pub", Public: &e.key.PublicKey}},
 		}
+		if e.v2log, envErr = sign.NewRekorV2Log("https://log2026.rekor.localhost"); envErr != nil {
+			return
+		}
+		var tr2 *root.TrustedRoot
+		if tr2, envErr = root.NewTrustedRootFromJSON(ok(sign.TrustedRootJSON(e.vs, e.v2log))); envErr != nil {
+			return
+		}
+		e.tmV2 = &TrustMaterial{Sources: []TrustSource{{Name: "file:virtual-root-v2.json", Root: tr2}}, Keys: e.tm.Keys}
 		envVal = e
 	})
 	if envErr != nil {
@@ -117,6 +127,19 @@ func mutateAnnotation(t *testing.T, ev Evidence, key string, fn func(map[string]
 	fn(m)
 	ev.Annotations[key] = string(ok(json.Marshal(m)))
 	return ev
+}
+
+func editBundle(t *testing.T, b []byte, fn func(map[string]any)) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	fn(m)
+	return ok(json.Marshal(m))
+}
+
+func tlogEntry(m map[string]any) map[string]any {
+	return m["verificationMaterial"].(map[string]any)["tlogEntries"].([]any)[0].(map[string]any)
 }
 
 func flipB64(t *testing.T, s string) string {
@@ -187,9 +210,34 @@ func TestCheck(t *testing.T) {
 		var m map[string]any
 		_ = json.Unmarshal(v2.Data, &m)
 		tle := m["verificationMaterial"].(map[string]any)["tlogEntries"].([]any)[0].(map[string]any)
-		tle["kindVersion"] = map[string]any{"kind": "dsse", "version": "0.0.2"}
+		tle["kindVersion"] = map[string]any{"kind": "dsse", "version": "0.0.3"}
 		v2.Data = ok(json.Marshal(m))
 	}
+
+	relabelled := bundleEv(ok(keyless.CosignSignBundle(testRepo, testDigest)), testDigest)
+	relabelled.Data = editBundle(t, relabelled.Data, func(m map[string]any) {
+		tlogEntry(m)["kindVersion"] = map[string]any{"kind": "dsse", "version": "0.0.2"}
+	})
+	v2ev := func(s *sign.Signer, st []byte, o ...sign.Option) Evidence {
+		return bundleEv(sign.Artifact{ArtifactType: sign.MediaTypeBundleV03, Layers: []sign.Layer{{MediaType: sign.MediaTypeBundleV03, Data: ok(s.BundleAttestationDSSEV2(st, e.v2log, o...))}}}, testDigest)
+	}
+	v2PayloadChanged := v2ev(keyless, slsa)
+	v2PayloadChanged.Data = editBundle(t, v2PayloadChanged.Data, func(m map[string]any) {
+		m["dsseEnvelope"].(map[string]any)["payload"] = base64.StdEncoding.EncodeToString(spdx)
+	})
+	v2CheckpointAltered := v2ev(keyless, slsa)
+	v2CheckpointAltered.Data = editBundle(t, v2CheckpointAltered.Data, func(m map[string]any) {
+		cp := tlogEntry(m)["inclusionProof"].(map[string]any)["checkpoint"].(map[string]any)
+		env := cp["envelope"].(string)
+		i := strings.LastIndex(env, " ")
+		cp["envelope"] = env[:i+1] + flipB64(t, strings.TrimSpace(env[i+1:])) + "\n"
+	})
+	v2BodyAltered := v2ev(keyless, slsa)
+	v2BodyAltered.Data = editBundle(t, v2BodyAltered.Data, func(m map[string]any) {
+		e := tlogEntry(m)
+		body := string(ok(base64.StdEncoding.DecodeString(e["canonicalizedBody"].(string))))
+		e["canonicalizedBody"] = base64.StdEncoding.EncodeToString([]byte(strings.Replace(body, `"kind":"dsse"`, `"kind":"dsse" `, 1)))
+	})
 
 	buildkit := Evidence{Kind: KindBuildKitAttestation, Subject: testDigest, MediaType: "application/vnd.in-toto+json",
 		Annotations: map[string]string{annBKPredicate: sign.PredicateSPDX}, Data: spdx}
@@ -309,8 +357,26 @@ func TestCheck(t *testing.T) {
 			want{status: StatusVerified, identity: testIdentity, proof: "inclusion-proof", entryKind: "dsse 0.0.1", tsKind: "rfc3161"}},
 		{"bundle v0.3 with key and log", bundleEv(ok(keyLogged.AttestationBundle(slsa)), testDigest), e.tm,
 			want{status: StatusVerified, key: "cosign.pub", proof: "set+inclusion-proof", entryKind: "dsse 0.0.1"}},
-		{"bundle with Rekor v2 dsse 0.0.2 entry", v2, e.tm,
-			want{status: StatusUnverifiable, err: ErrUnsupportedEntry, reason: "dsse 0.0.2"}},
+		{"bundle with an unknown entry version", v2, e.tm,
+			want{status: StatusUnverifiable, err: ErrUnsupportedEntry, reason: "dsse\" version \"0.0.3"}},
+		{"dsse 0.0.1 body labelled dsse 0.0.2", relabelled, e.tm,
+			want{status: StatusFailed, err: ErrMalformedEvidence}},
+		{"Rekor v2 dsse 0.0.2 keyless with TSA", v2ev(keyless, slsa), e.tmV2,
+			want{status: StatusVerified, identity: testIdentity, predicate: sign.PredicateSLSAProvenanceV1, covers: testDigest, proof: "inclusion-proof", entryKind: "dsse 0.0.2", tsKind: "rfc3161", reason: "dsse 0.0.2 entry checked by airlock"}},
+		{"Rekor v2 dsse 0.0.2 with key", v2ev(keyLogged, slsa), e.tmV2,
+			want{status: StatusVerified, key: "cosign.pub", proof: "inclusion-proof", entryKind: "dsse 0.0.2"}},
+		{"Rekor v2 dsse 0.0.2 with the wrong key", v2ev(otherKey, slsa), e.tmV2,
+			want{status: StatusFailed, err: ErrSignature}},
+		{"Rekor v2 dsse 0.0.2 without timestamp", v2ev(keyless, slsa, sign.WithoutTimestamp()), e.tmV2,
+			want{status: StatusFailed, err: ErrSignature, reason: "no trusted signing time"}},
+		{"Rekor v2 dsse 0.0.2, log not in the trusted root", v2ev(keyless, slsa), e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "is not in the trusted root"}},
+		{"Rekor v2 dsse 0.0.2, envelope payload changed", v2PayloadChanged, e.tmV2,
+			want{status: StatusFailed, err: ErrSignature, reason: "payload hash"}},
+		{"Rekor v2 dsse 0.0.2, checkpoint signature altered", v2CheckpointAltered, e.tmV2,
+			want{status: StatusFailed, err: ErrSignature, reason: "checkpoint"}},
+		{"Rekor v2 dsse 0.0.2, entry body altered", v2BodyAltered, e.tmV2,
+			want{status: StatusFailed, err: ErrSignature}},
 		{"buildkit statement", buildkit, e.tm,
 			want{status: StatusUnsigned, predicate: sign.PredicateSPDX, covers: testDigest}},
 		{"cosign sbom", Evidence{Kind: KindCosignSBOM, Subject: testDigest, Data: []byte("{}")}, e.tm,

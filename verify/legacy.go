@@ -91,7 +91,7 @@ func checkLegacySignature(f Finding, ev Evidence, tm *TrustMaterial, opts Option
 	if err != nil {
 		return fail(f, fmt.Errorf("%w: cosign annotations do not make a valid bundle: %v", ErrMalformedEvidence, err))
 	}
-	f = verifyEntity(f, b, func() sgverify.ArtifactPolicyOption { return sgverify.WithArtifact(bytes.NewReader(ev.Data)) }, tm, opts)
+	f = verifyEntity(f, b, func() sgverify.ArtifactPolicyOption { return sgverify.WithArtifact(bytes.NewReader(ev.Data)) }, tm, opts, nil)
 	if f.Status != StatusVerified {
 		return f
 	}
@@ -167,7 +167,7 @@ func checkLegacyAttestation(f Finding, ev Evidence, tm *TrustMaterial, opts Opti
 		if err != nil {
 			return fail(f, fmt.Errorf("%w: cosign annotations do not make a valid bundle: %v", ErrMalformedEvidence, err))
 		}
-		f = verifyEntity(f, b, func() sgverify.ArtifactPolicyOption { return sgverify.WithArtifactDigest("sha256", subj) }, tm, opts)
+		f = verifyEntity(f, b, func() sgverify.ArtifactPolicyOption { return sgverify.WithArtifactDigest("sha256", subj) }, tm, opts, nil)
 	}
 	if f.Status != StatusVerified {
 		return f

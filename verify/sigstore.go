@@ -15,6 +15,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // CheckBundle verifies a Sigstore bundle (v0.1-v0.3, JSON) for artifact:
@@ -47,16 +48,17 @@ func CheckBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts O
 	if err != nil {
 		return fail(f, err)
 	}
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(bundleJSON); err != nil {
+	pb := new(protobundle.Bundle)
+	if err := protojson.Unmarshal(bundleJSON, pb); err != nil {
 		return fail(f, fmt.Errorf("%w: sigstore bundle: %v", ErrMalformedEvidence, err))
 	}
-	if err := supportedEntries(b.Bundle); err != nil {
+	v2, err := supportedEntries(pb)
+	if err != nil {
 		return unverifiable(f, err)
 	}
 	var st *inTotoStatement
 	var stJSON []byte
-	if env := b.GetDsseEnvelope(); env != nil {
+	if env := pb.GetDsseEnvelope(); env != nil {
 		if env.PayloadType != "application/vnd.in-toto+json" {
 			return fail(f, fmt.Errorf("%w: DSSE payload type %q is not in-toto", ErrMalformedEvidence, env.PayloadType))
 		}
@@ -75,7 +77,15 @@ func CheckBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts O
 		}
 		return sgverify.WithArtifactDigest("sha256", raw)
 	}
-	f = verifyEntity(f, &b, art, tm, opts)
+	if v2 {
+		f = checkDSSEV002(f, pb, art, tm, opts)
+	} else {
+		var b bundle.Bundle
+		if err := b.UnmarshalJSON(bundleJSON); err != nil {
+			return fail(f, fmt.Errorf("%w: sigstore bundle: %v", ErrMalformedEvidence, err))
+		}
+		f = verifyEntity(f, &b, art, tm, opts, nil)
+	}
 	if f.Status != StatusVerified {
 		return f
 	}
@@ -88,33 +98,40 @@ func CheckBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts O
 }
 
 // supportedEntries refuses log entry types sigstore-go v1.3.0 cannot check,
-// before it gets to reject them with a confusing message.
-func supportedEntries(pb *protobundle.Bundle) error {
-	if pb == nil || pb.VerificationMaterial == nil {
-		return nil // sigstore-go's validation reports it
-	}
-	for i, e := range pb.VerificationMaterial.TlogEntries {
+// before it gets to reject them with a confusing message. dsse 0.0.2 (Rekor
+// v2, cosign 2.6) is checked by airlock when it is the bundle's only entry:
+// v2 reports that.
+func supportedEntries(pb *protobundle.Bundle) (v2 bool, err error) {
+	entries := pb.GetVerificationMaterial().GetTlogEntries()
+	for i, e := range entries {
 		kv := e.GetKindVersion()
 		if kv == nil {
-			continue
+			continue // sigstore-go's validation reports it
 		}
 		switch kv.Kind + " " + kv.Version {
 		case "hashedrekord 0.0.1", "dsse 0.0.1", "hashedrekord 0.0.2", "intoto 0.0.2":
 		case "dsse 0.0.2":
-			return fmt.Errorf("%w: tlog entry %d is a Rekor v2 dsse 0.0.2 entry (log %s, index %d), which sigstore-go v1.3.0 cannot verify; nothing vouches for it here",
-				ErrUnsupportedEntry, i, hex.EncodeToString(e.GetLogId().GetKeyId()), e.GetLogIndex())
+			if len(entries) != 1 {
+				return false, fmt.Errorf("%w: tlog entry %d is a Rekor v2 dsse 0.0.2 entry (log %s, index %d) next to other entries; only a lone dsse 0.0.2 entry is checked",
+					ErrUnsupportedEntry, i, hex.EncodeToString(e.GetLogId().GetKeyId()), e.GetLogIndex())
+			}
+			v2 = true
 		default:
-			return fmt.Errorf("%w: tlog entry %d has kind %q version %q", ErrUnsupportedEntry, i, kv.Kind, kv.Version)
+			return false, fmt.Errorf("%w: tlog entry %d has kind %q version %q", ErrUnsupportedEntry, i, kv.Kind, kv.Version)
 		}
 	}
-	return nil
+	return v2, nil
 }
 
 // verifyEntity checks a parsed bundle against every applicable part of the
 // trust material and fills Status, Reason, Signer, TLog, Timestamps and
 // TrustMaterial. On success the first trust source (or key) that verified
 // wins.
-func verifyEntity(f Finding, b *bundle.Bundle, art func() sgverify.ArtifactPolicyOption, tm *TrustMaterial, opts Options) Finding {
+//
+// logCheck, when not nil, checks log entries sigstore-go cannot (the bundle
+// then carries none): it runs for each trust source (and key) that verified
+// everything else, and its proofs are reported.
+func verifyEntity(f Finding, b *bundle.Bundle, art func() sgverify.ArtifactPolicyOption, tm *TrustMaterial, opts Options, logCheck logChecker) Finding {
 	vc, err := b.VerificationContent()
 	if err != nil {
 		return fail(f, fmt.Errorf("%w: verification material: %v", ErrMalformedEvidence, err))
@@ -128,19 +145,23 @@ func verifyEntity(f Finding, b *bundle.Bundle, art func() sgverify.ArtifactPolic
 		return fail(f, fmt.Errorf("%w: timestamps: %v", ErrMalformedEvidence, err))
 	}
 	if vc.Certificate() != nil {
-		return verifyKeyless(f, b, entries, len(tss) > 0, art, tm, opts)
+		return verifyKeyless(f, b, entries, len(tss) > 0, art, tm, opts, logCheck)
 	}
 	if vc.PublicKey() != nil {
-		return verifyWithKeys(f, b, entries, len(tss) > 0, art, tm, opts)
+		return verifyWithKeys(f, b, entries, len(tss) > 0, art, tm, opts, logCheck)
 	}
 	return fail(f, fmt.Errorf("%w: no certificate or public key", ErrMalformedEvidence))
 }
 
-func verifyKeyless(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA bool, art func() sgverify.ArtifactPolicyOption, tm *TrustMaterial, opts Options) Finding {
+// logChecker verifies log entries for one trust source (and key, nil when
+// keyless) and returns what they prove.
+type logChecker func(src TrustSource, k *Key) ([]TLogProof, error)
+
+func verifyKeyless(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA bool, art func() sgverify.ArtifactPolicyOption, tm *TrustMaterial, opts Options, logCheck logChecker) Finding {
 	if len(tm.Sources) == 0 {
 		return fail(f, fmt.Errorf("%w: keyless signature but no trusted root is configured", ErrNoTrust))
 	}
-	if len(entries) == 0 {
+	if len(entries) == 0 && logCheck == nil {
 		return fail(f, fmt.Errorf("%w: keyless signature without a transparency log entry: no log vouches for it and its short-lived certificate has no trusted signing time", ErrSignature))
 	}
 	var errs []string
@@ -152,7 +173,10 @@ func verifyKeyless(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA bo
 		if opts.RequireSCT != nil {
 			requireSCT = *opts.RequireSCT
 		}
-		vopts := []sgverify.VerifierOption{sgverify.WithTransparencyLog(1)}
+		var vopts []sgverify.VerifierOption
+		if logCheck == nil {
+			vopts = append(vopts, sgverify.WithTransparencyLog(1))
+		}
 		observed := false
 		if b.HasInclusionPromise() {
 			vopts = append(vopts, sgverify.WithIntegratedTimestamps(1))
@@ -183,11 +207,18 @@ func verifyKeyless(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA bo
 			errs = append(errs, src.Name+": certificate names no identity (empty subject alternative name)")
 			continue
 		}
+		proofs := proofsOf(entries, src.Root)
+		if logCheck != nil {
+			if proofs, err = logCheck(src, nil); err != nil {
+				errs = append(errs, src.Name+": "+err.Error())
+				continue
+			}
+		}
 		f.Status = StatusVerified
 		f.Signer = &Signer{Identity: sum.SubjectAlternativeName, Issuer: sum.Issuer}
 		f.TrustMaterial = []string{src.Name}
 		f.Timestamps = timestampsOf(res)
-		f.TLog = proofsOf(entries, src.Root)
+		f.TLog = proofs
 		if !requireSCT {
 			f.Reason = addNote(f.Reason, "no signed certificate timestamp required: "+sctWhy(opts))
 		}
@@ -203,7 +234,7 @@ func sctWhy(opts Options) string {
 	return "the trusted root lists no CT logs"
 }
 
-func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA bool, art func() sgverify.ArtifactPolicyOption, tm *TrustMaterial, opts Options) Finding {
+func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA bool, art func() sgverify.ArtifactPolicyOption, tm *TrustMaterial, opts Options, logCheck logChecker) Finding {
 	if len(tm.Keys) == 0 {
 		return fail(f, fmt.Errorf("%w: signed with a key but no public key is trusted", ErrNoTrust))
 	}
@@ -228,7 +259,7 @@ func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA b
 		})
 		pol := func() sgverify.PolicyBuilder { return sgverify.NewPolicy(art(), sgverify.WithKey()) }
 		signer := &Signer{Key: k.Name, KeyID: kid}
-		if len(entries) == 0 && !hasTSA {
+		if len(entries) == 0 && !hasTSA && logCheck == nil {
 			res, err := runVerifier(keyMat, []sgverify.VerifierOption{sgverify.WithNoObserverTimestamps()}, pol(), b)
 			if err != nil {
 				errs = append(errs, k.Name+": "+err.Error())
@@ -270,12 +301,19 @@ func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA b
 				errs = append(errs, k.Name+" with "+src.Name+": "+diagnose(err, entries, src.Root))
 				continue
 			}
+			proofs := proofsOf(entries, src.Root)
+			if logCheck != nil {
+				if proofs, err = logCheck(src, &k); err != nil {
+					errs = append(errs, k.Name+" with "+src.Name+": "+err.Error())
+					continue
+				}
+			}
 			f.Status = StatusVerified
 			f.Signer = signer
 			f.TrustMaterial = []string{"key:" + k.Name, src.Name}
 			f.Timestamps = timestampsOf(res)
-			f.TLog = proofsOf(entries, src.Root)
-			if len(entries) == 0 {
+			f.TLog = proofs
+			if len(proofs) == 0 {
 				f.Reason = addNote(f.Reason, "no transparency log vouches for this signature")
 			}
 			return f

@@ -15,8 +15,9 @@ import (
 // which would not be found again after the round trip).
 //
 // CT logs are left out: VirtualSigstore's certificates carry no SCTs, and a
-// trusted root that lists a CT log makes verifiers require them.
-func TrustedRootJSON(vs *ca.VirtualSigstore) ([]byte, error) {
+// trusted root that lists a CT log makes verifiers require them. Extra Rekor
+// v2 logs (RekorV2Log) are listed next to VirtualSigstore's Rekor.
+func TrustedRootJSON(vs *ca.VirtualSigstore, extra ...*RekorV2Log) ([]byte, error) {
 	logs := vs.RekorLogs()
 	for k, l := range logs {
 		id, err := hex.DecodeString(k)
@@ -24,6 +25,9 @@ func TrustedRootJSON(vs *ca.VirtualSigstore) ([]byte, error) {
 			return nil, fmt.Errorf("%w: rekor log id %q: %v", ErrSign, k, err)
 		}
 		l.ID = id
+	}
+	for _, x := range extra {
+		logs[x.LogID()] = x.TransparencyLog()
 	}
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(),
 		map[string]*root.TransparencyLog{}, vs.TimestampingAuthorities(), logs)

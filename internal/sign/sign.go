@@ -199,6 +199,14 @@ func PublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
+func x509MarshalPKIX(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: marshalling public key: %v", ErrSign, err)
+	}
+	return der, nil
+}
+
 // CertPEM encodes certificates as concatenated PEM blocks.
 func CertPEM(certs ...*x509.Certificate) []byte {
 	var out []byte
