@@ -211,6 +211,11 @@ func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf 
 		if err := put(a.Manifest); err != nil {
 			return img, err
 		}
+		for _, c := range a.Children { // an attached index's manifests
+			if err := put(c); err != nil {
+				return img, err
+			}
+		}
 		img.Artifacts = append(img.Artifacts, bundle.Artifact{
 			Kind:           a.Kind,
 			Digest:         a.Manifest.Digest.String(),

@@ -406,7 +406,9 @@ func (o *options) pushImage(ctx context.Context, c *registry.Client, r *bundle.R
 	g.SetLimit(o.concurrency)
 	for _, b := range p.blobs {
 		g.Go(func() error {
-			open := func() (io.ReadCloser, error) { return r.Blob(b.Digest) }
+			// VerifyBlobs checked every blob; the registry client hashes
+			// what it uploads, so each pushed byte is re-checked once more.
+			open := func() (io.ReadCloser, error) { return r.UnsafeRawBlob(b.Digest) }
 			if err := c.PushBlob(gctx, p.repo, b, open); err != nil {
 				return fmt.Errorf("blob %s: %w", b.Digest, err)
 			}
