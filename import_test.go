@@ -709,7 +709,19 @@ func TestImportTagConflict(t *testing.T) {
 		return airlock.TagMove{}
 	}
 
-	res, err := airlock.Import(ctx, path, f.w.TargetHost()+"/mirror", f.importOpts()...)
+	// A dry run already says the tag would not move.
+	res, err := airlock.Import(ctx, path, f.w.TargetHost()+"/mirror", f.importOpts(airlock.WithDryRun())...)
+	if !errors.Is(err, airlock.ErrTagConflict) {
+		t.Fatalf("dry run: err = %v, want ErrTagConflict", err)
+	}
+	if m := tagMove(res, "1.0"); m.Moved || m.Previous != old.String() {
+		t.Errorf("dry run: tag move %+v", m)
+	}
+	if got := targetTags(t, f.w.TargetHost())["mirror/vendor/app"]; !slices.Equal(got, []string{"1.0"}) {
+		t.Errorf("dry run pushed tags: %v", got)
+	}
+
+	res, err = airlock.Import(ctx, path, f.w.TargetHost()+"/mirror", f.importOpts()...)
 	if !errors.Is(err, airlock.ErrTagConflict) {
 		t.Fatalf("err = %v, want ErrTagConflict", err)
 	}
@@ -965,5 +977,69 @@ func TestImportTargetUsage(t *testing.T) {
 		if !errors.Is(err, airlock.ErrUsage) {
 			t.Errorf("target %q: err = %v, want ErrUsage", target, err)
 		}
+	}
+}
+
+// Bundles of other shapes import to where the documented mapping says and
+// still verify there: an image named by digest (no tag but the legacy
+// ones), and the source host kept in the path.
+func TestImportVariants(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	src := f.w.SourceHost() + "/vendor/app"
+	hostDir := strings.ReplaceAll(f.w.SourceHost(), ":", "_")
+	fallback := "sha256-" + f.w.Digest.Hex // the target has no referrers API
+	cases := []struct {
+		name       string
+		refs       []string
+		exportOpts []airlock.Option
+		importOpts []airlock.Option
+		prefix     string
+		wantRepo   string // under the target host
+		tagged     bool   // the image ref carries a tag
+		wantTags   []string
+	}{
+		{"by digest", []string{src + "@" + f.w.Digest.String()}, nil, nil,
+			"bydigest", "bydigest/vendor/app", false, append([]string{fallback}, legacyTags(f.w)...)},
+		{"keep source host", nil, nil, []airlock.Option{airlock.WithKeepSourceHost()},
+			"kept", "kept/" + hostDir + "/vendor/app", true, append([]string{"1.0", fallback}, legacyTags(f.w)...)},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := f.export(t, fmt.Sprintf("variant-%d.tar", i), c.refs, c.exportOpts...)
+			ins, err := airlock.Inspect(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			digest := ins.Images[0].Digest
+			res, err := airlock.Import(context.Background(), path, f.w.TargetHost()+"/"+c.prefix, f.importOpts(c.importOpts...)...)
+			if err != nil {
+				t.Fatalf("import: %v", err)
+			}
+			repo, err := name.NewRepository(f.w.TargetHost() + "/" + c.wantRepo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantRef := repo.Digest(digest).String()
+			if c.tagged {
+				wantRef = repo.Tag("1.0").String()
+			}
+			if got := res.Images[0].Reference; got != wantRef {
+				t.Errorf("reference %s, want %s", got, wantRef)
+			}
+			if got := digestOf(t, wantRef); got != digest {
+				t.Errorf("%s = %q, want %s", wantRef, got, digest)
+			}
+			tags := targetTags(t, f.w.TargetHost())[c.wantRepo]
+			sort.Strings(tags)
+			want := slices.Clone(c.wantTags)
+			sort.Strings(want)
+			if !slices.Equal(tags, want) {
+				t.Errorf("tags in %s: %v, want %v", c.wantRepo, tags, want)
+			}
+			again := f.export(t, fmt.Sprintf("variant-%d-again.tar", i), []string{wantRef})
+			if _, err := airlock.Verify(context.Background(), again, f.verifyOpts()...); err != nil {
+				t.Fatalf("the imported copy does not verify: %v", err)
+			}
+		})
 	}
 }
