@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -27,6 +28,9 @@ func TestUnsafeRawBlob(t *testing.T) {
 	w.AddIndex(m)
 	if err := w.Commit(context.Background(), nil); err != nil {
 		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("bundle mode %v (%v), want 0644", st.Mode(), err)
 	}
 	r, err := Open(path)
 	if err != nil {

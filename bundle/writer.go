@@ -379,6 +379,11 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("committing bundle %s: %w", w.path, err)
 	}
+	// CreateTemp made it 0600; a finished bundle gets the mode os.Create
+	// gives under the usual umask.
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("setting the mode of bundle %s: %w", f.Name(), err)
+	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("syncing bundle %s: %w", f.Name(), err)
 	}
