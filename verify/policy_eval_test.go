@@ -455,3 +455,30 @@ func TestEvaluateUnloadedPolicyRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateConcurrent backs the claim that a Policy is safe for
+// concurrent use (run with -race).
+func TestEvaluateConcurrent(t *testing.T) {
+	p := mustPolicy(t, ghPolicy+`    attestations:
+      - name: provenance
+        predicateType: https://slsa.dev/provenance/v1
+        condition: predicate.runDetails.builder.id.startsWith("https://github.com/actions/runner")
+`)
+	gh := Signer{Identity: ghWorkflow, Issuer: ghIssuer}
+	in := multiArch(keylessSig(ghWorkflow, ghIssuer, dIndex),
+		attestation(t, slsaV1, slsaPredicate("https://github.com/acme/app", "https://github.com/actions/runner/x"), gh, dAMD64, dARM64))
+	want := p.Evaluate(in)
+	if want.Verdict != VerdictPass {
+		t.Fatalf("verdict %q: %+v", want.Verdict, want.Rules)
+	}
+	done := make(chan ImageResult)
+	for range 8 {
+		go func() { done <- p.Evaluate(in) }()
+	}
+	for range 8 {
+		got := <-done
+		if got.Verdict != want.Verdict || len(got.Rules) != len(want.Rules) || got.Rules[1].Reason != want.Rules[1].Reason {
+			t.Errorf("concurrent evaluation differs: %+v", got.Rules)
+		}
+	}
+}
