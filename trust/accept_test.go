@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -403,4 +404,28 @@ func TestVerifyMatchByChain(t *testing.T) {
 	if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "matches several pins: corp, corp-v2") {
 		t.Errorf("ambiguous: err = %v", err)
 	}
+}
+
+func TestStoreLock(t *testing.T) {
+	offline(t)
+	r, s := fresh(t)
+	unlock, err := lockDir(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another Store on the same directory stands for another process.
+	s2, err := OpenStore(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := lockWait
+	lockWait = 200 * time.Millisecond
+	defer func() { lockWait = old }()
+	if runtime.GOOS != "windows" && runtime.GOOS != "plan9" {
+		if _, err := s2.Verify(r.bundle(), TimePolicy{Now: t0}, true); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "in use") {
+			t.Errorf("locked store: err = %v", err)
+		}
+	}
+	unlock()
+	accept(t, s2, r.bundle(), t0)
 }

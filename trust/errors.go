@@ -29,6 +29,8 @@ var (
 	// ErrExists: Init would overwrite an existing pin, or pin a root that
 	// another pin already holds.
 	ErrExists = errors.New("trust pin already exists")
+	// ErrLocked: another process holds the trust store.
+	ErrLocked = errors.New("trust store locked")
 	// ErrFetch: capturing a repository failed on the network side.
 	ErrFetch = errors.New("fetching TUF repository")
 )

@@ -27,8 +27,9 @@ import (
 //	                                    and targets (rollback protection)
 //	<dir>/pins/<name>/roots/<v>.root.json  every root version ever accepted
 //
-// A Store is safe for concurrent use by goroutines of one process; two
-// processes must not update the same store at the same time.
+// A Store is safe for concurrent use. Init and Verify hold an advisory lock
+// on <dir>/.lock (on Unix), so that airlock processes sharing a store take
+// turns; a process waits up to 10 s for the lock.
 type Store struct {
 	dir    string
 	logger *slog.Logger
@@ -95,6 +96,9 @@ func OpenStore(dir string, opts ...StoreOption) (*Store, error) {
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
+// lockWait is how long a Store waits for another process to release it.
+var lockWait = 10 * time.Second
+
 var pinName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func checkPinName(name string) error {
@@ -120,6 +124,11 @@ func (s *Store) Init(name string, root []byte, origin string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	unlock, err := lockDir(s.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := os.Stat(s.pinDir(name)); err == nil {
 		return fmt.Errorf("%w: pin %q in %s", ErrExists, name, s.dir)
 	}

@@ -135,6 +135,11 @@ func (s *Store) Verify(files Files, tp TimePolicy, persist bool, opts ...VerifyO
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	unlock, err := lockDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	pins, err := s.list()
 	if err != nil {
 		return nil, err
