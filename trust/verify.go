@@ -101,7 +101,11 @@ const bundleURL = "airlock-bundle:///"
 //
 // Verify always works on a copy of the state; with persist the new state
 // replaces the old one after every check passed (import, trust update).
-// A source that matches no pin is refused with ErrUntrusted.
+//
+// Errors: a source that matches no pin (or several) wraps ErrUntrusted: do
+// not use it. A matched source that fails wraps ErrVerification, ErrRollback
+// or ErrExpired (and ErrNotFound / ErrTooLarge where that is the cause): refuse
+// the bundle. ErrNoPin: the store is empty.
 func (s *Store) Verify(files Files, tp TimePolicy, persist bool, opts ...VerifyOption) (*Result, error) {
 	o := verifyOptions{logger: s.logger}
 	for _, opt := range opts {
