@@ -488,3 +488,53 @@ func TestParseDigest(t *testing.T) {
 	}
 }
 
+
+// Check is pure: many goroutines may check evidence against the same trust
+// material at once (run with -race).
+func TestCheckConcurrent(t *testing.T) {
+	e := newEnv(t)
+	s := sign.NewKeyless(e.vs, testIdentity, testIssuer)
+	evs := []Evidence{
+		layerEvidence(KindCosignSignature, testDigest, ok(s.CosignSignature(testRepo, testDigest))),
+		layerEvidence(KindSigstoreBundle, testDigest, ok(s.CosignSignBundle(testRepo, testDigest)).Layers[0]),
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if f := Check(evs[i%len(evs)], e.tm, Options{}); f.Status != StatusVerified {
+				errs <- f.Reason
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for r := range errs {
+		t.Error(r)
+	}
+}
+
+// A Rekor v2 log whose key was not yet valid when the TSA dated the
+// signature does not vouch for it.
+func TestRekorV2LogValidity(t *testing.T) {
+	e := newEnv(t)
+	var m map[string]any
+	if err := json.Unmarshal(ok(sign.TrustedRootJSON(e.vs, e.v2log)), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range m["tlogs"].([]any) {
+		l := l.(map[string]any)
+		if strings.Contains(l["baseUrl"].(string), "log2026") {
+			l["publicKey"].(map[string]any)["validFor"] = map[string]any{"start": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
+		}
+	}
+	tr := ok(root.NewTrustedRootFromJSON(ok(json.Marshal(m))))
+	st := ok(sign.Statement(testRepo, testDigest, sign.PredicateSPDX, sign.SPDXDocument("x")))
+	b := ok(sign.NewKeyless(e.vs, testIdentity, testIssuer).BundleAttestationDSSEV2(st, e.v2log))
+	f := CheckBundle(b, Artifact{Digest: testDigest}, &TrustMaterial{Sources: []TrustSource{{Name: "future-log", Root: tr}}}, Options{})
+	if f.Status != StatusFailed || !strings.Contains(f.Reason, "key not valid at the signing time") {
+		t.Fatalf("got %s %q", f.Status, f.Reason)
+	}
+}

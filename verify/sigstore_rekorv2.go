@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"time"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -133,6 +134,18 @@ func checkDSSEV002(f Finding, pb *protobundle.Bundle, art func() sgverify.Artifa
 	}
 	f = verifyEntity(f, b, art, tm, opts, check)
 	if f.Status == StatusVerified {
+		// The log's key must have been valid when the TSA says it signed.
+		for _, src := range tm.Sources {
+			if src.Root == nil || !contains(f.TrustMaterial, src.Name) {
+				continue
+			}
+			tl := src.Root.RekorLogs()[logID]
+			for _, ts := range f.Timestamps {
+				if tl.ValidityPeriodStart.IsZero() || ts.Time.Before(tl.ValidityPeriodStart) || (!tl.ValidityPeriodEnd.IsZero() && ts.Time.After(tl.ValidityPeriodEnd)) {
+					return fail(f, fmt.Errorf("%w: log %s key not valid at the signing time %s", ErrSignature, logID, ts.Time.Format(time.RFC3339)))
+				}
+			}
+		}
 		f.Reason = addNote(f.Reason, "Rekor v2 dsse 0.0.2 entry checked by airlock (entry body against the envelope, inclusion proof against the signed checkpoint)")
 	}
 	return f
