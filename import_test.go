@@ -162,7 +162,7 @@ func targetTags(t *testing.T, host string) map[string][]string {
 	return out
 }
 
-// assertEmptyTarget checks that the registry at host holds no repository and no tag.
+// assertNoTags checks that no repository of the registry at host has a tag.
 func assertNoTags(t *testing.T, host string) {
 	t.Helper()
 	if tags := targetTags(t, host); len(tags) != 0 {
