@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -81,9 +82,14 @@ func TestCaptureOlderRoots(t *testing.T) {
 	r.publish()
 	srv, _ := r.serve(t)
 	// Captured from v2, the bundle still serves a far side pinned at v1.
-	c, err := Capture(context.Background(), Source{Name: "corp", URL: srv.URL + "/", Root: r.rootBytes(2)}, WithHTTPClient(srv.Client()))
+	var logs bytes.Buffer
+	c, err := Capture(context.Background(), Source{Name: "corp", URL: srv.URL + "/", Root: r.rootBytes(2)}, WithHTTPClient(srv.Client()),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "captured TUF repository") {
+		t.Errorf("log = %q", logs.String())
 	}
 	got := paths(c)
 	if !slices.Equal(got[:3], []string{"metadata/1.root.json", "metadata/2.root.json", "metadata/3.root.json"}) {
