@@ -488,7 +488,6 @@ func TestParseDigest(t *testing.T) {
 	}
 }
 
-
 // Check is pure: many goroutines may check evidence against the same trust
 // material at once (run with -race).
 func TestCheckConcurrent(t *testing.T) {

@@ -255,4 +255,3 @@ func stripSANCritical(c *x509.Certificate) {
 	}
 	c.UnhandledCriticalExtensions = keep
 }
-
