@@ -187,4 +187,3 @@ func TestRealCosign(t *testing.T) {
 		}
 	})
 }
-
