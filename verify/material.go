@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 )
+
+var errNilKey = errors.New("nil public key")
 
 // keyID is the hex sha256 of a public key's PKIX DER encoding, the id
 // reports and policies use for keys.

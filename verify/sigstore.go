@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -260,12 +259,10 @@ func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA b
 		pol := func() sgverify.PolicyBuilder { return sgverify.NewPolicy(art(), sgverify.WithKey()) }
 		signer := &Signer{Key: k.Name, KeyID: kid}
 		if len(entries) == 0 && !hasTSA && logCheck == nil {
-			res, err := runVerifier(keyMat, []sgverify.VerifierOption{sgverify.WithNoObserverTimestamps()}, pol(), b)
-			if err != nil {
+			if _, err := runVerifier(keyMat, []sgverify.VerifierOption{sgverify.WithNoObserverTimestamps()}, pol(), b); err != nil {
 				errs = append(errs, k.Name+": "+err.Error())
 				continue
 			}
-			_ = res
 			f.Status = StatusVerified
 			f.Signer = signer
 			f.TrustMaterial = []string{"key:" + k.Name}
@@ -408,5 +405,3 @@ func addNote(reason, note string) string {
 	}
 	return reason + "; " + note
 }
-
-var errNilKey = errors.New("nil public key")
