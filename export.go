@@ -99,6 +99,9 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 			return nil, fmt.Errorf("%w: discovering %s: %w", ErrExport, s, err)
 		}
 		o.logger.Debug("discovered", "image", s, "digest", d.Root.Digest, "platforms", len(d.Platforms), "attached", len(d.Attached))
+		if err := singlePlatform(ctx, client, d); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrExport, s, err)
+		}
 		found = append(found, d)
 	}
 
@@ -164,6 +167,35 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	return res, nil
 }
 
+// singlePlatform gives a single-manifest image its one platform, read from
+// its config (a small blob), so the inventory lists it like any other.
+func singlePlatform(ctx context.Context, c *registry.Client, d *registry.Discovery) error {
+	if len(d.Platforms) > 0 || d.Root.MediaType.IsIndex() {
+		return nil
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(d.Root.Raw))
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w", d.Root.Digest, err)
+	}
+	p := v1.Platform{}
+	if m.Config.MediaType.IsConfig() && m.Config.Size <= maxConfigSize {
+		rc, err := c.FetchBlob(ctx, d.Root.Repo, m.Config)
+		if err != nil {
+			return fmt.Errorf("reading the config of %s: %w", d.Root.Digest, err)
+		}
+		cfg, err := v1.ParseConfigFile(io.LimitReader(rc, maxConfigSize))
+		rc.Close()
+		if err == nil && cfg.OS != "" {
+			p = v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+		}
+	}
+	d.Platforms = append(d.Platforms, registry.PlatformNode{Platform: p, Node: d.Root})
+	return nil
+}
+
+// maxConfigSize bounds the image config read for its platform.
+const maxConfigSize = 1 << 20
+
 // addDiscovery records one discovered image in the bundle and returns its
 // inventory entry.
 func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf map[v1.Hash]name.Repository) (bundle.Image, error) {
@@ -197,7 +229,11 @@ func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf 
 				return img, err
 			}
 		}
-		img.Platforms = append(img.Platforms, bundle.Platform{Platform: platformString(p.Platform), Digest: p.Node.Digest.String(), Size: p.Node.Size})
+		ps := platformString(p.Platform)
+		if p.Platform.OS == "" {
+			ps = "unknown" // not an image config (an artifact, or a config without os)
+		}
+		img.Platforms = append(img.Platforms, bundle.Platform{Platform: ps, Digest: p.Node.Digest.String(), Size: p.Node.Size})
 	}
 	for _, b := range d.Blobs {
 		if err := w.Reserve(b.Desc); err != nil {

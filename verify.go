@@ -206,6 +206,7 @@ func (o *options) verifyBundle(ctx context.Context, path string, persist bool) (
 		}
 	}
 	rep.Trust = summaries
+	rep.Warnings = append(rep.Warnings, o.policy.Warnings()...)
 	if refused {
 		rep.Warnings = append(rep.Warnings, "trust material carried by the bundle matched a pinned root and was refused; see trust")
 	}
@@ -250,7 +251,7 @@ func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist boo
 				continue
 			}
 			res, err := store.Verify(files, trust.TimePolicy{Now: o.now(), At: o.at, MaxStaleness: o.maxStaleness}, persist && o.at.IsZero(),
-				trust.WithVerifyLogger(o.logger))
+				trust.WithVerifyLogger(o.logger), trust.WithSourceName(src.Name))
 			if err != nil {
 				sum.Origin = "bundle (TUF)"
 				sum.Error = err.Error()

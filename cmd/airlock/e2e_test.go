@@ -169,6 +169,12 @@ func TestE2EExportReadByPeers(t *testing.T) {
 	kinds := map[string]map[string]int{}
 	for _, im := range inv["images"].([]any) {
 		m := im.(map[string]any)
+		if m["reference"] == w.app {
+			ps := m["platforms"].([]any)
+			if len(ps) != 1 || ps[0].(map[string]any)["platform"] != "linux/amd64" {
+				t.Errorf("single-platform image platforms = %v, want linux/amd64", ps)
+			}
+		}
 		k := map[string]int{}
 		for _, a := range m["artifacts"].([]any) {
 			am := a.(map[string]any)

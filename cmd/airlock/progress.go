@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -15,9 +16,10 @@ import (
 // progress draws one bar per image (bytes and blobs) on a terminal and is
 // silent otherwise. update may be called from several goroutines.
 type progress struct {
-	mu   sync.Mutex
-	p    *mpb.Progress
-	bars map[string]*mpb.Bar
+	mu    sync.Mutex
+	p     *mpb.Progress
+	bars  map[string]*mpb.Bar
+	blobs map[string]string // "3/7 blobs" per bar
 }
 
 func newProgress(w io.Writer, want bool) *progress {
@@ -25,7 +27,7 @@ func newProgress(w io.Writer, want bool) *progress {
 	if !want || !ok || !term.IsTerminal(int(f.Fd())) {
 		return &progress{}
 	}
-	return &progress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32)), bars: map[string]*mpb.Bar{}}
+	return &progress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32)), bars: map[string]*mpb.Bar{}, blobs: map[string]string{}}
 }
 
 func (pr *progress) update(ev airlock.Progress) {
@@ -37,9 +39,16 @@ func (pr *progress) update(ev airlock.Progress) {
 		key = ev.Phase
 	}
 	pr.mu.Lock()
+	if ev.BlobsTotal > 0 {
+		pr.blobs[key] = fmt.Sprintf("  %d/%d blobs", ev.BlobsDone, ev.BlobsTotal)
+	}
 	bar, ok := pr.bars[key]
 	if !ok {
-		blobs := func(s decor.Statistics) string { return "" }
+		blobs := func(decor.Statistics) string {
+			pr.mu.Lock()
+			defer pr.mu.Unlock()
+			return pr.blobs[key]
+		}
 		bar = pr.p.AddBar(ev.Total,
 			mpb.PrependDecorators(decor.Name(key, decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Any(blobs)),
