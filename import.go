@@ -85,7 +85,12 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	if err != nil {
 		return nil, err
 	}
-	v, err := o.verifyBundle(ctx, path, !o.dryRun)
+	// The checks of verify, in an order that lets the transfer overlap the
+	// hashing: structure and manifests first, then trust, evidence and
+	// policy (small blobs, each checked as it is read), then every blob's
+	// digest while the blobs of the images that passed are staged on the
+	// target. Staged uploads are committed only when every check passed.
+	v, err := o.openBundle(path)
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +98,11 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		defer v.reader.Close()
 	}
 	res := &ImportResult{Schema: ReceiptSchema, Bundle: path, Target: target, DryRun: o.dryRun, ImportedAt: o.now().UTC(), Report: v.report}
-	if !v.report.Integrity.OK || v.trustRefused {
+	if v.failed() {
 		return res, v.err()
+	}
+	if err := o.judge(v, false); err != nil {
+		return nil, err
 	}
 	passed := func(i int) bool {
 		vd := v.report.Images[i].Verdict
@@ -106,14 +114,18 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 			anyFailed = true
 		}
 	}
-	if anyFailed && !o.onlyVerified {
-		return res, v.err()
-	}
+	refuse := v.trustRefused || (anyFailed && !o.onlyVerified)
 
-	var conflicts []string
+	// Plan every image that may go, and settle its tags, before any upload.
+	type imagePlan struct {
+		i    int
+		plan *pushPlan
+		ii   ImportedImage
+	}
+	var plans []*imagePlan
 	for i, img := range v.inv.Images {
 		ii := ImportedImage{Source: img.Reference, Digest: img.Digest, Verdict: v.report.Images[i].Verdict}
-		if !passed(i) {
+		if refuse || !passed(i) {
 			ii.Skipped = "did not pass verification: nothing pushed"
 			res.Images = append(res.Images, ii)
 			continue
@@ -123,27 +135,98 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 			return res, fmt.Errorf("%w: %s: %w", ErrImport, img.Reference, err)
 		}
 		ii.Reference = plan.reference()
-		if err := o.pushImage(ctx, client, v.reader, plan, &ii); err != nil {
+		if err := o.settleTags(ctx, client, plan, &ii); err != nil {
 			return res, fmt.Errorf("%w: %s -> %s: %w", ErrImport, img.Reference, plan.repo, err)
 		}
-		for _, t := range ii.Tags {
-			if !t.Moved && t.Previous != "" {
-				conflicts = append(conflicts, fmt.Sprintf("%s:%s (has %s, bundle has %s)", plan.repo, t.Tag, t.Previous, t.Digest))
-			}
-		}
-		if !o.dryRun {
-			v.report.Images[i].Targets = append(v.report.Images[i].Targets, ii.Reference)
-		}
-		res.Images = append(res.Images, ii)
+		plans = append(plans, &imagePlan{i: i, plan: plan, ii: ii})
 	}
+	if refuse || o.dryRun || len(plans) == 0 {
+		if err := o.hashBlobs(ctx, v); err != nil {
+			return nil, err
+		}
+		if refuse || v.failed() {
+			res.Images = nil
+			v.report.Finish()
+			return res, v.err()
+		}
+		var conflicts []string
+		for _, ip := range plans {
+			res.Images = append(res.Images, ip.ii)
+			conflicts = append(conflicts, tagConflicts(ip.plan, ip.ii)...)
+		}
+		v.report.Finish()
+		if len(conflicts) > 0 {
+			return res, conflictError(v.report, conflicts)
+		}
+		return res, v.err()
+	}
+
+	// Hash every blob while staging the blobs of the images that go.
+	toPush := make([]*pushPlan, len(plans))
+	for i, ip := range plans {
+		toPush[i] = ip.plan
+	}
+	staged, err := o.stageWhileHashing(ctx, client, v, toPush)
+	cancelAll := func() {
+		cctx := context.WithoutCancel(ctx)
+		for _, st := range staged {
+			st.Cancel(cctx)
+		}
+	}
+	if err != nil {
+		cancelAll()
+		return res, fmt.Errorf("%w: %w", ErrImport, err)
+	}
+	if v.failed() {
+		cancelAll()
+		res.Images = nil
+		return res, v.err()
+	}
+	// Every check passed: persist the TUF state this bundle was verified
+	// against (rollback protection), then commit.
+	if _, _, refused, err := o.loadTrust(v.reader, v.inv, true); err != nil || refused {
+		cancelAll()
+		if err == nil {
+			err = fmt.Errorf("%w: the TUF state could not be persisted", ErrTrust)
+		}
+		return res, err
+	}
+	var conflicts []string
+	for _, ip := range plans {
+		if err := o.commitImage(ctx, client, v.reader, ip.plan, staged); err != nil {
+			cancelAll()
+			return res, fmt.Errorf("%w: %s -> %s: %w", ErrImport, ip.ii.Source, ip.plan.repo, err)
+		}
+		conflicts = append(conflicts, tagConflicts(ip.plan, ip.ii)...)
+		v.report.Images[ip.i].Targets = append(v.report.Images[ip.i].Targets, ip.ii.Reference)
+		res.Images = append(res.Images, ip.ii)
+	}
+	v.report.Finish()
 	if len(conflicts) > 0 {
-		v.report.Warnings = append(v.report.Warnings, "tags not moved (use --force): "+strings.Join(conflicts, "; "))
-		return res, fmt.Errorf("%w: %d tags not moved (use --force): %s", ErrTagConflict, len(conflicts), strings.Join(conflicts, "; "))
+		return res, conflictError(v.report, conflicts)
 	}
 	if anyFailed {
 		return res, v.err()
 	}
 	return res, nil
+}
+
+// tagConflicts lists the tags of a plan that were not moved.
+func tagConflicts(p *pushPlan, ii ImportedImage) []string {
+	var out []string
+	for _, t := range ii.Tags {
+		if !t.Moved && t.Previous != "" {
+			out = append(out, fmt.Sprintf("%s:%s (has %s, bundle has %s)", p.repo, t.Tag, t.Previous, t.Digest))
+		}
+	}
+	return out
+}
+
+// conflictError reports tags left alone, in the report and as an error.
+func conflictError(rep *verify.Report, conflicts []string) error {
+	msg := strings.Join(conflicts, "; ")
+	rep.Warnings = append(rep.Warnings, "tags not moved (use --force): "+msg)
+	return fmt.Errorf("%w: %d tags not moved (use --force): %s", ErrTagConflict, len(conflicts), msg)
 }
 
 // parseTarget checks "registry[/prefix]" (no tag, no digest).
@@ -190,12 +273,15 @@ func MapReference(src name.Reference, prefix name.Repository, keepHost bool) (na
 
 // pushPlan lists, in push order, what one image needs in the target.
 type pushPlan struct {
+	source    string // the image as the bundle names it
 	repo      name.Repository
 	tag       string // "" for a digest reference
 	rootDesc  v1.Descriptor
 	blobs     []v1.Descriptor
 	manifests []v1.Descriptor // children before parents, the image root last
 	artifacts []artifactPush  // subjects before the artifacts attached to them
+	tags      []tagSet        // set last
+	moves     []TagMove       // what settleTags decided for each of tags
 }
 
 type artifactPush struct {
@@ -224,7 +310,7 @@ func planImage(v *verified, img bundle.Image, prefix name.Repository, keepHost b
 	}
 	root, _ := v1.NewHash(img.Digest)
 	g := v.graph
-	p := &pushPlan{repo: repo, rootDesc: g.Nodes[root].Descriptor}
+	p := &pushPlan{source: img.Reference, repo: repo, rootDesc: g.Nodes[root].Descriptor}
 	if t, ok := src.(name.Tag); ok {
 		p.tag = t.TagStr()
 	}
@@ -344,24 +430,21 @@ func isForeign(d v1.Descriptor) bool {
 	return !d.MediaType.IsDistributable() || len(d.URLs) > 0 && d.MediaType == types.DockerForeignLayer
 }
 
-// pushImage pushes one plan in order and records what the target holds.
-func (o *options) pushImage(ctx context.Context, c *registry.Client, r *bundle.Reader, p *pushPlan, ii *ImportedImage) error {
+// settleTags records the plan's counts and decides, before anything is
+// uploaded, whether each tag may be set: a tag that points at another
+// digest is moved only with --force.
+func (o *options) settleTags(ctx context.Context, c *registry.Client, p *pushPlan, ii *ImportedImage) error {
 	for _, b := range p.blobs {
 		ii.Blobs++
 		ii.Bytes += b.Size
 	}
-	// Tags: decide before pushing anything whether each may be set.
-	type tagSet struct {
-		tag  string
-		desc v1.Descriptor
-	}
-	tags := []tagSet{}
+	p.tags = nil
 	if p.tag != "" {
-		tags = append(tags, tagSet{p.tag, p.rootDesc})
+		p.tags = append(p.tags, tagSet{p.tag, p.rootDesc})
 	}
 	for _, a := range p.artifacts {
 		if a.tag != "" {
-			tags = append(tags, tagSet{a.tag, a.desc})
+			p.tags = append(p.tags, tagSet{a.tag, a.desc})
 		}
 		if a.referrer {
 			ii.Referrers = append(ii.Referrers, a.desc.Digest.String())
@@ -375,53 +458,122 @@ func (o *options) pushImage(ctx context.Context, c *registry.Client, r *bundle.R
 			ii.Manifests = append(ii.Manifests, m.Digest.String())
 		}
 	}
-	moves := make([]TagMove, len(tags))
-	for i, t := range tags {
-		moves[i] = TagMove{Tag: t.tag, Digest: t.desc.Digest.String(), Moved: true}
+	p.moves = make([]TagMove, len(p.tags))
+	for i, t := range p.tags {
+		p.moves[i] = TagMove{Tag: t.tag, Digest: t.desc.Digest.String(), Moved: true}
 		cur, err := c.Resolve(ctx, p.repo.Tag(t.tag))
 		switch {
 		case errors.Is(err, registry.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("checking tag %s: %w", t.tag, err)
 		case cur.Digest == t.desc.Digest:
-			moves[i].Note = "already there"
+			p.moves[i].Note = "already there"
 		case o.force:
-			moves[i].Previous = cur.Digest.String()
-			moves[i].Note = "moved (--force)"
+			p.moves[i].Previous = cur.Digest.String()
+			p.moves[i].Note = "moved (--force)"
 		default:
-			moves[i].Previous = cur.Digest.String()
-			moves[i].Moved = false
-			moves[i].Note = "not moved: points at another digest (use --force)"
+			p.moves[i].Previous = cur.Digest.String()
+			p.moves[i].Moved = false
+			p.moves[i].Note = "not moved: points at another digest (use --force)"
 		}
 	}
-	ii.Tags = moves
-	if o.dryRun {
-		return nil
-	}
+	ii.Tags = p.moves
+	return nil
+}
 
-	// 1. Blobs, in parallel; each streams out of the bundle re-hashed.
+// tagSet is one tag a plan sets.
+type tagSet struct {
+	tag  string
+	desc v1.Descriptor
+}
+
+// stagedKey identifies one staged upload: a blob in a target repository.
+type stagedKey struct {
+	repo string
+	blob v1.Hash
+}
+
+// stageWhileHashing runs the bundle's blob hashing and the staging of every
+// planned blob at the same time. It returns the staged uploads (also when
+// it fails, so the caller can cancel them). A hashing failure is recorded
+// in the report (v.failed()), not returned.
+func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *verified, plans []*pushPlan) (map[stagedKey]*registry.Staged, error) {
+	staged := map[stagedKey]*registry.Staged{}
 	var mu sync.Mutex
-	var done int64
-	g, gctx := errgroup.WithContext(ctx)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	hashDone := make(chan error, 1)
+	go func() {
+		err := o.hashBlobs(sctx, v)
+		if err == nil && v.failed() {
+			stop() // the bundle is bad: stop uploading at once
+		}
+		hashDone <- err
+	}()
+	g, gctx := errgroup.WithContext(sctx)
 	g.SetLimit(o.concurrency)
+	for _, p := range plans {
+		var done int64
+		total := int64(0)
+		for _, b := range p.blobs {
+			total += b.Size
+		}
+		for _, b := range p.blobs {
+			key := stagedKey{p.repo.Name(), b.Digest}
+			g.Go(func() error {
+				mu.Lock()
+				_, dup := staged[key]
+				staged[key] = nil
+				mu.Unlock()
+				if dup {
+					return nil
+				}
+				// Re-read from the bundle; the registry checks the digest
+				// when the upload is committed, after every blob has been
+				// hashed here.
+				open := func() (io.ReadCloser, error) { return v.reader.UnsafeRawBlob(b.Digest) }
+				st, err := c.StageBlob(gctx, p.repo, b, open)
+				if err != nil {
+					return fmt.Errorf("%s -> %s: blob %s: %w", p.source, p.repo, b.Digest, err)
+				}
+				mu.Lock()
+				staged[key] = st
+				done += b.Size
+				ev := Progress{Phase: "push", Image: p.repo.Name(), Done: done, Total: total}
+				mu.Unlock()
+				o.emit(ev)
+				return nil
+			})
+		}
+	}
+	serr := g.Wait()
+	herr := <-hashDone
+	out := map[stagedKey]*registry.Staged{}
+	for k, st := range staged {
+		if st != nil {
+			out[k] = st
+		}
+	}
+	if herr != nil {
+		return out, herr
+	}
+	if v.failed() {
+		return out, nil // the integrity failure is the story, not the cancelled uploads
+	}
+	return out, serr
+}
+
+// commitImage commits a plan's staged blobs, then pushes its manifests in
+// order: platform manifests, indexes, the image, the artifacts attached to
+// them (referrers also in the fallback index when the target has no
+// referrers API), and the tags last.
+func (o *options) commitImage(ctx context.Context, c *registry.Client, r *bundle.Reader, p *pushPlan, staged map[stagedKey]*registry.Staged) error {
 	for _, b := range p.blobs {
-		g.Go(func() error {
-			// VerifyBlobs checked every blob; the registry client hashes
-			// what it uploads, so each pushed byte is re-checked once more.
-			open := func() (io.ReadCloser, error) { return r.UnsafeRawBlob(b.Digest) }
-			if err := c.PushBlob(gctx, p.repo, b, open); err != nil {
+		if st := staged[stagedKey{p.repo.Name(), b.Digest}]; st != nil {
+			if err := st.Commit(ctx); err != nil {
 				return fmt.Errorf("blob %s: %w", b.Digest, err)
 			}
-			mu.Lock()
-			done += b.Size
-			ev := Progress{Phase: "push", Image: ii.Source, Done: done, Total: ii.Bytes}
-			mu.Unlock()
-			o.emit(ev)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
+		}
 	}
 	pushManifest := func(d v1.Descriptor, tag string) error {
 		raw, err := r.ReadBlob(d.Digest, bundle.DefaultLimits().MaxManifestSize)
@@ -433,14 +585,11 @@ func (o *options) pushImage(ctx context.Context, c *registry.Client, r *bundle.R
 		}
 		return nil
 	}
-	// 2. Platform manifests, then indexes, the image last: by digest.
 	for _, m := range p.manifests {
 		if err := pushManifest(m, ""); err != nil {
 			return err
 		}
 	}
-	// 3. Artifacts, by digest; referrers also in the fallback index when
-	// the target has no referrers API.
 	var api *bool
 	for _, a := range p.artifacts {
 		for _, m := range a.manifests {
@@ -464,9 +613,8 @@ func (o *options) pushImage(ctx context.Context, c *registry.Client, r *bundle.R
 			}
 		}
 	}
-	// 4. Tags last.
-	for i, t := range tags {
-		if !moves[i].Moved || moves[i].Note == "already there" {
+	for i, t := range p.tags {
+		if !p.moves[i].Moved || p.moves[i].Note == "already there" {
 			continue
 		}
 		if err := pushManifest(t.desc, t.tag); err != nil {

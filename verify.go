@@ -106,17 +106,45 @@ func Verify(ctx context.Context, path string, opts ...Option) (*verify.Report, e
 	return v.report, v.err()
 }
 
-// verifyBundle runs every check. Errors returned are usage or environment
+// verifyBundle runs every check in order: structure, every blob's digest,
+// then trust, evidence and policy. Errors returned are usage or environment
 // errors (no report could be made); verdicts are in the report.
 func (o *options) verifyBundle(ctx context.Context, path string, persist bool) (*verified, error) {
+	v, err := o.openBundle(path)
+	if err != nil || v.failed() {
+		return v, err
+	}
+	if err := o.hashBlobs(ctx, v); err != nil || v.failed() {
+		return v, err
+	}
+	if err := o.judge(v, persist); err != nil {
+		return nil, err
+	}
+	v.report.Finish()
+	return v, nil
+}
+
+// failed reports whether the bundle already failed integrity.
+func (v *verified) failed() bool { return v.report.Verdict == verify.VerdictIntegrityFailed }
+
+// integrityFailed records an integrity failure: nothing in the bundle can be
+// relied on, so the report carries no image verdicts.
+func (v *verified) integrityFailed(err error) {
+	v.report.Integrity = verify.Integrity{OK: false, Error: err.Error()}
+	v.report.Images = []verify.ImageResult{}
+	v.report.Finish()
+}
+
+// openBundle starts the report, opens the bundle (checking every tar entry)
+// and walks its content graph (reading and checking every manifest).
+func (o *options) openBundle(path string) (*verified, error) {
 	if o.policy == nil {
 		return nil, fmt.Errorf("%w: a policy is required (--policy FILE, or --key / --certificate-identity flags)", ErrUsage)
 	}
-	now := o.now().UTC()
 	rep := &verify.Report{
 		Tool:       verify.Tool{Name: "airlock", Version: Version},
 		Bundle:     verify.BundleInfo{Path: path},
-		VerifiedAt: now,
+		VerifiedAt: o.now().UTC(),
 		Policy:     o.policyInfo,
 		Trust:      []verify.TrustSummary{},
 		Images:     []verify.ImageResult{},
@@ -125,63 +153,75 @@ func (o *options) verifyBundle(ctx context.Context, path string, persist bool) (
 		rep.Audit = &verify.AuditTime{At: o.at.UTC(), Note: "verification reproduced as of a past time for an audit (--at); not valid for an import"}
 	}
 	v := &verified{report: rep}
-	integrity := func(err error) (*verified, error) {
-		rep.Integrity = verify.Integrity{OK: false, Error: err.Error()}
-		rep.Finish()
-		return v, nil
-	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("%w: bundle: %v", ErrUsage, err)
 	}
 	r, err := bundle.Open(path, bundle.WithReaderLogger(o.logger))
 	if err != nil {
-		return integrity(err)
+		v.integrityFailed(err)
+		return v, nil
 	}
 	v.reader = r
-	g, err := r.Graph()
-	if err != nil {
-		return integrity(err)
+	if v.graph, err = r.Graph(); err != nil {
+		v.integrityFailed(err)
+		return v, nil
 	}
-	v.graph = g
+	inv, err := r.Inventory()
+	if err != nil {
+		v.integrityFailed(err)
+		return v, nil
+	}
+	for _, img := range inv.Images {
+		h, err := v1.NewHash(img.Digest)
+		if err != nil || v.graph.Nodes[h] == nil || !v.graph.Nodes[h].Root {
+			v.integrityFailed(fmt.Errorf("%w: inventory lists image %s as %s, which index.json does not hold", bundle.ErrInvalidBundle, img.Reference, img.Digest))
+			return v, nil
+		}
+	}
+	v.inv = inv
+	return v, nil
+}
+
+// hashBlobs checks every blob of the bundle against its digest, in parallel.
+func (o *options) hashBlobs(ctx context.Context, v *verified) error {
+	r := v.reader
 	var total int64
 	for _, h := range r.Blobs() {
 		n, _ := r.Stat(h)
 		total += n
 	}
-	err = r.VerifyBlobs(ctx, func(done, all int64) {
+	err := r.VerifyBlobs(ctx, func(done, all int64) {
 		o.emit(Progress{Phase: "verify", Done: done, Total: all})
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			r.Close()
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		return integrity(err)
+		v.integrityFailed(err)
+		return nil
 	}
-	rep.Integrity = verify.Integrity{OK: true, Blobs: len(r.Blobs()), Bytes: total}
-	inv, err := r.Inventory()
-	if err != nil {
-		return integrity(err)
-	}
-	for _, img := range inv.Images {
-		h, err := v1.NewHash(img.Digest)
-		if err != nil || g.Nodes[h] == nil || !g.Nodes[h].Root {
-			return integrity(fmt.Errorf("%w: inventory lists image %s as %s, which index.json does not hold", bundle.ErrInvalidBundle, img.Reference, img.Digest))
-		}
-	}
-	v.inv = inv
+	v.report.Integrity = verify.Integrity{OK: true, Blobs: len(r.Blobs()), Bytes: total}
+	return nil
+}
 
+// judge checks the trust material, every piece of evidence and the policy.
+// It reads only small blobs (manifests, signatures, envelopes, TUF files),
+// each checked against its digest as it is read. The caller finishes the
+// report.
+func (o *options) judge(v *verified, persist bool) error {
+	r, inv := v.reader, v.inv
+	rep := v.report
 	tm, summaries, refused, err := o.loadTrust(r, inv, persist)
 	if err != nil {
-		r.Close()
-		return nil, err
+		return err
 	}
 	v.trustRefused = refused
-	checkTime := now
+	checkTime := o.now()
 	if !o.at.IsZero() {
 		checkTime = o.at
 	}
 	copts := verify.Options{Now: checkTime, RequireSCT: o.requireSCT}
+	rep.Images = []verify.ImageResult{}
 	for _, img := range inv.Images {
 		evs, findings := collectEvidence(r, img)
 		for _, ev := range evs {
@@ -210,8 +250,7 @@ func (o *options) verifyBundle(ctx context.Context, path string, persist bool) (
 	if refused {
 		rep.Warnings = append(rep.Warnings, "trust material carried by the bundle matched a pinned root and was refused; see trust")
 	}
-	rep.Finish()
-	return v, nil
+	return nil
 }
 
 // loadTrust builds the trust material: TUF sources of the bundle verified

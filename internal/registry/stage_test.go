@@ -1,0 +1,141 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+func blobDesc(data []byte) v1.Descriptor {
+	h, size, _ := v1.SHA256(bytes.NewReader(data))
+	return v1.Descriptor{MediaType: "application/octet-stream", Size: size, Digest: h}
+}
+
+func opener(data []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+}
+
+// headStatus asks the registry itself whether repo has the blob.
+func headStatus(t *testing.T, tr *testRegistry, repo string, h v1.Hash) int {
+	t.Helper()
+	resp, err := http.Head(tr.srv.URL + "/v2/" + repo + "/blobs/" + h.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestStageBlob(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRegistry(t, false)
+	c := testClient()
+	repo := tr.repo("stage/app")
+	data := bytes.Repeat([]byte("airlock"), 10000)
+	desc := blobDesc(data)
+
+	// Staged but not committed: the repository does not have the blob.
+	st, err := c.StageBlob(ctx, repo, desc, opener(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Present() || headStatus(t, tr, "stage/app", desc.Digest) != http.StatusNotFound {
+		t.Fatal("a staged blob is visible before Commit")
+	}
+	// Cancelled: still absent, and committing afterwards does nothing.
+	if err := st.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx); err != nil || headStatus(t, tr, "stage/app", desc.Digest) != http.StatusNotFound {
+		t.Fatalf("cancelled upload became a blob (commit err %v)", err)
+	}
+	if tr.count("DELETE /v2/stage/app/blobs/uploads/") != 1 {
+		t.Errorf("no DELETE of the upload session was sent")
+	}
+
+	// Staged and committed: the blob is there with the right content.
+	st, err = c.StageBlob(ctx, repo, desc, opener(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if headStatus(t, tr, "stage/app", desc.Digest) != http.StatusOK {
+		t.Fatal("committed blob missing")
+	}
+	// Present already: nothing uploaded, nothing to commit.
+	tr.resetLog()
+	st, err = c.StageBlob(ctx, repo, desc, func() (io.ReadCloser, error) { return nil, errors.New("must not be opened") })
+	if err != nil || !st.Present() {
+		t.Fatalf("present blob: %v present=%v", err, st != nil && st.Present())
+	}
+	if tr.count("POST") != 0 || tr.count("PATCH") != 0 {
+		t.Error("a present blob was uploaded again")
+	}
+}
+
+// The registry checks the digest at Commit: content that changed after it
+// was verified is refused, and the blob never appears.
+func TestStageBlobWrongContentRefusedAtCommit(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRegistry(t, false)
+	c := testClient()
+	repo := tr.repo("stage/app")
+	data := []byte("the verified bytes")
+	desc := blobDesc(data)
+	st, err := c.StageBlob(ctx, repo, desc, opener([]byte("THE VERIFIED BYTES")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx); err == nil {
+		t.Fatal("commit of content that does not match the digest succeeded")
+	}
+	if headStatus(t, tr, "stage/app", desc.Digest) != http.StatusNotFound {
+		t.Fatal("wrong content became a blob")
+	}
+}
+
+// Transient failures of the PATCH are retried with a new session; a
+// permanent refusal is an error naming the blob and the answer.
+func TestStageBlobFaults(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRegistry(t, false)
+	c := testClient()
+	repo := tr.repo("stage/app")
+	data := []byte("some layer")
+	desc := blobDesc(data)
+	fails := 1
+	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPatch && fails > 0 {
+			fails--
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	st, err := c.StageBlob(ctx, repo, desc, opener(data))
+	if err != nil {
+		t.Fatalf("transient failure not retried: %v", err)
+	}
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost {
+			http.Error(w, `{"errors":[{"code":"DENIED","message":"read-only"}]}`, http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	other := []byte("another layer")
+	_, err = c.StageBlob(ctx, repo, blobDesc(other), opener(other))
+	if !errors.Is(err, ErrDenied) {
+		t.Fatalf("err = %v, want ErrDenied", err)
+	}
+}
