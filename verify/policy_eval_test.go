@@ -281,7 +281,7 @@ func TestEvaluatePlatforms(t *testing.T) {
 	runEvalCases(t, []evalCase{
 		{name: "all: one platform unsigned", policy: all, img: multiArch(s(dIndex), s(dAMD64)),
 			want: noSig, verdict: VerdictPolicyFailed,
-			reasonHas: []string{"linux/arm64 (" + dARM64 + ") 0 of 1 required signers: none", "linux/amd64 (" + dAMD64 + ") 1 of 1"},
+			reasonHas:   []string{"linux/arm64 (" + dARM64 + ") 0 of 1 required signers: none", "linux/amd64 (" + dAMD64 + ") 1 of 1"},
 			reasonLacks: []string{"unknown/unknown"}},
 		{name: "all: index signature does not count for platforms", policy: all, img: multiArch(s(dIndex)),
 			want: noSig, verdict: VerdictPolicyFailed},
@@ -385,7 +385,7 @@ func TestEvaluateAttestations(t *testing.T) {
 		{name: "provenance of one platform only is not enough", policy: pol, img: multiArch(sig, platAMD, sbom),
 			want: provFails, verdict: VerdictPolicyFailed, reasonHas: []string{"missing: linux/arm64 (" + dARM64 + ")"}},
 		{name: "platforms all needs provenance per platform", policy: strings.Replace(pol, "    signers:\n      - issuer", "    platforms: all\n    signers:\n      - issuer", 1),
-			img:  multiArch(keylessSig(ghWorkflow, ghIssuer, dAMD64, dARM64), good, platAMD, sbom),
+			img:     multiArch(keylessSig(ghWorkflow, ghIssuer, dAMD64, dARM64), good, platAMD, sbom),
 			want:    map[string]bool{"acme/signatures": true, "acme/attestation provenance": false, "acme/attestation sbom": false},
 			verdict: VerdictPolicyFailed, reasonHas: []string{"platforms: all: no verified https://slsa.dev/provenance/v1 attestation",
 				"for linux/arm64 (" + dARM64 + ")", "1 found, but they do not cover every platform manifest"}},

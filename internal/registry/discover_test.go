@@ -3,9 +3,9 @@ package registry
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
-	"net/http"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
