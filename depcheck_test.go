@@ -20,6 +20,16 @@ func TestDependencyDirections(t *testing.T) {
 		"verify":            {"bundle", "trust", "internal/registry"},
 		"internal/registry": {"bundle", "trust", "verify"},
 	}
+	// The archive format never talks to a network: it reads and writes files.
+	p, err := build.Default.ImportDir("bundle", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range p.Imports {
+		if imp == "net/http" || strings.HasPrefix(imp, "github.com/google/go-containerregistry/pkg/v1/remote") {
+			t.Errorf("bundle imports %s", imp)
+		}
+	}
 	for pkg, bad := range forbidden {
 		deps := moduleDeps(t, pkg, map[string]bool{})
 		for _, b := range bad {

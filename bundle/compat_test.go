@@ -7,34 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
-
-// TestDependencyDirection keeps bundle the archive format only: no registry
-// client, no network stack, no trust or verify package.
-func TestDependencyDirection(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not on PATH")
-	}
-	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		switch {
-		case dep == "net/http",
-			strings.HasPrefix(dep, "github.com/google/go-containerregistry/pkg/v1/remote"),
-			strings.HasPrefix(dep, "github.com/airlock-oci/airlock/") && dep != "github.com/airlock-oci/airlock/bundle":
-			t.Errorf("bundle depends on %s", dep)
-		}
-	}
-}
 
 // TestSkopeoReadsBundle uses skopeo as an independent reader of the archive:
 // it picks images by their ref.name annotation and copies them out, and the

@@ -166,18 +166,9 @@ func (c *Client) PushBlob(ctx context.Context, repo name.Repository, desc v1.Des
 		}
 	}
 
-	exists := false
-	err := c.retry(ctx, "checking "+what, func() error {
-		resp, err := c.send(ctx, request{method: http.MethodHead, repo: repo, scopes: scopes, url: c.url(repo, "blobs/"+desc.Digest.String(), nil), ok: []int{http.StatusOK, http.StatusNotFound}})
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		exists = resp.StatusCode == http.StatusOK
-		return nil
-	})
+	exists, err := c.hasBlob(ctx, repo, desc, scopes)
 	if err != nil {
-		return fmt.Errorf("pushing %s: checking presence: %w", what, err)
+		return fmt.Errorf("pushing %s: %w", what, err)
 	}
 	if exists {
 		c.log.LogAttrs(ctx, slog.LevelDebug, "blob already present", slog.String("blob", what))
@@ -258,6 +249,24 @@ func (c *Client) PushBlob(ctx context.Context, repo name.Repository, desc v1.Des
 		return fmt.Errorf("pushing %s: %w", what, err)
 	}
 	return nil
+}
+
+// hasBlob asks (HEAD) whether repo already has the blob.
+func (c *Client) hasBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, scopes []string) (bool, error) {
+	exists := false
+	err := c.retry(ctx, fmt.Sprintf("checking blob %s@%s", repo, desc.Digest), func() error {
+		resp, err := c.send(ctx, request{method: http.MethodHead, repo: repo, scopes: scopes, url: c.url(repo, "blobs/"+desc.Digest.String(), nil), ok: []int{http.StatusOK, http.StatusNotFound}})
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		exists = resp.StatusCode == http.StatusOK
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("checking presence: %w", err)
+	}
+	return exists, nil
 }
 
 // openError is a failure of the caller's open function.

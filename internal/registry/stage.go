@@ -46,18 +46,9 @@ func (c *Client) StageBlob(ctx context.Context, repo name.Repository, desc v1.De
 	}
 	scopes := pushScope(repo)
 	s := &Staged{c: c, repo: repo, desc: desc}
-	exists := false
-	err := c.retry(ctx, "checking "+what, func() error {
-		resp, err := c.send(ctx, request{method: http.MethodHead, repo: repo, scopes: scopes, url: c.url(repo, "blobs/"+desc.Digest.String(), nil), ok: []int{http.StatusOK, http.StatusNotFound}})
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		exists = resp.StatusCode == http.StatusOK
-		return nil
-	})
+	exists, err := c.hasBlob(ctx, repo, desc, scopes)
 	if err != nil {
-		return nil, fmt.Errorf("staging %s: checking presence: %w", what, err)
+		return nil, fmt.Errorf("staging %s: %w", what, err)
 	}
 	if exists {
 		return s, nil
