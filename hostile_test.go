@@ -1,0 +1,177 @@
+package airlock_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+
+	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/internal/demo"
+	"github.com/airlock-oci/airlock/verify"
+)
+
+// rewrite copies a bundle with its inventory changed by edit: a bundle
+// that is well-formed but lies. Blobs are copied as they are.
+func rewrite(t *testing.T, src, dst string, edit func(inv *bundle.Inventory)) string {
+	t.Helper()
+	r, err := bundle.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	inv, err := r.Inventory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := bundle.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range r.Blobs() {
+		data, err := r.ReadBlob(h, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Put("application/octet-stream", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range r.Index().Manifests {
+		if d.Annotations[bundle.AnnotationRole] != bundle.RoleInventory {
+			w.AddIndex(d)
+		}
+	}
+	edit(inv)
+	if _, err := w.PutInventory(inv); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// A bundle is hostile until verified: an inventory that lies can make
+// evidence fail or be ignored, never make anything pass.
+func TestLyingInventory(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	src := f.export(t, "b.tar", nil)
+	idx := f.w.Digest.String()
+	var sbomBundle, sigManifest string
+	ins, err := airlock.Inspect(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range ins.Images[0].Artifacts {
+		switch {
+		case a.Kind == bundle.KindSigstoreBundle && len(a.PredicateTypes) > 0 && a.PredicateTypes[0] == "https://spdx.dev/Document":
+			sbomBundle = a.Digest
+		case a.Kind == bundle.KindCosignSignature && a.Subject == idx:
+			sigManifest = a.Digest
+		}
+	}
+	if sbomBundle == "" || sigManifest == "" {
+		t.Fatalf("fixture lacks the artifacts this test needs: %+v", ins.Images[0].Artifacts)
+	}
+
+	cases := []struct {
+		name  string
+		edit  func(inv *bundle.Inventory)
+		check func(t *testing.T, rep *verify.Report, err error)
+	}{
+		{"an SBOM attestation relabelled as a signature does not verify as one",
+			func(inv *bundle.Inventory) {
+				for i, a := range inv.Images[0].Artifacts {
+					if a.Digest == sbomBundle {
+						inv.Images[0].Artifacts[i].Kind = bundle.KindCosignSignature
+					}
+				}
+			},
+			func(t *testing.T, rep *verify.Report, err error) {
+				for _, fd := range rep.Images[0].Findings {
+					if fd.Manifest == sbomBundle && fd.Status == verify.StatusVerified {
+						t.Errorf("relabelled SBOM verified as %s", fd.Kind)
+					}
+				}
+			}},
+		{"an artifact the bundle does not hold is a failed finding",
+			func(inv *bundle.Inventory) {
+				inv.Images[0].Artifacts = append(inv.Images[0].Artifacts, bundle.Artifact{Kind: bundle.KindCosignSignature,
+					Digest: "sha256:" + strings.Repeat("ab", 32), Subject: idx, FoundBy: bundle.FoundByLegacyTag, MediaType: "application/vnd.oci.image.manifest.v1+json", Repository: "x"})
+			},
+			func(t *testing.T, rep *verify.Report, err error) {
+				if !hasFinding(rep, "sha256:"+strings.Repeat("ab", 32), verify.StatusFailed, "") {
+					t.Errorf("missing artifact not reported: %+v", rep.Images[0].Findings)
+				}
+			}},
+		{"a layer listed as an artifact is a failed finding",
+			func(inv *bundle.Inventory) {
+				inv.Images[0].Artifacts = append(inv.Images[0].Artifacts, bundle.Artifact{Kind: bundle.KindCosignSignature,
+					Digest: bundle.EmptyDescriptor().Digest.String(), Subject: idx, FoundBy: bundle.FoundByLegacyTag, MediaType: "application/vnd.oci.image.manifest.v1+json", Repository: "x"})
+			},
+			func(t *testing.T, rep *verify.Report, err error) {
+				if !hasFinding(rep, bundle.EmptyDescriptor().Digest.String(), verify.StatusFailed, "") {
+					t.Errorf("non-manifest artifact not reported: %+v", rep.Images[0].Findings)
+				}
+			}},
+		{"a signature moved to another subject still covers only what it signed",
+			func(inv *bundle.Inventory) {
+				for i, a := range inv.Images[0].Artifacts {
+					if a.Digest == sigManifest {
+						inv.Images[0].Artifacts[i].Subject = f.w.Platforms[1].String()
+					}
+				}
+			},
+			func(t *testing.T, rep *verify.Report, err error) {
+				for _, fd := range rep.Images[0].Findings {
+					if fd.Manifest == sigManifest && fd.Status == verify.StatusVerified {
+						t.Errorf("signature for %s verified on subject %s", idx, fd.Subject)
+					}
+				}
+			}},
+		{"a trust source pointing at another artifact is refused",
+			func(inv *bundle.Inventory) {
+				inv.Trust[0].Manifest = inv.Images[0].Artifacts[0].Digest
+			},
+			func(t *testing.T, rep *verify.Report, err error) {
+				if !errors.Is(err, airlock.ErrTrust) || rep.Trust[0].Error == "" {
+					t.Errorf("err = %v, trust %+v", err, rep.Trust)
+				}
+			}},
+		{"an image index.json does not hold is an integrity failure",
+			func(inv *bundle.Inventory) {
+				inv.Images[0].Digest = f.w.Platforms[0].String()
+			},
+			func(t *testing.T, rep *verify.Report, err error) {
+				if !errors.Is(err, bundle.ErrInvalidBundle) || rep.Integrity.OK {
+					t.Errorf("err = %v", err)
+				}
+			}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := rewrite(t, src, filepath.Join(f.dir, "lie"+string(rune('a'+i))+".tar"), c.edit)
+			rep, err := airlock.Verify(context.Background(), path, f.verifyOpts()...)
+			if rep == nil {
+				t.Fatalf("no report: %v", err)
+			}
+			c.check(t, rep, err)
+		})
+	}
+}
+
+func hasFinding(rep *verify.Report, manifest string, st verify.Status, reason string) bool {
+	for _, img := range rep.Images {
+		for _, fd := range img.Findings {
+			if fd.Manifest == manifest && fd.Status == st && strings.Contains(fd.Reason, reason) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
