@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/demo"
@@ -174,4 +173,3 @@ func hasFinding(rep *verify.Report, manifest string, st verify.Status, reason st
 	}
 	return false
 }
-
