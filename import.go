@@ -169,8 +169,10 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	staged, err := o.stageWhileHashing(ctx, client, v, toPush)
 	cancelAll := func() {
 		cctx := context.WithoutCancel(ctx)
-		for _, st := range staged {
-			st.Cancel(cctx)
+		for _, s := range staged {
+			if s.st != nil {
+				s.st.Cancel(cctx)
+			}
 		}
 	}
 	if err != nil {
@@ -487,18 +489,21 @@ type tagSet struct {
 	desc v1.Descriptor
 }
 
-// stagedKey identifies one staged upload: a blob in a target repository.
-type stagedKey struct {
-	repo string
-	blob v1.Hash
+// staging is one blob staged in one target repository: the first (in
+// plan order) of the images that need it. The others mount it from there
+// once it is committed.
+type staging struct {
+	repo name.Repository
+	st   *registry.Staged
 }
 
 // stageWhileHashing runs the bundle's blob hashing and the staging of every
-// planned blob at the same time. It returns the staged uploads (also when
-// it fails, so the caller can cancel them). A hashing failure is recorded
-// in the report (v.failed()), not returned.
-func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *verified, plans []*pushPlan) (map[stagedKey]*registry.Staged, error) {
-	staged := map[stagedKey]*registry.Staged{}
+// planned blob at the same time, each blob once per target. It returns the
+// staged uploads by digest (also when it fails, so the caller can cancel
+// them). A hashing failure is recorded in the report (v.failed()), not
+// returned.
+func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *verified, plans []*pushPlan) (map[v1.Hash]*staging, error) {
+	staged := map[v1.Hash]*staging{}
 	var mu sync.Mutex
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -519,15 +524,12 @@ func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *
 			total += b.Size
 		}
 		for _, b := range p.blobs {
-			key := stagedKey{p.repo.Name(), b.Digest}
+			if _, dup := staged[b.Digest]; dup {
+				continue // staged for an earlier image; mounted at commit
+			}
+			s := &staging{repo: p.repo}
+			staged[b.Digest] = s
 			g.Go(func() error {
-				mu.Lock()
-				_, dup := staged[key]
-				staged[key] = nil
-				mu.Unlock()
-				if dup {
-					return nil
-				}
 				// Re-read from the bundle; the registry checks the digest
 				// when the upload is committed, after every blob has been
 				// hashed here.
@@ -537,7 +539,7 @@ func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *
 					return fmt.Errorf("%s -> %s: blob %s: %w", p.source, p.repo, b.Digest, err)
 				}
 				mu.Lock()
-				staged[key] = st
+				s.st = st
 				done += b.Size
 				ev := Progress{Phase: "push", Image: p.repo.Name(), Done: done, Total: total}
 				mu.Unlock()
@@ -548,31 +550,37 @@ func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *
 	}
 	serr := g.Wait()
 	herr := <-hashDone
-	out := map[stagedKey]*registry.Staged{}
-	for k, st := range staged {
-		if st != nil {
-			out[k] = st
-		}
-	}
 	if herr != nil {
-		return out, herr
+		return staged, herr
 	}
 	if v.failed() {
-		return out, nil // the integrity failure is the story, not the cancelled uploads
+		return staged, nil // the integrity failure is the story, not the cancelled uploads
 	}
-	return out, serr
+	return staged, serr
 }
 
-// commitImage commits a plan's staged blobs, then pushes its manifests in
-// order: platform manifests, indexes, the image, the artifacts attached to
-// them (referrers also in the fallback index when the target has no
-// referrers API), and the tags last.
-func (o *options) commitImage(ctx context.Context, c *registry.Client, r *bundle.Reader, p *pushPlan, staged map[stagedKey]*registry.Staged) error {
+// commitImage commits a plan's staged blobs (mounting, from the repository
+// that staged it, a blob an earlier image shares), then pushes its
+// manifests in order: platform manifests, indexes, the image, the artifacts
+// attached to them (referrers also in the fallback index when the target
+// has no referrers API), and the tags last.
+func (o *options) commitImage(ctx context.Context, c *registry.Client, r *bundle.Reader, p *pushPlan, staged map[v1.Hash]*staging) error {
 	for _, b := range p.blobs {
-		if st := staged[stagedKey{p.repo.Name(), b.Digest}]; st != nil {
-			if err := st.Commit(ctx); err != nil {
+		s := staged[b.Digest]
+		if s == nil || s.st == nil {
+			return fmt.Errorf("blob %s was not staged", b.Digest)
+		}
+		if s.repo.Name() == p.repo.Name() {
+			if err := s.st.Commit(ctx); err != nil {
 				return fmt.Errorf("blob %s: %w", b.Digest, err)
 			}
+			continue
+		}
+		// Committed (or present) in s.repo already: mount it, or upload
+		// it again if the registry will not mount.
+		open := func() (io.ReadCloser, error) { return r.UnsafeRawBlob(b.Digest) }
+		if err := c.PushBlob(ctx, p.repo, b, open, s.repo); err != nil {
+			return fmt.Errorf("blob %s: %w", b.Digest, err)
 		}
 	}
 	pushManifest := func(d v1.Descriptor, tag string) error {

@@ -1062,3 +1062,77 @@ func TestImportVariants(t *testing.T) {
 		})
 	}
 }
+
+// Two images in different repositories that share their blobs: each blob
+// is uploaded once, and the second repository mounts it from the first.
+func TestImportMountsSharedBlobs(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	ctx := context.Background()
+	src, err := name.ParseReference(f.w.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := remote.Index(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyRef, err := name.ParseReference(f.w.SourceHost() + "/vendor/copy:1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(copyRef, idx); err != nil {
+		t.Fatal(err)
+	}
+	path := f.export(t, "two.tar", []string{f.w.Image, copyRef.Name()})
+	allow := filepath.Join(f.dir, "allow.yaml")
+	if err := os.WriteFile(allow, []byte("apiVersion: airlock.dev/v1\nkind: Policy\ndefaultAction: allow\nrules: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTargetProxy(t, f.w.Target.URL)
+	res, err := airlock.Import(ctx, path, proxy.host()+"/mirror", airlock.WithPolicyFile(allow), airlock.WithTrustDir(f.trustDir), airlock.WithKeychain(authn.NewMultiKeychain()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Images) != 2 {
+		t.Fatalf("%d images imported", len(res.Images))
+	}
+	// Each blob is uploaded (PATCH) and committed (PUT ?digest=) once; the
+	// second repository mounts it (a registry that shares blobs between
+	// repositories, like ggcr's, already answers HEAD with 200).
+	patches, mounts := 0, 0
+	commits := map[string]int{}
+	for _, r := range proxy.take() {
+		switch {
+		case r.Method == http.MethodPatch:
+			patches++
+		case r.Method == http.MethodPost && r.Query.Get("mount") != "":
+			mounts++
+		case r.Method == http.MethodPut && r.Query.Get("digest") != "":
+			commits[r.Query.Get("digest")]++
+		}
+	}
+	if patches != res.Images[0].Blobs || len(commits) != res.Images[0].Blobs {
+		t.Errorf("%d uploads and %d committed digests for %d distinct blobs", patches, len(commits), res.Images[0].Blobs)
+	}
+	for d, n := range commits {
+		if n != 1 {
+			t.Errorf("blob %s committed %d times", d, n)
+		}
+	}
+	if mounts > res.Images[1].Blobs {
+		t.Errorf("%d mounts for %d blobs", mounts, res.Images[1].Blobs)
+	}
+	for _, img := range res.Images {
+		ref, err := name.ParseReference(strings.Replace(img.Reference, proxy.host(), f.w.TargetHost(), 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ii, err := remote.Index(ref)
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		if err := validate.Index(ii); err != nil {
+			t.Errorf("%s does not validate: %v", ref, err)
+		}
+	}
+}

@@ -426,3 +426,44 @@ func TestE2EVerifyAndImport(t *testing.T) {
 		t.Fatalf("re-exported copy has %d artifacts, want 4", len(arts))
 	}
 }
+
+// Two repositories sharing every blob, imported into a real distribution
+// registry (blobs are per repository there): the second is mounted from
+// the first, and both end up complete.
+func TestE2EImportSharedBlobs(t *testing.T) {
+	src := testenv.StartRegistry(t)
+	dst := testenv.StartRegistry(t)
+	img := ociImage(t, "amd64", 64<<10, 2)
+	var refs []string
+	for _, repo := range []string{"team/one", "team/two"} {
+		ref, _ := name.ParseReference(src.Host+"/"+repo+":v1", name.Insecure)
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref.Name())
+	}
+	dir := t.TempDir()
+	bundlePath := filepath.Join(dir, "b.tar")
+	if _, stderr, code := airlockRun(t, append([]string{"export", "--no-tuf", "-o", bundlePath}, refs...)...); code != 0 {
+		t.Fatalf("export: %s", stderr)
+	}
+	policy := filepath.Join(dir, "allow.yaml")
+	os.WriteFile(policy, []byte("apiVersion: airlock.dev/v1\nkind: Policy\ndefaultAction: allow\nrules: []\n"), 0o644)
+	if out, stderr, code := airlockRun(t, "import", bundlePath, "--to", dst.Host, "--policy", policy, "--trust-dir", filepath.Join(dir, "trust")); code != 0 {
+		t.Fatalf("import exit %d: %s %s", code, out, stderr)
+	}
+	want, _ := img.Digest()
+	for _, repo := range []string{"team/one", "team/two"} {
+		ref, _ := name.ParseReference(dst.Host+"/"+repo+":v1", name.Insecure)
+		got, err := remote.Image(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate.Image(got); err != nil {
+			t.Errorf("%s incomplete: %v", ref, err)
+		}
+		if d, _ := got.Digest(); d != want {
+			t.Errorf("%s digest %s, want %s", ref, d, want)
+		}
+	}
+}

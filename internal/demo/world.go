@@ -129,6 +129,14 @@ func (w *World) publish(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return err
+		}
+		cf.OS, cf.Architecture = "linux", arch
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			return err
+		}
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
 			Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 		d, err := img.Digest()
