@@ -193,6 +193,22 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		}
 		return res, err
 	}
+	// Commit every staged blob, in parallel: the registry checks each
+	// digest, which can mean reading the upload back.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.concurrency)
+	for d, st := range staged {
+		g.Go(func() error {
+			if err := st.st.Commit(gctx); err != nil {
+				return fmt.Errorf("blob %s in %s: %w", d, st.repo, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		cancelAll()
+		return res, fmt.Errorf("%w: %w", ErrImport, err)
+	}
 	var conflicts []string
 	for _, ip := range plans {
 		if err := o.commitImage(ctx, client, v.reader, ip.plan, staged); err != nil {
@@ -559,11 +575,11 @@ func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *
 	return staged, serr
 }
 
-// commitImage commits a plan's staged blobs (mounting, from the repository
-// that staged it, a blob an earlier image shares), then pushes its
-// manifests in order: platform manifests, indexes, the image, the artifacts
-// attached to them (referrers also in the fallback index when the target
-// has no referrers API), and the tags last.
+// commitImage mounts, from the repository that staged it, each committed
+// blob an earlier image shares, then pushes the plan's manifests in order:
+// platform manifests, indexes, the image, the artifacts attached to them
+// (referrers also in the fallback index when the target has no referrers
+// API), and the tags last.
 func (o *options) commitImage(ctx context.Context, c *registry.Client, r *bundle.Reader, p *pushPlan, staged map[v1.Hash]*staging) error {
 	for _, b := range p.blobs {
 		s := staged[b.Digest]
@@ -571,10 +587,7 @@ func (o *options) commitImage(ctx context.Context, c *registry.Client, r *bundle
 			return fmt.Errorf("blob %s was not staged", b.Digest)
 		}
 		if s.repo.Name() == p.repo.Name() {
-			if err := s.st.Commit(ctx); err != nil {
-				return fmt.Errorf("blob %s: %w", b.Digest, err)
-			}
-			continue
+			continue // committed with the others
 		}
 		// Committed (or present) in s.repo already: mount it, or upload
 		// it again if the registry will not mount.
