@@ -200,7 +200,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	for d, st := range staged {
 		g.Go(func() error {
 			if err := st.st.Commit(gctx); err != nil {
-				return fmt.Errorf("blob %s in %s: %w", d, st.repo, err)
+				return fmt.Errorf("%s -> %s: blob %s: %w", st.source, st.repo, d, err)
 			}
 			return nil
 		})
@@ -509,8 +509,9 @@ type tagSet struct {
 // plan order) of the images that need it. The others mount it from there
 // once it is committed.
 type staging struct {
-	repo name.Repository
-	st   *registry.Staged
+	source string // the image that staged it
+	repo   name.Repository
+	st     *registry.Staged
 }
 
 // stageWhileHashing runs the bundle's blob hashing and the staging of every
@@ -543,7 +544,7 @@ func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *
 			if _, dup := staged[b.Digest]; dup {
 				continue // staged for an earlier image; mounted at commit
 			}
-			s := &staging{repo: p.repo}
+			s := &staging{source: p.source, repo: p.repo}
 			staged[b.Digest] = s
 			g.Go(func() error {
 				// Re-read from the bundle; the registry checks the digest
