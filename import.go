@@ -209,12 +209,23 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		cancelAll()
 		return res, fmt.Errorf("%w: %w", ErrImport, err)
 	}
+	// Every blob is in place: the images' manifests and tags no longer
+	// depend on each other, so they go in parallel.
+	mg, mctx := errgroup.WithContext(ctx)
+	mg.SetLimit(o.concurrency)
+	for _, ip := range plans {
+		mg.Go(func() error {
+			if err := o.commitImage(mctx, client, v.reader, ip.plan, staged); err != nil {
+				return fmt.Errorf("%w: %s -> %s: %w", ErrImport, ip.ii.Source, ip.plan.repo, err)
+			}
+			return nil
+		})
+	}
+	if err := mg.Wait(); err != nil {
+		return res, err
+	}
 	var conflicts []string
 	for _, ip := range plans {
-		if err := o.commitImage(ctx, client, v.reader, ip.plan, staged); err != nil {
-			cancelAll()
-			return res, fmt.Errorf("%w: %s -> %s: %w", ErrImport, ip.ii.Source, ip.plan.repo, err)
-		}
 		conflicts = append(conflicts, tagConflicts(ip.plan, ip.ii)...)
 		v.report.Images[ip.i].Targets = append(v.report.Images[ip.i].Targets, ip.ii.Reference)
 		res.Images = append(res.Images, ip.ii)
