@@ -2,10 +2,14 @@ package airlock
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -177,6 +181,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	}
 	if err != nil {
 		cancelAll()
+		v.report.Finish() // the checks are complete; the transfer failed
 		return res, fmt.Errorf("%w: %w", ErrImport, err)
 	}
 	if v.failed() {
@@ -525,67 +530,159 @@ type staging struct {
 	st     *registry.Staged
 }
 
-// stageWhileHashing runs the bundle's blob hashing and the staging of every
-// planned blob at the same time, each blob once per target. It returns the
-// staged uploads by digest (also when it fails, so the caller can cancel
-// them). A hashing failure is recorded in the report (v.failed()), not
-// returned.
+// stageWhileHashing checks every blob of the bundle against its digest
+// while it stages the planned blobs on the target, each blob once per
+// target and each byte read once: a staged blob is hashed as it streams to
+// the registry, every other blob (those of images that did not pass,
+// manifests, signatures, and blobs the target already had) by the bundle
+// reader. It returns the staged uploads by digest, also when it fails, so
+// the caller can cancel them. An integrity failure is recorded in the
+// report (v.failed()), not returned.
 func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *verified, plans []*pushPlan) (map[v1.Hash]*staging, error) {
+	r := v.reader
 	staged := map[v1.Hash]*staging{}
-	var mu sync.Mutex
+	var order []v1.Hash
+	for _, p := range plans {
+		for _, b := range p.blobs {
+			if _, dup := staged[b.Digest]; !dup {
+				staged[b.Digest] = &staging{source: p.source, repo: p.repo}
+				order = append(order, b.Digest)
+			}
+		}
+	}
+	var others []v1.Hash
+	var total int64
+	for _, h := range r.Blobs() {
+		n, _ := r.Stat(h)
+		total += n
+		if staged[h] == nil {
+			others = append(others, h)
+		}
+	}
+
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	hashDone := make(chan error, 1)
-	go func() {
-		err := o.hashBlobs(sctx, v)
-		if err == nil && v.failed() {
-			stop() // the bundle is bad: stop uploading at once
+	var mu sync.Mutex
+	var bad []error              // integrity failures
+	hashed := map[v1.Hash]bool{} // staged blobs read whole and matching
+	failIntegrity := func(err error) {
+		mu.Lock()
+		if !slices.ContainsFunc(bad, func(e error) bool { return e.Error() == err.Error() }) {
+			bad = append(bad, err) // a retried upload finds the same mismatch again
 		}
-		hashDone <- err
-	}()
+		mu.Unlock()
+		stop() // the bundle is bad: stop uploading at once
+	}
+	verifyRest := func(hs []v1.Hash) error {
+		if err := r.VerifySome(sctx, hs, nil); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if sctx.Err() == nil || errors.Is(err, bundle.ErrInvalidBundle) {
+				failIntegrity(err)
+			}
+		}
+		return nil
+	}
+	restDone := make(chan error, 1)
+	go func() { restDone <- verifyRest(others) }()
+
 	g, gctx := errgroup.WithContext(sctx)
 	g.SetLimit(o.concurrency)
-	for _, p := range plans {
-		var done int64
-		total := int64(0)
-		for _, b := range p.blobs {
-			total += b.Size
-		}
-		for _, b := range p.blobs {
-			if _, dup := staged[b.Digest]; dup {
-				continue // staged for an earlier image; mounted at commit
-			}
-			s := &staging{source: p.source, repo: p.repo}
-			staged[b.Digest] = s
-			g.Go(func() error {
-				// Re-read from the bundle; the registry checks the digest
-				// when the upload is committed, after every blob has been
-				// hashed here.
-				open := func() (io.ReadCloser, error) { return v.reader.UnsafeRawBlob(b.Digest) }
-				st, err := c.StageBlob(gctx, p.repo, b, open)
+	var pushed int64
+	for _, d := range order {
+		s := staged[d]
+		size, _ := r.Stat(d)
+		desc := v1.Descriptor{MediaType: "application/octet-stream", Size: size, Digest: d}
+		g.Go(func() error {
+			open := func() (io.ReadCloser, error) {
+				rc, err := r.UnsafeRawBlob(d)
 				if err != nil {
-					return fmt.Errorf("%s -> %s: blob %s: %w", p.source, p.repo, b.Digest, err)
+					return nil, err
 				}
-				mu.Lock()
-				s.st = st
-				done += b.Size
-				ev := Progress{Phase: "push", Image: p.repo.Name(), Done: done, Total: total}
-				mu.Unlock()
-				o.emit(ev)
-				return nil
-			})
-		}
+				return &hashingReader{rc: rc, want: desc, done: func(err error) {
+					if err != nil {
+						failIntegrity(err)
+						return
+					}
+					mu.Lock()
+					hashed[d] = true
+					mu.Unlock()
+				}}, nil
+			}
+			st, err := c.StageBlob(gctx, s.repo, desc, open)
+			if err != nil {
+				return fmt.Errorf("%s -> %s: blob %s: %w", s.source, s.repo, d, err)
+			}
+			mu.Lock()
+			s.st = st
+			pushed += size
+			ev := Progress{Phase: "push", Done: pushed, Total: total}
+			mu.Unlock()
+			o.emit(ev)
+			return nil
+		})
 	}
 	serr := g.Wait()
-	herr := <-hashDone
-	if herr != nil {
-		return staged, herr
+	if err := <-restDone; err != nil {
+		return staged, err
 	}
-	if v.failed() {
+	// Blobs not read whole while staging (the target already had them, it
+	// answered before reading everything, or the staging failed): hash them
+	// now, so the report says whether the bundle is intact in every case.
+	var unread []v1.Hash
+	for _, d := range order {
+		if !hashed[d] {
+			unread = append(unread, d)
+		}
+	}
+	if len(bad) == 0 && len(unread) > 0 {
+		if err := verifyRest(unread); err != nil {
+			return staged, err
+		}
+	}
+	if len(bad) > 0 {
+		v.integrityFailed(fmt.Errorf("verifying blobs of %s: %w", r.Path(), errors.Join(bad...)))
 		return staged, nil // the integrity failure is the story, not the cancelled uploads
 	}
+	v.report.Integrity = verify.Integrity{OK: true, Blobs: len(r.Blobs()), Bytes: total}
 	return staged, serr
 }
+
+// hashingReader hashes a blob as it streams to the registry and reports,
+// at the end, whether it matched its digest (a mismatch is an error
+// wrapping bundle.ErrDigestMismatch). A retried upload opens a new one.
+type hashingReader struct {
+	rc   io.ReadCloser
+	want v1.Descriptor
+	h    hash.Hash
+	n    int64
+	done func(error)
+	sent bool
+}
+
+func (hr *hashingReader) Read(p []byte) (int, error) {
+	if hr.h == nil {
+		hr.h = sha256.New()
+	}
+	n, err := hr.rc.Read(p)
+	hr.h.Write(p[:n])
+	hr.n += int64(n)
+	if err == io.EOF && !hr.sent {
+		hr.sent = true
+		var ferr error
+		if got := hex.EncodeToString(hr.h.Sum(nil)); hr.n != hr.want.Size || got != hr.want.Digest.Hex {
+			ferr = fmt.Errorf("%w: blob %s: %d bytes hashing to sha256:%s", bundle.ErrDigestMismatch, hr.want.Digest, hr.n, got)
+		}
+		hr.done(ferr)
+		if ferr != nil {
+			return n, ferr
+		}
+	}
+	return n, err
+}
+
+func (hr *hashingReader) Close() error { return hr.rc.Close() }
 
 // commitImage mounts, from the repository that staged it, each committed
 // blob an earlier image shares, then pushes the plan's manifests in order:

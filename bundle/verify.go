@@ -26,7 +26,19 @@ import (
 // Every mismatching blob is reported (errors.Join of errors wrapping
 // ErrDigestMismatch); ctx cancels the walk.
 func (r *Reader) VerifyBlobs(ctx context.Context, progress func(done, total int64)) error {
-	hs := slices.Clone(r.order)
+	return r.VerifySome(ctx, r.order, progress)
+}
+
+// VerifySome is VerifyBlobs for the named blobs only (a caller that hashes
+// the others itself as it streams them). A name the bundle does not hold is
+// an error wrapping ErrNotFound.
+func (r *Reader) VerifySome(ctx context.Context, blobs []v1.Hash, progress func(done, total int64)) error {
+	for _, h := range blobs {
+		if _, ok := r.blobs[h]; !ok {
+			return fmt.Errorf("verifying blob %s of %s: %w", h, r.path, ErrNotFound)
+		}
+	}
+	hs := slices.Clone(blobs)
 	var total int64
 	for _, h := range hs {
 		total += r.blobs[h].size
