@@ -1136,3 +1136,30 @@ func TestImportMountsSharedBlobs(t *testing.T) {
 		}
 	}
 }
+
+// Blobs the target already has are not uploaded again, so they are not
+// hashed on the way out: import must still hash them, and refuse a bundle
+// in which one of them was changed.
+func TestImportHashesBlobsTheTargetHas(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	ctx := context.Background()
+	path := f.export(t, "b.tar", nil)
+	if _, err := airlock.Import(ctx, path, f.w.TargetHost()+"/mirror", f.importOpts()...); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := name.ParseReference(f.w.SourceHost() + "/vendor/app@" + f.w.Platforms[0].String())
+	img, err := remote.Image(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	layer, _ := layers[0].Digest()
+	bad := flipBlobByte(t, path, layer)
+	_, err = airlock.Import(ctx, bad, f.w.TargetHost()+"/mirror", append(f.importOpts(), airlock.WithForce())...)
+	if !errors.Is(err, bundle.ErrInvalidBundle) {
+		t.Fatalf("err = %v, want ErrInvalidBundle", err)
+	}
+	if !strings.Contains(err.Error(), layer.Hex) {
+		t.Errorf("error does not name the changed blob %s: %v", layer, err)
+	}
+}

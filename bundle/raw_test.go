@@ -1,11 +1,13 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -47,5 +49,39 @@ func TestUnsafeRawBlob(t *testing.T) {
 	}
 	if _, err := r.UnsafeRawBlob(v1.Hash{Algorithm: "sha256", Hex: d.Digest.Hex[:63] + "0"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing blob: %v", err)
+	}
+}
+
+func TestVerifySome(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b.tar")
+	w, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := w.Put("application/octet-stream", []byte("first blob"))
+	b, _ := w.Put("application/octet-stream", []byte("second blob"))
+	m, _ := w.PutArtifact("application/x-test", []File{{Name: "a", Data: []byte("first blob")}, {Name: "b", Data: []byte("second blob")}}, nil)
+	w.AddIndex(m)
+	if err := w.Commit(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	// Change one byte of the second blob in place.
+	data, _ := os.ReadFile(path)
+	i := bytes.Index(data, []byte("second blob"))
+	data[i] = 'S'
+	os.WriteFile(path, data, 0o644)
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.VerifySome(context.Background(), []v1.Hash{a.Digest}, nil); err != nil {
+		t.Errorf("intact blob: %v", err)
+	}
+	if err := r.VerifySome(context.Background(), []v1.Hash{b.Digest}, nil); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("changed blob: %v", err)
+	}
+	if err := r.VerifySome(context.Background(), []v1.Hash{{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}}, nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown blob: %v", err)
 	}
 }
