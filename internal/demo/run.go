@@ -54,7 +54,7 @@ func Run(ctx context.Context, dir string, out io.Writer) error {
 	if err := os.WriteFile(rootPath, w.TUFRoot, 0o644); err != nil {
 		return err
 	}
-	step("connected side: airlock export -o %s --tuf-url %s --tuf-root %s %s", bundlePath, w.TUF.URL, rootPath, w.Image)
+	step("connected side: airlock export -o %s --tuf-url %s --tuf-root %s --tuf-name %s %s", bundlePath, w.TUF.URL, rootPath, TUFName, w.Image)
 	res, err := airlock.Export(ctx, bundlePath, []string{w.Image},
 		airlock.WithTUF(trust.Source{Name: TUFName, URL: w.TUF.URL, Root: w.TUFRoot}))
 	if err != nil {
