@@ -154,7 +154,12 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		if !ok {
 			return nil, fmt.Errorf("blob %s has no source repository", desc.Digest)
 		}
-		return client.FetchBlob(ctx, repo, desc)
+		rc, err := client.FetchBlob(ctx, repo, desc)
+		if err != nil {
+			// The registry client has retried already.
+			return nil, fmt.Errorf("%w (%w)", err, bundle.ErrFetchFinal)
+		}
+		return rc, nil
 	}
 	if err := w.Commit(ctx, fetch); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)

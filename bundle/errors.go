@@ -50,4 +50,9 @@ var (
 	ErrInvalidOption = errors.New("invalid bundle option")
 	// ErrFetch: the Fetcher failed for a blob after all retries.
 	ErrFetch = errors.New("fetching blob for bundle")
+	// ErrFetchFinal, wrapped in a Fetcher's error, says calling it again is
+	// pointless (it retried already, or the failure is permanent): the
+	// Writer gives up on that blob at once. Failures while streaming are
+	// still retried.
+	ErrFetchFinal = errors.New("no further retries")
 )

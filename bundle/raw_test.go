@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -83,5 +84,33 @@ func TestVerifySome(t *testing.T) {
 	}
 	if err := r.VerifySome(context.Background(), []v1.Hash{{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}}, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown blob: %v", err)
+	}
+}
+
+// A Fetcher that says it retried already is not called again.
+func TestFetchFinalNotRetried(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b.tar")
+	w, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("layer")
+	h, n, _ := v1.SHA256(bytes.NewReader(data))
+	desc := v1.Descriptor{MediaType: "application/octet-stream", Size: n, Digest: h}
+	if err := w.Reserve(desc); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := w.PutArtifact("application/x-test", nil, nil)
+	w.AddIndex(m)
+	calls := 0
+	err = w.Commit(context.Background(), func(context.Context, v1.Descriptor) (io.ReadCloser, error) {
+		calls++
+		return nil, fmt.Errorf("registry said 500 four times (%w)", ErrFetchFinal)
+	})
+	if err == nil || calls != 1 {
+		t.Fatalf("err = %v after %d calls, want an error after 1", err, calls)
+	}
+	if _, serr := os.Stat(path); serr == nil {
+		t.Fatal("a failed commit left the bundle")
 	}
 }

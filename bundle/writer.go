@@ -551,7 +551,7 @@ func (w *Writer) streamOne(ctx context.Context, f *os.File, e *entry, fetch Fetc
 			pr.blobDone(desc)
 			return nil
 		}
-		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) || errors.Is(err, errNoRetry) || ctx.Err() != nil {
+		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) || errors.Is(err, errNoRetry) || errors.Is(err, ErrFetchFinal) || ctx.Err() != nil {
 			return err
 		}
 		lastErr = err
