@@ -76,6 +76,9 @@ func (c *Client) StageBlob(ctx context.Context, repo name.Repository, desc v1.De
 			ok: []int{http.StatusAccepted, http.StatusNoContent},
 		})
 		if err != nil {
+			// Discard the session rather than leave it to expire (the
+			// caller may be cancelling because the bundle failed).
+			c.deleteSession(context.WithoutCancel(ctx), repo, location)
 			return err
 		}
 		resp.Body.Close()
@@ -128,10 +131,19 @@ func (s *Staged) Cancel(ctx context.Context) error {
 		return nil
 	}
 	s.done = true
-	resp, err := s.c.send(ctx, request{method: http.MethodDelete, repo: s.repo, scopes: pushScope(s.repo), url: s.location,
+	if err := s.c.deleteSession(ctx, s.repo, s.location); err != nil {
+		return fmt.Errorf("cancelling the upload of blob %s@%s: %w", s.repo, s.desc.Digest, err)
+	}
+	return nil
+}
+
+// deleteSession discards an upload session. Registries that cannot (ggcr's
+// in-memory one answers 400) expire abandoned sessions instead.
+func (c *Client) deleteSession(ctx context.Context, repo name.Repository, location string) error {
+	resp, err := c.send(ctx, request{method: http.MethodDelete, repo: repo, scopes: pushScope(repo), url: location,
 		ok: []int{http.StatusNoContent, http.StatusAccepted, http.StatusOK, http.StatusNotFound, http.StatusBadRequest, http.StatusMethodNotAllowed}})
 	if err != nil {
-		return fmt.Errorf("cancelling the upload of blob %s@%s: %w", s.repo, s.desc.Digest, err)
+		return err
 	}
 	resp.Body.Close()
 	return nil

@@ -126,6 +126,22 @@ func TestStageBlobFaults(t *testing.T) {
 	if err := st.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A session whose data could not be sent is discarded, not left behind.
+	tr.resetLog()
+	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPatch {
+			http.Error(w, "disk full", http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+	failing := []byte("a layer that cannot be sent")
+	if _, err := c.StageBlob(ctx, repo, blobDesc(failing), opener(failing)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if posts, deletes := tr.count("POST"), tr.count("DELETE"); posts == 0 || deletes != posts {
+		t.Errorf("%d sessions opened, %d discarded", posts, deletes)
+	}
 	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPost {
 			http.Error(w, `{"errors":[{"code":"DENIED","message":"read-only"}]}`, http.StatusForbidden)
