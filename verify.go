@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/airlock-oci/airlock/bundle"
@@ -233,7 +234,7 @@ func (o *options) judge(v *verified, persist bool) error {
 		}
 		res := o.policy.Evaluate(in)
 		res.Reference = img.Reference
-		res.Name = img.Name
+		res.Name = repositoryOf(img.Name)
 		rep.Images = append(rep.Images, res)
 	}
 	for i := range summaries {
@@ -251,6 +252,16 @@ func (o *options) judge(v *verified, persist bool) error {
 		rep.Warnings = append(rep.Warnings, "trust material carried by the bundle matched a pinned root and was refused; see trust")
 	}
 	return nil
+}
+
+// repositoryOf is the fully qualified repository of a reference (the
+// report's images[].name), or the reference itself if it does not parse.
+func repositoryOf(ref string) string {
+	r, err := name.ParseReference(ref, name.WeakValidation)
+	if err != nil {
+		return ref
+	}
+	return r.Context().Name()
 }
 
 // loadTrust builds the trust material: TUF sources of the bundle verified

@@ -50,6 +50,9 @@ func TestVerifyOfflinePasses(t *testing.T) {
 		t.Fatalf("verdict %s integrity %+v", rep.Verdict, rep.Integrity)
 	}
 	img := rep.Images[0]
+	if img.Name != f.w.SourceHost()+"/vendor/app" || img.Reference != f.w.Image || img.Digest != f.w.Digest.String() {
+		t.Errorf("image identity in the report: name %q reference %q digest %q", img.Name, img.Reference, img.Digest)
+	}
 	if len(img.Findings) != 5 {
 		t.Fatalf("%d findings, want 5", len(img.Findings))
 	}
