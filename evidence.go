@@ -11,11 +11,6 @@ import (
 	"github.com/airlock-oci/airlock/verify"
 )
 
-// maxEvidenceSize bounds one signature, envelope or Sigstore bundle read into
-// memory for verification. Larger layers (huge SBOM attestations) are
-// reported as unverifiable rather than read.
-const maxEvidenceSize = 32 << 20
-
 // kindOf maps an inventory artifact kind to the verifier's kind.
 func kindOf(k string) verify.Kind {
 	switch k {
@@ -89,13 +84,13 @@ func collectEvidence(r *bundle.Reader, img bundle.Image) ([]verify.Evidence, []v
 			ev := verify.Evidence{Kind: kind, Manifest: a.Digest, Layer: i, Subject: subject,
 				MediaType: string(l.MediaType), ArtifactType: m.ArtifactType, Annotations: ann}
 			if needsData(kind) {
-				if l.Size > maxEvidenceSize {
+				if l.Size > verify.MaxEvidenceSize {
 					problems = append(problems, verify.Finding{Kind: kind, Manifest: a.Digest, Layer: i, Subject: subject,
 						ArtifactType: m.ArtifactType, Status: verify.StatusUnverifiable,
-						Reason: fmt.Sprintf("layer %s is %d bytes, over the %d-byte limit for evidence", l.Digest, l.Size, maxEvidenceSize)})
+						Reason: fmt.Sprintf("layer %s is %d bytes, over the %d-byte limit for evidence", l.Digest, l.Size, verify.MaxEvidenceSize)})
 					continue
 				}
-				data, err := r.ReadBlob(l.Digest, maxEvidenceSize)
+				data, err := r.ReadBlob(l.Digest, verify.MaxEvidenceSize)
 				if err != nil {
 					problems = append(problems, verify.Finding{Kind: kind, Manifest: a.Digest, Layer: i, Subject: subject,
 						ArtifactType: m.ArtifactType, Status: verify.StatusFailed, Reason: fmt.Sprintf("reading layer %s: %v", l.Digest, err)})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -356,7 +357,7 @@ func (o *options) captureTrust(ctx context.Context) ([]capturedTrust, error) {
 		if _, err := trust.LoadPublicKey(data); err != nil {
 			return nil, fmt.Errorf("%w: --key %s: %w", ErrUsage, p, err)
 		}
-		out = append(out, capturedTrust{name: p, kind: "public-key", files: []trust.File{{Path: baseName(p), Data: data}}})
+		out = append(out, capturedTrust{name: p, kind: "public-key", files: []trust.File{{Path: filepath.Base(p), Data: data}}})
 	}
 	return out, nil
 }
@@ -505,11 +506,4 @@ func readFileLimited(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
 	}
 	return data, nil
-}
-
-func baseName(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }

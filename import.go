@@ -16,7 +16,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/airlock-oci/airlock/bundle"
@@ -461,7 +460,7 @@ func planImage(v *verified, img bundle.Image, prefix name.Repository, keepHost b
 
 // isForeign reports non-distributable layers, which are not carried.
 func isForeign(d v1.Descriptor) bool {
-	return !d.MediaType.IsDistributable() || len(d.URLs) > 0 && d.MediaType == types.DockerForeignLayer
+	return !d.MediaType.IsDistributable()
 }
 
 // settleTags records the plan's counts and decides, before anything is

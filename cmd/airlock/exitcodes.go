@@ -7,15 +7,16 @@ import (
 
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/verify"
 )
 
 // Exit codes, documented in docs/cli.md. They are part of the interface:
 // scripts and admission pipelines branch on them.
 const (
-	exitOK        = 0 // everything asked for was done and every check passed
-	exitPolicy    = 1 // the bundle is intact but the policy is not satisfied
-	exitIntegrity = 2 // the bundle is corrupt, tampered with or malformed
-	exitError     = 3 // usage error, environment error, registry or network failure
+	exitOK        = verify.ExitOK        // everything asked for was done and every check passed
+	exitPolicy    = verify.ExitPolicy    // the bundle is intact but the policy is not satisfied
+	exitIntegrity = verify.ExitIntegrity // the bundle is corrupt, tampered with or malformed
+	exitError     = verify.ExitError     // usage error, environment error, registry or network failure
 )
 
 // exitCoder is returned by commands that decide their own exit code (verify

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -121,15 +122,12 @@ func tufOptions(c *cli.Context) ([]airlock.Option, error) {
 	return []airlock.Option{airlock.WithTUF(srcs...)}, nil
 }
 
+// hostOf names a TUF source by its URL's host when --tuf-name is not given.
 func hostOf(u string) string {
-	s := u
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+3:]
+	if p, err := url.Parse(u); err == nil && p.Host != "" {
+		return p.Host
 	}
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		s = s[:i]
-	}
-	return s
+	return u
 }
 
 // readList reads image references, one per line; blank lines and # comments are skipped.

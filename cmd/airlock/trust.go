@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -179,5 +178,4 @@ func printPin(w interface{ Write([]byte) (int, error) }, p *trust.Pin) {
 	} else {
 		fmt.Fprintf(w, "  last accepted update: %s\n", p.LastUpdate.UTC().Format(time.RFC3339))
 	}
-	_ = strings.TrimSpace
 }
