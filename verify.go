@@ -216,6 +216,11 @@ func (o *options) judge(v *verified, persist bool) error {
 	if err != nil {
 		return err
 	}
+	own, err := o.operatorMaterial(tm)
+	if err != nil {
+		return err
+	}
+	summaries = append(summaries, own...)
 	v.trustRefused = refused
 	checkTime := o.now()
 	if !o.at.IsZero() {
@@ -264,9 +269,10 @@ func repositoryOf(ref string) string {
 	return r.Context().Name()
 }
 
-// loadTrust builds the trust material: TUF sources of the bundle verified
-// against the pinned roots, plus what the operator configured by hand.
-// Nothing the bundle carries is trusted otherwise.
+// loadTrust verifies the TUF sources a bundle carries against the pinned
+// roots and returns the trusted roots that passed, a summary per source, and
+// whether a source that matched a pin was refused. Nothing else the bundle
+// carries is trusted (see operatorMaterial for what the operator adds).
 func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist bool) (*verify.TrustMaterial, []verify.TrustSummary, bool, error) {
 	tm := &verify.TrustMaterial{}
 	var sums []verify.TrustSummary
@@ -338,10 +344,17 @@ func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist boo
 		}
 		sums = append(sums, sum)
 	}
+	return tm, sums, refused, nil
+}
+
+// operatorMaterial loads what the operator configured by hand: trusted
+// roots, and the keys named by --key and by the policy.
+func (o *options) operatorMaterial(tm *verify.TrustMaterial) ([]verify.TrustSummary, error) {
+	var sums []verify.TrustSummary
 	for _, p := range o.trustedRoots {
 		m, err := trust.LoadTrustedRootFile(p)
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("%w: --trusted-root: %w", ErrUsage, err)
+			return nil, fmt.Errorf("%w: --trusted-root: %w", ErrUsage, err)
 		}
 		name := "file:" + p
 		tm.Sources = append(tm.Sources, verify.TrustSource{Name: name, Root: m.TrustedRoot})
@@ -360,12 +373,12 @@ func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist boo
 		}
 		m, err := trust.LoadPublicKeyFile(p)
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("%w: key %s: %w", ErrUsage, k, err)
+			return nil, fmt.Errorf("%w: key %s: %w", ErrUsage, k, err)
 		}
 		tm.Keys = append(tm.Keys, verify.Key{Name: k, Public: m.PublicKey})
 		sums = append(sums, verify.TrustSummary{Name: k, Kind: bundle.TrustKindPublicKey, Origin: trust.OperatorConfigured})
 	}
-	return tm, sums, refused, nil
+	return sums, nil
 }
 
 // bundleTrustFiles serves one TUF source's files out of the bundle, by the
@@ -434,7 +447,6 @@ func UpdateTrust(ctx context.Context, path string, opts ...Option) ([]verify.Tru
 	if err != nil {
 		return nil, err
 	}
-	o.policy = &verify.Policy{}
 	_, sums, refused, err := o.loadTrust(r, inv, true)
 	if err != nil {
 		return nil, err
