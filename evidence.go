@@ -1,7 +1,6 @@
 package airlock
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 
@@ -42,7 +41,7 @@ func needsData(k verify.Kind) bool {
 // claim that matters (what a signature covers, who signed) is checked
 // against the signed content by the verifier. Evidence that cannot be read
 // becomes a failed finding, never a silent omission.
-func collectEvidence(r *bundle.Reader, img bundle.Image) ([]verify.Evidence, []verify.Finding) {
+func collectEvidence(r *bundle.Reader, g *bundle.Graph, img bundle.Image) ([]verify.Evidence, []verify.Finding) {
 	var evs []verify.Evidence
 	var problems []verify.Finding
 	for _, a := range img.Artifacts {
@@ -56,16 +55,17 @@ func collectEvidence(r *bundle.Reader, img bundle.Image) ([]verify.Evidence, []v
 			fail("inventory names an invalid digest %q: %v", a.Digest, err)
 			continue
 		}
-		raw, err := r.ReadBlob(h, bundle.DefaultLimits().MaxManifestSize)
-		if err != nil {
-			fail("reading artifact manifest %s: %v", a.Digest, err)
+		// The graph walk already read, checked and parsed every manifest.
+		n := g.Nodes[h]
+		switch {
+		case n == nil:
+			fail("artifact manifest %s is not in the bundle's content graph", a.Digest)
+			continue
+		case n.Manifest == nil:
+			fail("artifact %s is not an image manifest", a.Digest)
 			continue
 		}
-		var m v1.Manifest
-		if err := json.Unmarshal(raw, &m); err != nil {
-			fail("artifact manifest %s is not a manifest: %v", a.Digest, err)
-			continue
-		}
+		m := *n.Manifest
 		if len(m.Layers) == 0 {
 			fail("artifact manifest %s has no layers", a.Digest)
 			continue

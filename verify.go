@@ -229,7 +229,7 @@ func (o *options) judge(v *verified, persist bool) error {
 	copts := verify.Options{Now: checkTime, RequireSCT: o.requireSCT}
 	rep.Images = []verify.ImageResult{}
 	for _, img := range inv.Images {
-		evs, findings := collectEvidence(r, img)
+		evs, findings := collectEvidence(r, v.graph, img)
 		for _, ev := range evs {
 			findings = append(findings, verify.Check(ev, tm, copts))
 		}
