@@ -2,10 +2,15 @@ package airlock_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/bundle"
@@ -16,6 +21,12 @@ import (
 // rewrite copies a bundle with its inventory changed by edit: a bundle
 // that is well-formed but lies. Blobs are copied as they are.
 func rewrite(t *testing.T, src, dst string, edit func(inv *bundle.Inventory)) string {
+	t.Helper()
+	return rewriteWith(t, src, dst, func(_ *bundle.Writer, inv *bundle.Inventory) { edit(inv) })
+}
+
+// rewriteWith is rewrite with access to the writer, to add blobs first.
+func rewriteWith(t *testing.T, src, dst string, edit func(w *bundle.Writer, inv *bundle.Inventory)) string {
 	t.Helper()
 	r, err := bundle.Open(src)
 	if err != nil {
@@ -44,7 +55,7 @@ func rewrite(t *testing.T, src, dst string, edit func(inv *bundle.Inventory)) st
 			w.AddIndex(d)
 		}
 	}
-	edit(inv)
+	edit(w, inv)
 	if _, err := w.PutInventory(inv); err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +170,58 @@ func TestLyingInventory(t *testing.T) {
 				t.Fatalf("no report: %v", err)
 			}
 			c.check(t, rep, err)
+		})
+	}
+}
+
+// A TUF artifact whose files cannot be named unambiguously is refused.
+func TestTrustArtifactWithBadTitles(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	src := f.export(t, "b.tar", nil)
+	put := func(t *testing.T, w *bundle.Writer, layers []v1.Descriptor) string {
+		m, err := bundle.NewArtifactManifest(bundle.ArtifactTypeTUF, layers, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := w.Put(types.OCIManifestSchema1, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Annotations = map[string]string{bundle.AnnotationRole: bundle.RoleTrust}
+		w.AddIndex(d)
+		return d.Digest.String()
+	}
+	cases := []struct {
+		name, reason string
+		titles       []string
+	}{
+		{"two files with one name", "two files named", []string{"metadata/1.root.json", "metadata/1.root.json"}},
+		{"a file without a name", "has no title", []string{""}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := rewriteWith(t, src, filepath.Join(f.dir, fmt.Sprintf("titles%d.tar", i)), func(w *bundle.Writer, inv *bundle.Inventory) {
+				var layers []v1.Descriptor
+				for j, title := range c.titles {
+					d, err := w.Put("application/json", []byte(fmt.Sprintf(`{"n":%d}`, j)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if title != "" {
+						d.Annotations = map[string]string{bundle.AnnotationTitle: title}
+					}
+					layers = append(layers, d)
+				}
+				inv.Trust[0].Manifest = put(t, w, layers)
+			})
+			rep, err := airlock.Verify(context.Background(), path, f.verifyOpts()...)
+			if !errors.Is(err, airlock.ErrTrust) || rep == nil || !strings.Contains(rep.Trust[0].Error, c.reason) {
+				t.Fatalf("err = %v, trust %+v, want ErrTrust saying %q", err, rep.Trust, c.reason)
+			}
 		})
 	}
 }
