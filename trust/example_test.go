@@ -14,9 +14,9 @@ import (
 	"github.com/airlock-oci/airlock/trust"
 )
 
-// The examples use the real Sigstore repository fixture, which sits beside
-// the checkout (../shared/fixtures from the module root).
-const fixture = "../../shared/fixtures/sigstore-tuf"
+// The examples use the real Sigstore repository fixture, copied into the
+// repository's testdata/ (see testdata/README.md).
+const fixture = "../testdata/sigstore-tuf"
 
 // Verify a TUF source carried across the gap against a pinned root, as an
 // import on 2026-08-22 would have.

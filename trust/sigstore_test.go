@@ -13,28 +13,15 @@ import (
 	"time"
 )
 
-// The real Sigstore public-good repository, as its mirror publishes it
-// (see /work/shared/fixtures/README.md).
-// The fixtures sit beside the checkout (../shared/fixtures from the module
-// root); AIRLOCK_FIXTURES overrides. `make test` (AIRLOCK_E2E=1) fails
-// rather than skips when they are missing.
+// The real Sigstore public-good repository, as its mirror publishes it,
+// copied byte for byte into testdata/ (see testdata/README.md).
 func sigstoreFixture(t *testing.T) string {
-	var dirs []string
-	if d := os.Getenv("AIRLOCK_FIXTURES"); d != "" {
-		dirs = append(dirs, d)
+	t.Helper()
+	dir := filepath.Join("..", "testdata", "sigstore-tuf")
+	if _, err := os.Stat(filepath.Join(dir, "metadata", "15.root.json")); err != nil {
+		t.Fatalf("Sigstore TUF fixture missing from the repository: %v", err)
 	}
-	dirs = append(dirs, "../../shared/fixtures", "/work/shared/fixtures")
-	for _, d := range dirs {
-		dir := filepath.Join(d, "sigstore-tuf")
-		if _, err := os.Stat(filepath.Join(dir, "metadata", "15.root.json")); err == nil {
-			return dir
-		}
-	}
-	if os.Getenv("AIRLOCK_E2E") == "1" {
-		t.Fatalf("Sigstore TUF fixture not found in %v", dirs)
-	}
-	t.Skipf("Sigstore TUF fixture not found in %v", dirs)
-	return ""
+	return dir
 }
 
 var fixtureDay = time.Date(2026, 8, 22, 12, 0, 0, 0, time.UTC)

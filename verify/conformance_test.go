@@ -13,8 +13,8 @@ import (
 )
 
 const (
-	conformanceDir     = "../../shared/fixtures/sigstore-conformance/test/assets/bundle-verify"
-	productionRootGlob = "../../shared/fixtures/sigstore-tuf/targets/*.trusted_root.json"
+	conformanceDir     = "../testdata/sigstore-conformance/test/assets/bundle-verify"
+	productionRootGlob = "../testdata/sigstore-tuf/targets/*.trusted_root.json"
 	defaultIdentity    = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
 	defaultIssuer      = "https://token.actions.githubusercontent.com"
 )
@@ -27,33 +27,23 @@ var conformanceKnown = map[string]string{}
 
 func fixtureRoot(t *testing.T) string {
 	t.Helper()
-	// The fixtures live next to the work tree: /work/shared/fixtures.
-	for _, base := range []string{conformanceDir, "/work/shared/fixtures/sigstore-conformance/test/assets/bundle-verify"} {
-		if st, err := os.Stat(base); err == nil && st.IsDir() {
-			return base
-		}
+	if st, err := os.Stat(conformanceDir); err != nil || !st.IsDir() {
+		t.Fatalf("sigstore-conformance fixtures missing from the repository (%s): %v", conformanceDir, err)
 	}
-	if os.Getenv("AIRLOCK_E2E") == "1" {
-		t.Fatal("sigstore-conformance fixtures not found beside the checkout (../shared/fixtures)")
-	}
-	t.Skip("sigstore-conformance fixtures not found beside the checkout (../shared/fixtures)")
-	return ""
+	return conformanceDir
 }
 
 func productionRoot(t *testing.T) []byte {
 	t.Helper()
-	for _, g := range []string{productionRootGlob, "/work/shared/fixtures/sigstore-tuf/targets/*.trusted_root.json"} {
-		m, _ := filepath.Glob(g)
-		if len(m) == 1 {
-			b, err := os.ReadFile(m[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
+	m, _ := filepath.Glob(productionRootGlob)
+	if len(m) != 1 {
+		t.Fatalf("want one production trusted_root.json matching %s, found %d", productionRootGlob, len(m))
 	}
-	t.Fatal("production trusted_root.json not found in sigstore-tuf fixtures")
-	return nil
+	b, err := os.ReadFile(m[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func readOpt(dir, name, def string) string {
