@@ -68,4 +68,7 @@ var (
 	ErrNoTrust = fmt.Errorf("%w: no applicable trust material", ErrEvidence)
 	// ErrSignature: the signature or one of its proofs does not verify.
 	ErrSignature = fmt.Errorf("%w: verification failed", ErrEvidence)
+	// ErrFutureTime: a log integrated the entry, or a TSA dated it, after
+	// the verification time plus MaxClockSkew.
+	ErrFutureTime = fmt.Errorf("%w: signed time after the verification time", ErrSignature)
 )

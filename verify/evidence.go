@@ -13,6 +13,12 @@ import (
 // (a layer, an envelope or a bundle); larger evidence fails.
 const MaxEvidenceSize = 32 << 20
 
+// MaxClockSkew is how far past the verification time (Options.Now) a
+// transparency log's integrated time or an RFC 3161 timestamp may lie
+// before the evidence fails as dated in the future: clocks of logs, TSAs
+// and verifiers drift by seconds, never by minutes.
+const MaxClockSkew = 2 * time.Minute
+
 // MaxAnnotationSize caps each annotation value Check parses.
 const MaxAnnotationSize = 1 << 20
 
@@ -47,6 +53,9 @@ const (
 	annRFC3161     = "dev.sigstore.cosign/rfc3161timestamp"
 	annPredicate   = "predicateType"
 	annBKPredicate = "in-toto.io/predicate-type"
+	// annBundlePredicate is the predicate type cosign writes on a Sigstore
+	// bundle referrer; only ever a claim (the statement is authoritative).
+	annBundlePredicate = "dev.sigstore.bundle.predicateType"
 )
 
 // Check verifies one piece of evidence against the trust material, offline
@@ -59,8 +68,16 @@ const (
 // predicate types): that is the policy engine's job, using Finding.Signer,
 // Covers and PredicateType.
 //
+// A log's integrated time or an RFC 3161 time later than opts.Now plus
+// MaxClockSkew fails the evidence: nothing can have been signed or logged
+// after the moment it is judged.
+//
 // Check is safe for concurrent use.
 func Check(ev Evidence, tm *TrustMaterial, opts Options) Finding {
+	return checkTimes(check(ev, tm, opts), opts)
+}
+
+func check(ev Evidence, tm *TrustMaterial, opts Options) Finding {
 	f := Finding{
 		Kind: ev.Kind, Manifest: ev.Manifest, Layer: ev.Layer,
 		Subject: ev.Subject, ArtifactType: ev.ArtifactType,
@@ -87,6 +104,9 @@ func Check(ev Evidence, tm *TrustMaterial, opts Options) Finding {
 		}
 		g := CheckBundle(ev.Data, Artifact{Digest: ev.Subject}, tm, opts)
 		g.Kind, g.Manifest, g.Layer, g.Subject, g.ArtifactType = f.Kind, f.Manifest, f.Layer, f.Subject, f.ArtifactType
+		if g.Status != StatusVerified && g.PredicateType == "" {
+			g.PredicateType = ev.Annotations[annBundlePredicate]
+		}
 		return g
 	case KindBuildKitAttestation:
 		f.Status = StatusUnsigned
@@ -158,6 +178,12 @@ func parseStatement(b []byte) (*inTotoStatement, error) {
 	if !strings.HasPrefix(st.Type, "https://in-toto.io/Statement/") {
 		return nil, fmt.Errorf("%w: in-toto statement: _type %q is not an in-toto statement", ErrMalformedEvidence, st.Type)
 	}
+	// in-toto Statement v0.1 and v1 both require predicateType. Without it
+	// a statement says nothing checkable, and it must never pass for a
+	// signature (only the cosign signing predicate is one).
+	if strings.TrimSpace(st.PredicateType) == "" {
+		return nil, fmt.Errorf("%w: in-toto statement has no predicateType", ErrMalformedEvidence)
+	}
 	return &st, nil
 }
 
@@ -185,4 +211,30 @@ func (st *inTotoStatement) covers(digest string) bool {
 func sha256Digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// checkTimes fails a verified finding whose log integrated time or
+// timestamp lies after the verification time plus MaxClockSkew.
+func checkTimes(f Finding, opts Options) Finding {
+	if f.Status != StatusVerified {
+		return f
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	limit := now.Add(MaxClockSkew)
+	for _, p := range f.TLog {
+		if p.IntegratedTime.After(limit) {
+			return fail(f, fmt.Errorf("%w: log %s entry %d was integrated at %s, after the verification time %s (allowed skew %s)",
+				ErrFutureTime, abbrevHex(p.LogID), p.LogIndex, p.IntegratedTime.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), MaxClockSkew))
+		}
+	}
+	for _, t := range f.Timestamps {
+		if t.Time.After(limit) {
+			return fail(f, fmt.Errorf("%w: %s time %s is after the verification time %s (allowed skew %s)",
+				ErrFutureTime, t.Kind, t.Time.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), MaxClockSkew))
+		}
+	}
+	return f
 }

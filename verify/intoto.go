@@ -175,7 +175,7 @@ func checkIntoto(f Finding, envJSON []byte, env *legacyEnvelope, vm *protobundle
 			}
 			kid, _ := keyID(k.Public)
 			f.Status = StatusVerified
-			f.Signer = &Signer{Key: k.Name, KeyID: kid}
+			f.Signer = tm.keySigner(k, kid)
 			f.TrustMaterial = []string{"key:" + k.Name, src.Name}
 			f.TLog = []TLogProof{proof}
 			f.Timestamps = []Timestamp{{Kind: "tlog-integrated", Time: it, Authority: tl.BaseURL}}

@@ -121,6 +121,9 @@ func checkLegacyAttestation(f Finding, ev Evidence, tm *TrustMaterial, opts Opti
 	if err != nil {
 		return fail(f, err)
 	}
+	// Until it verifies, the predicate type is only claimed: it lets the
+	// policy name a failed attestation under the requirement it was for.
+	f.PredicateType = ev.Annotations[annPredicate]
 	var env legacyEnvelope
 	if err := json.Unmarshal(ev.Data, &env); err != nil {
 		return fail(f, fmt.Errorf("%w: DSSE envelope: %v", ErrMalformedEvidence, err))
@@ -135,6 +138,7 @@ func checkLegacyAttestation(f Finding, ev Evidence, tm *TrustMaterial, opts Opti
 	if err != nil {
 		return fail(f, err)
 	}
+	f.PredicateType = st.PredicateType
 	if !st.covers(ev.Subject) {
 		return fail(f, fmt.Errorf("%w: the signed statement's subjects %v do not include %s", ErrSubjectMismatch, st.digests(), ev.Subject))
 	}
@@ -179,30 +183,43 @@ func checkLegacyAttestation(f Finding, ev Evidence, tm *TrustMaterial, opts Opti
 	if tsr != nil {
 		// cosign timestamps the whole envelope of an attestation, which
 		// sigstore-go (timestamps over signature bytes) cannot check: we do.
-		ts, err := verifyEnvelopeTimestamp(tsr, ev.Data, vm, f, tm)
+		ts, src, err := verifyEnvelopeTimestamp(tsr, ev.Data, vm, f, tm)
 		if err != nil {
 			return fail(f, err)
 		}
 		f.Timestamps = append(f.Timestamps, *ts)
+		if !contains(f.TrustMaterial, src) {
+			f.TrustMaterial = append(f.TrustMaterial, src)
+		}
+		if len(f.TLog) == 0 {
+			now := opts.Now
+			if now.IsZero() {
+				now = time.Now()
+			}
+			f.Reason = strings.Replace(f.Reason, noObserverNote(now), noLogNote, 1)
+		}
 	}
 	return f
 }
 
 // verifyEnvelopeTimestamp checks an RFC 3161 timestamp over a legacy
 // attestation's envelope bytes against the TSAs of the trust source that
-// verified the signature, and that a keyless certificate was valid then.
-func verifyEnvelopeTimestamp(tsr, envJSON []byte, vm *protobundle.VerificationMaterial, f Finding, tm *TrustMaterial) (*Timestamp, error) {
+// verified the signature (keyless), or of any operator-trusted source (key
+// signatures, which no trust source verified: cosign --tlog-upload=false
+// --timestamp-server-url), and that a keyless certificate was valid then.
+// It returns the name of the source whose TSA made the timestamp.
+func verifyEnvelopeTimestamp(tsr, envJSON []byte, vm *protobundle.VerificationMaterial, f Finding, tm *TrustMaterial) (*Timestamp, string, error) {
 	var leaf *x509.Certificate
 	if c := vm.GetX509CertificateChain(); c != nil && len(c.Certificates) > 0 {
 		var err error
 		if leaf, err = x509.ParseCertificate(c.Certificates[0].RawBytes); err != nil {
-			return nil, fmt.Errorf("%w: signing certificate: %v", ErrMalformedEvidence, err)
+			return nil, "", fmt.Errorf("%w: signing certificate: %v", ErrMalformedEvidence, err)
 		}
 		stripSANCritical(leaf)
 	}
 	var errs []string
 	for _, src := range tm.Sources {
-		if src.Root == nil || !contains(f.TrustMaterial, src.Name) {
+		if src.Root == nil || (leaf != nil && !contains(f.TrustMaterial, src.Name)) {
 			continue
 		}
 		for _, tsa := range src.Root.TimestampingAuthorities() {
@@ -213,16 +230,20 @@ func verifyEnvelopeTimestamp(tsr, envJSON []byte, vm *protobundle.VerificationMa
 			}
 			if leaf != nil {
 				if _, err := sgverify.VerifyLeafCertificate(t.Time, leaf, src.Root); err != nil {
-					return nil, fmt.Errorf("%w: certificate not valid at the RFC 3161 time %s: %v", ErrSignature, t.Time.UTC().Format(time.RFC3339), err)
+					return nil, "", fmt.Errorf("%w: certificate not valid at the RFC 3161 time %s: %v", ErrSignature, t.Time.UTC().Format(time.RFC3339), err)
 				}
 			}
-			return &Timestamp{Kind: "rfc3161", Time: t.Time.UTC(), Authority: t.URI}, nil
+			return &Timestamp{Kind: "rfc3161", Time: t.Time.UTC(), Authority: t.URI}, src.Name, nil
 		}
 	}
 	if len(errs) == 0 {
-		errs = append(errs, "no timestamping authority in the trust source that verified the signature")
+		if leaf == nil {
+			errs = append(errs, "no trusted root with a timestamping authority is configured")
+		} else {
+			errs = append(errs, "no timestamping authority in the trust source that verified the signature")
+		}
 	}
-	return nil, fmt.Errorf("%w: RFC 3161 timestamp over the envelope does not verify: %s", ErrSignature, strings.Join(errs, "; "))
+	return nil, "", fmt.Errorf("%w: RFC 3161 timestamp over the envelope does not verify: %s", ErrSignature, strings.Join(errs, "; "))
 }
 
 func contains(s []string, v string) bool {

@@ -24,3 +24,22 @@ func keyID(pub crypto.PublicKey) (string, error) {
 	s := sha256.Sum256(der)
 	return hex.EncodeToString(s[:]), nil
 }
+
+// keySigner is the Signer for key k: its name, its key id, and, when the
+// operator loaded the same key under several names, every one of them
+// (policies name keys by file, and match by key id: docs/policy.md).
+func (tm *TrustMaterial) keySigner(k Key, kid string) *Signer {
+	s := &Signer{Key: k.Name, KeyID: kid}
+	for _, o := range tm.Keys {
+		if o.Name == k.Name {
+			continue
+		}
+		if id, err := keyID(o.Public); err == nil && id == kid {
+			if len(s.Keys) == 0 {
+				s.Keys = []string{k.Name}
+			}
+			s.Keys = append(s.Keys, o.Name)
+		}
+	}
+	return s
+}

@@ -75,7 +75,9 @@ type Rule struct {
 	// Signers accepted for image signatures.
 	Signers []Identity
 	// Threshold is how many distinct signers (distinct key ids, or
-	// distinct issuer+subject pairs) must have signed. At least 1.
+	// distinct issuer+subject pairs) must have signed the image. 0 requires
+	// no image signature: allowed only when the rule lists attestations,
+	// which then carry the rule (images that are only attested).
 	Threshold int
 	// TLog: required or optional. Empty means required for keyless
 	// signatures and optional (but reported) for key signatures.
@@ -253,17 +255,21 @@ func (rd *ruleDoc) build(path string, cfg policyConfig) (Rule, error) {
 		}
 		r.patterns = append(r.patterns, pat)
 	}
-	if len(r.Signers) == 0 {
-		return r, fmt.Errorf("%s.signers: %w: a rule needs at least one signer", path, ErrMissingField)
-	}
-	if err := compileIdentities(r.Signers, path+".signers"); err != nil {
-		return r, err
-	}
 	if rd.Threshold != nil {
 		r.Threshold = *rd.Threshold
 	}
-	if r.Threshold < 1 {
-		return r, fmt.Errorf("%s.threshold: %w: %d, want at least 1", path, ErrInvalidValue, r.Threshold)
+	switch {
+	case r.Threshold < 0:
+		return r, fmt.Errorf("%s.threshold: %w: %d, want 0 or more", path, ErrInvalidValue, r.Threshold)
+	case r.Threshold == 0 && len(rd.Attestations) == 0:
+		return r, fmt.Errorf("%s.threshold: %w: 0 requires no image signature, so the rule must list at least one attestation", path, ErrInvalidValue)
+	}
+	ownSigners := len(rd.Attestations) > 0 && !slices.ContainsFunc(rd.Attestations, func(a attestationDoc) bool { return len(a.Signers) == 0 })
+	if len(r.Signers) == 0 && !(r.Threshold == 0 && ownSigners) {
+		return r, fmt.Errorf("%s.signers: %w: a rule needs at least one signer (with threshold: 0, unless every attestation names its own)", path, ErrMissingField)
+	}
+	if err := compileIdentities(r.Signers, path+".signers"); err != nil {
+		return r, err
 	}
 	if allExact(r.Signers) && r.Threshold > len(distinctIdentities(r.Signers)) {
 		return r, fmt.Errorf("%s.threshold: %w: %d distinct signers required but only %d listed", path, ErrInvalidValue, r.Threshold, len(distinctIdentities(r.Signers)))
@@ -407,6 +413,11 @@ type Flags struct {
 	CertificateOIDCIssuer string
 	// CertificateOIDCIssuerRegexp is --certificate-oidc-issuer-regexp (anchored here).
 	CertificateOIDCIssuerRegexp string
+	// Type is cosign's --type: a short name (ParsePredicateType) or a
+	// predicate type URI. When set, the signer must have made a verified
+	// attestation of that type for the image, instead of a signature, as
+	// `cosign verify-attestation --type` checks.
+	Type string
 }
 
 // FlagsRuleName is the name of the rule PolicyFromFlags builds.
@@ -414,11 +425,20 @@ const FlagsRuleName = "command-line"
 
 // PolicyFromFlags builds a policy of one rule named FlagsRuleName that
 // matches every image ("**") and requires one signature by the key, or by
-// the keyless identity, the flags name. Key and keyless flags exclude each
+// the keyless identity, the flags name; with Type, instead of a signature,
+// a verified attestation of that predicate type by that signer (the rule
+// has threshold 0 and one attestation). Key and keyless flags exclude each
 // other, as in cosign. Defaults are those of a policy file: a transparency
 // log entry is required for keyless signatures and optional for key ones.
 func PolicyFromFlags(f Flags, opts ...PolicyOption) (*Policy, error) {
 	cfg := newPolicyConfig(opts)
+	var predicateType string
+	if f.Type != "" {
+		var err error
+		if predicateType, err = ParsePredicateType(f.Type); err != nil {
+			return nil, err
+		}
+	}
 	keyless := f.CertificateIdentity != "" || f.CertificateIdentityRegexp != "" ||
 		f.CertificateOIDCIssuer != "" || f.CertificateOIDCIssuerRegexp != ""
 	switch {
@@ -458,6 +478,11 @@ func PolicyFromFlags(f Flags, opts ...PolicyOption) (*Policy, error) {
 		APIVersion: PolicyAPIVersion,
 		Kind:       PolicyKind,
 		Rules:      []ruleDoc{{Name: FlagsRuleName, Images: []string{"**"}, Signers: []Identity{id}}},
+	}
+	if predicateType != "" {
+		zero := 0
+		doc.Rules[0].Threshold = &zero
+		doc.Rules[0].Attestations = []attestationDoc{{PredicateType: predicateType}}
 	}
 	p, err := doc.build(cfg)
 	if err != nil {

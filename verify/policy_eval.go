@@ -166,7 +166,13 @@ func isSignatureFinding(f *Finding) bool {
 	case KindCosignSignature:
 		return true
 	case KindSigstoreBundle:
-		return f.PredicateType == "" || f.PredicateType == CosignSignPredicateType
+		// A message signature carries no statement; a DSSE bundle is a
+		// signature only with the cosign signing predicate. A verified
+		// statement without a predicate type is neither.
+		if f.PredicateType == CosignSignPredicateType {
+			return true
+		}
+		return f.PredicateType == "" && f.Statement == nil
 	}
 	return false
 }
@@ -327,6 +333,13 @@ func (r *Rule) evalSignatures(img ImageInput) RuleResult {
 	}
 	t := r.Threshold
 	var b strings.Builder
+	if t == 0 {
+		// Only attested: the rule's attestation requirements carry it.
+		res.Satisfied = true
+		fmt.Fprintf(&b, "threshold: 0: no image signature required; the rule's %d attestation requirement(s) must vouch for the image", len(r.Attestations))
+		res.Reason = b.String()
+		return res
+	}
 	if r.Platforms == PlatformsAll && len(plats) > 0 {
 		res.Satisfied = true
 		fmt.Fprintf(&b, "platforms: all: each of %d platform manifests needs %d signer(s) of its own: ", len(plats), t)
@@ -501,7 +514,7 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 		case problems.empty():
 			fmt.Fprintf(&b, "; %d found, but they do not cover every platform manifest", found)
 		default:
-			fmt.Fprintf(&b, "; %d found but: %s", found, problems.String())
+			fmt.Fprintf(&b, "; %d found, not counted: %s", found, problems.String())
 		}
 	} else if !problems.empty() {
 		fmt.Fprintf(&b, "; also found, not counted: %s", problems.String())

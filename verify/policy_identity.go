@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -39,13 +40,14 @@ type Identity struct {
 func (id Identity) IsKey() bool { return id.Key != "" }
 
 // Matches reports whether a verified signature's signer is this identity.
-// Key identities match on the key name; keyless identities need both the
+// Key identities match on the key name, or on any other name the same key
+// (same key id) was loaded under (Signer.Keys); keyless identities need both the
 // issuer and the subject to match (exactly, or the anchored expression). A
 // keyless identity with no issuer or no subject condition, or an invalid
 // expression, matches nothing.
 func (id Identity) Matches(s Signer) bool {
 	if id.Key != "" {
-		return s.Key != "" && s.Key == id.Key
+		return (s.Key != "" && s.Key == id.Key) || slices.Contains(s.Keys, id.Key)
 	}
 	if s.Key != "" || s.Identity == "" || s.Issuer == "" {
 		return false

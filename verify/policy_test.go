@@ -56,7 +56,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"bad timestamp", rule("    timestamp: yes-please\n"), ErrInvalidValue, "timestamp"},
 		{"bad platforms", rule("    platforms: some\n"), ErrInvalidValue, "platforms"},
 		{"bad defaultAction", rule("defaultAction: deny\n"), ErrInvalidValue, "defaultAction"},
-		{"threshold zero", rule("    threshold: 0\n"), ErrInvalidValue, "threshold"},
+		{"threshold zero without attestations", rule("    threshold: 0\n"), ErrInvalidValue, "must list at least one attestation"},
 		{"threshold above exact signers", rule("    threshold: 2\n"), ErrInvalidValue, "2 distinct signers required but only 1 listed"},
 		{"pattern not fully qualified", header + "rules:\n  - name: r\n    images: [\"nginx:*\"]\n    signers: [{key: k}]\n",
 			ErrInvalidPattern, "fully qualified"},

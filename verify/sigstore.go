@@ -25,8 +25,14 @@ import (
 // against each Key. Check uses it for KindSigstoreBundle; the conformance
 // suite replays through it.
 //
+// Like Check, it refuses times after opts.Now plus MaxClockSkew.
+//
 // CheckBundle is pure, offline, never panics and is safe for concurrent use.
 func CheckBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts Options) Finding {
+	return checkTimes(checkBundle(bundleJSON, artifact, tm, opts), opts)
+}
+
+func checkBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts Options) Finding {
 	f := Finding{Kind: KindSigstoreBundle, Subject: artifact.Digest}
 	if tm == nil {
 		tm = &TrustMaterial{}
@@ -65,6 +71,7 @@ func CheckBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts O
 		if err != nil {
 			return fail(f, err)
 		}
+		f.PredicateType = st.PredicateType // claimed until verified
 		if !st.covers(digest) {
 			return fail(f, fmt.Errorf("%w: the signed statement's subjects %v do not include %s", ErrSubjectMismatch, st.digests(), digest))
 		}
@@ -242,12 +249,17 @@ func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA b
 		now = time.Now()
 	}
 	var errs []string
+	tried := map[string]bool{}
 	for _, k := range tm.Keys {
 		kid, err := keyID(k.Public)
 		if err != nil {
 			errs = append(errs, k.Name+": "+err.Error())
 			continue
 		}
+		if tried[kid] {
+			continue // the same key under another name: keySigner names both
+		}
+		tried[kid] = true
 		v, err := signature.LoadVerifier(k.Public, crypto.SHA256)
 		if err != nil {
 			errs = append(errs, k.Name+": unusable key: "+err.Error())
@@ -257,7 +269,7 @@ func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA b
 			return root.NewExpiringKey(v, time.Time{}, time.Time{}), nil
 		})
 		pol := func() sgverify.PolicyBuilder { return sgverify.NewPolicy(art(), sgverify.WithKey()) }
-		signer := &Signer{Key: k.Name, KeyID: kid}
+		signer := tm.keySigner(k, kid)
 		if len(entries) == 0 && !hasTSA && logCheck == nil {
 			if _, err := runVerifier(keyMat, []sgverify.VerifierOption{sgverify.WithNoObserverTimestamps()}, pol(), b); err != nil {
 				errs = append(errs, k.Name+": "+err.Error())
@@ -266,7 +278,7 @@ func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA b
 			f.Status = StatusVerified
 			f.Signer = signer
 			f.TrustMaterial = []string{"key:" + k.Name}
-			f.Reason = addNote(f.Reason, "no transparency log vouches for this signature and no timestamp dates it; accepted with the trusted key as of "+now.UTC().Format(time.RFC3339))
+			f.Reason = addNote(f.Reason, noObserverNote(now))
 			return f
 		}
 		if len(tm.Sources) == 0 {
@@ -311,13 +323,22 @@ func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA b
 			f.Timestamps = timestampsOf(res)
 			f.TLog = proofs
 			if len(proofs) == 0 {
-				f.Reason = addNote(f.Reason, "no transparency log vouches for this signature")
+				f.Reason = addNote(f.Reason, noLogNote)
 			}
 			return f
 		}
 	}
 	return fail(f, fmt.Errorf("%w: %s", ErrSignature, strings.Join(errs, "; ")))
 }
+
+// noObserverNote is the note on a key signature nothing observed.
+func noObserverNote(now time.Time) string {
+	return "no transparency log vouches for this signature and no timestamp dates it; accepted with the trusted key as of " + now.UTC().Format(time.RFC3339)
+}
+
+// noLogNote is the note on a key signature no log observed but a
+// timestamp dates.
+const noLogNote = "no transparency log vouches for this signature"
 
 func runVerifier(tmat root.TrustedMaterial, vopts []sgverify.VerifierOption, pol sgverify.PolicyBuilder, b *bundle.Bundle) (*sgverify.VerificationResult, error) {
 	v, err := sgverify.NewVerifier(tmat, vopts...)

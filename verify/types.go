@@ -76,6 +76,10 @@ type Signer struct {
 	// key id (hex sha256 of the PKIX public key).
 	Key   string `json:"key,omitempty"`
 	KeyID string `json:"keyId,omitempty"`
+	// Keys lists every name the operator loaded this same key (same key
+	// id) under, Key first, when there is more than one: a policy naming
+	// any of them matches.
+	Keys []string `json:"keys,omitempty"`
 }
 
 // TLogProof is what a transparency log said about an entry.
@@ -113,7 +117,10 @@ type Finding struct {
 	// Covers lists the digests the signature vouches for (the simple-signing
 	// docker-manifest-digest, or the in-toto statement's subjects).
 	Covers []string `json:"covers,omitempty"`
-	// PredicateType of an attestation (in-toto statement).
+	// PredicateType of an attestation (in-toto statement). On a finding
+	// that did not verify it is only what the unverified statement (or,
+	// failing that, the layer annotation) claims: it names the
+	// requirement the failure is reported under, and never counts.
 	PredicateType string `json:"predicateType,omitempty"`
 	// Statement is the verified in-toto statement (JSON), for policy conditions.
 	// Only set when Status is verified or unsigned.

@@ -124,8 +124,8 @@ func WithoutTimestamp() Option { return func(c *config) { c.tsa = false } }
 // cosign before v2.0 did, instead of a dsse 0.0.1 entry.
 func WithIntotoEntry() Option { return func(c *config) { c.intoto = true } }
 
-// WithIntegratedTime sets the log's integrated time. Default: one minute
-// after the certificate's NotBefore (keyless) or the current time (keys).
+// WithIntegratedTime sets the log's integrated time. Default: the time of
+// signing (for keyless signatures, not before the certificate's NotBefore).
 func WithIntegratedTime(t time.Time) Option { return func(c *config) { c.at = t } }
 
 // WithLogIndex sets the log index of the entry. Default 42.
@@ -187,7 +187,14 @@ func (s *Signer) signRaw(msg []byte) (*signed, error) {
 			chain = append(chain, f.Root)
 		}
 	}
-	return &signed{sig: sig, cert: cert, pubPEM: CertPEM(cert), chain: chain, defTime: cert.NotBefore.Add(time.Minute)}, nil
+	// Logged now, as a real log would: within the certificate's validity
+	// (its NotBefore is the issuing second) and never after the moment a
+	// verifier later looks at it.
+	at := time.Now().Truncate(time.Second)
+	if at.Before(cert.NotBefore) {
+		at = cert.NotBefore
+	}
+	return &signed{sig: sig, cert: cert, pubPEM: CertPEM(cert), chain: chain, defTime: at}, nil
 }
 
 // PublicKeyPEM encodes a public key as a PKIX "PUBLIC KEY" PEM block.
