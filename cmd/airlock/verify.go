@@ -22,6 +22,7 @@ func verifyFlags() []cli.Flag {
 		&cli.StringFlag{Name: "certificate-identity-regexp", Usage: "quick policy: keyless signer subject (anchored regular expression)"},
 		&cli.StringFlag{Name: "certificate-oidc-issuer", Usage: "quick policy: keyless signer OIDC issuer (exact)"},
 		&cli.StringFlag{Name: "certificate-oidc-issuer-regexp", Usage: "quick policy: keyless signer OIDC issuer (anchored regular expression)"},
+		&cli.StringFlag{Name: "type", Usage: "quick policy: require a verified attestation of this predicate `TYPE` by the signer instead of a signature, as cosign verify-attestation --type (custom, slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, cyclonedx, link, vuln, openvex, or a URI)"},
 		&cli.StringSliceFlag{Name: "trusted-root", Usage: "trust this trusted_root.json `FILE` (operator-configured; named as such in the report)"},
 		trustDirFlag(),
 		&cli.DurationFlag{Name: "max-staleness", Usage: "accept expired TUF timestamp/snapshot up to this age (default 0: strict; Sigstore: see docs/trust.md)"},
@@ -43,11 +44,12 @@ func verifyOptions(c *cli.Context) ([]airlock.Option, error) {
 		CertificateIdentityRegexp:   c.String("certificate-identity-regexp"),
 		CertificateOIDCIssuer:       c.String("certificate-oidc-issuer"),
 		CertificateOIDCIssuerRegexp: c.String("certificate-oidc-issuer-regexp"),
+		Type:                        c.String("type"),
 	}
 	quick := flags != (verify.Flags{})
 	switch p := c.String("policy"); {
 	case p != "" && quick:
-		return nil, fmt.Errorf("%w: --policy excludes --key and --certificate-* (put signers in the policy file)", airlock.ErrUsage)
+		return nil, fmt.Errorf("%w: --policy excludes --key, --certificate-* and --type (put signers and attestations in the policy file)", airlock.ErrUsage)
 	case p != "":
 		opts = append(opts, airlock.WithPolicyFile(p))
 	case quick:
