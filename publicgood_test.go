@@ -1,0 +1,175 @@
+package airlock_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/internal/sign"
+	"github.com/airlock-oci/airlock/verify"
+)
+
+// The real public-good attestation from cosign v2.6.5's test data
+// (testdata/cosign/): a Sigstore bundle whose DSSE statement (predicate type
+// https://cosign.sigstore.dev/attestation/v1) names go-containerregistry's
+// empty image, signed with a Fulcio certificate for cody@soyland.com issued
+// through https://github.com/login/oauth, logged in Rekor.
+const (
+	pgIdentity = "cody@soyland.com"
+	pgIssuer   = "https://github.com/login/oauth"
+	pgDigest   = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
+	pgType     = "https://cosign.sigstore.dev/attestation/v1"
+)
+
+// productionTrustedRoot is the public-good trusted_root.json of the TUF
+// fixture (testdata/sigstore-tuf).
+func productionTrustedRoot(t *testing.T) string {
+	t.Helper()
+	m, err := filepath.Glob("testdata/sigstore-tuf/targets/*.trusted_root.json")
+	if err != nil || len(m) != 1 {
+		t.Fatalf("production trusted root: %v %v", m, err)
+	}
+	return m[0]
+}
+
+// publicGoodBundle pushes the empty image and the real attestation as its
+// OCI referrer into a loopback registry, exports it without TUF and returns
+// the bundle's path.
+func publicGoodBundle(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref, err := name.ParseReference(host + "/repo:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := empty.Image
+	if d, err := img.Digest(); err != nil || d.String() != pgDigest {
+		t.Fatalf("empty image digest %v %v, want the attestation's subject %s", d, err, pgDigest)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/cosign/oci-attestation.sigstore.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	art := sign.Artifact{ArtifactType: sign.MediaTypeBundleV03, Layers: []sign.Layer{{
+		MediaType: sign.MediaTypeBundleV03, Data: data,
+		Annotations: map[string]string{sign.AnnotationBundleType: "dsse-envelope", sign.AnnotationBundlePredic: pgType},
+	}}}
+	desc, err := partial.Descriptor(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rimg, err := art.ReferrerImage(*desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := rimg.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref.Context().Digest(rd.String()), rimg); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "pg.tar")
+	if _, err := airlock.Export(context.Background(), out, []string{ref.String()}, airlock.WithoutTUF()); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	return out
+}
+
+// TestPublicGoodAttestationOnly: an image that carries only an attestation
+// passes a threshold-0 policy (file or --type quick flags) against the
+// public-good trust material, and is refused for any other identity or
+// issuer.
+func TestPublicGoodAttestationOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	path := publicGoodBundle(t)
+	dir := t.TempDir()
+	policyFor := func(identity, issuer string) string {
+		p := filepath.Join(dir, strings.NewReplacer("@", "_", "/", "_", ":", "_").Replace(identity+issuer)+".yaml")
+		doc := "apiVersion: airlock.dev/v1\nkind: Policy\nrules:\n  - name: attested\n    images: [\"**\"]\n    threshold: 0\n" +
+			"    signers: [{subject: \"" + identity + "\", issuer: \"" + issuer + "\"}]\n" +
+			"    attestations: [{name: custom, predicateType: \"" + pgType + "\"}]\n"
+		if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	flagsFor := func(identity, issuer string) airlock.Option {
+		p, err := verify.PolicyFromFlags(verify.Flags{CertificateIdentity: identity, CertificateOIDCIssuer: issuer, Type: "custom"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return airlock.WithPolicy(p, "flags")
+	}
+	roots := map[string]string{
+		"trusted_root_pgi.json":   "testdata/cosign/trusted_root_pgi.json",
+		"production trusted root": productionTrustedRoot(t),
+	}
+	for rootName, rootPath := range roots {
+		for _, tc := range []struct {
+			name     string
+			identity string
+			issuer   string
+			pass     bool
+		}{
+			{"right identity and issuer", pgIdentity, pgIssuer, true},
+			{"wrong identity", "someone@else.example", pgIssuer, false},
+			{"wrong issuer", pgIdentity, "https://accounts.google.com", false},
+		} {
+			for form, pol := range map[string]airlock.Option{
+				"policy file":   airlock.WithPolicyFile(policyFor(tc.identity, tc.issuer)),
+				"--type custom": flagsFor(tc.identity, tc.issuer),
+			} {
+				t.Run(rootName+"/"+tc.name+"/"+form, func(t *testing.T) {
+					rep, err := airlock.Verify(context.Background(), path, pol,
+						airlock.WithTrustedRoot(rootPath), airlock.WithTrustDir(filepath.Join(dir, "trust")))
+					if rep == nil {
+						t.Fatalf("verify: %v", err)
+					}
+					if len(rep.Images) != 1 {
+						t.Fatalf("%d images", len(rep.Images))
+					}
+					img := rep.Images[0]
+					var att *verify.Finding
+					for i, f := range img.Findings {
+						if f.Kind == verify.KindSigstoreBundle {
+							att = &img.Findings[i]
+						}
+					}
+					if att == nil || att.Status != verify.StatusVerified || att.PredicateType != pgType ||
+						att.Signer.Identity != pgIdentity || att.Signer.Issuer != pgIssuer {
+						t.Fatalf("attestation finding %+v", att)
+					}
+					if tc.pass {
+						if err != nil || rep.Verdict != verify.VerdictPass {
+							t.Fatalf("verdict %s, err %v: %+v", rep.Verdict, err, img.Rules)
+						}
+						return
+					}
+					if err == nil || rep.Verdict == verify.VerdictPass {
+						t.Fatalf("verdict %s with %s / %s, want refused", rep.Verdict, tc.identity, tc.issuer)
+					}
+				})
+			}
+		}
+	}
+}
