@@ -103,3 +103,27 @@ func collectEvidence(r *bundle.Reader, g *bundle.Graph, img bundle.Image) ([]ver
 	}
 	return evs, problems
 }
+
+// indexEntries lists the children of the image index at digest as the
+// index manifest itself lists them (the graph read it and checked its
+// digest), for the policy to bind BuildKit attestation manifests to the
+// index's signatures. nil when digest is not an index in the graph.
+func indexEntries(g *bundle.Graph, digest string) []verify.IndexEntry {
+	h, err := v1.NewHash(digest)
+	if err != nil || g == nil {
+		return nil
+	}
+	n := g.Nodes[h]
+	if n == nil || n.Index == nil {
+		return nil
+	}
+	out := make([]verify.IndexEntry, 0, len(n.Index.Manifests))
+	for _, d := range n.Index.Manifests {
+		e := verify.IndexEntry{Digest: d.Digest.String(), MediaType: string(d.MediaType), Annotations: d.Annotations}
+		if d.Platform != nil {
+			e.Platform = d.Platform.String()
+		}
+		out = append(out, e)
+	}
+	return out
+}

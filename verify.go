@@ -233,7 +233,7 @@ func (o *options) judge(v *verified, persist bool) error {
 		for _, ev := range evs {
 			findings = append(findings, verify.Check(ev, tm, copts))
 		}
-		in := verify.ImageInput{Reference: img.Name, Digest: img.Digest, Findings: findings}
+		in := verify.ImageInput{Reference: img.Name, Digest: img.Digest, Findings: findings, Index: indexEntries(v.graph, img.Digest)}
 		for _, p := range img.Platforms {
 			in.Platforms = append(in.Platforms, verify.PlatformInput{Platform: p.Platform, Digest: p.Digest})
 		}

@@ -26,6 +26,40 @@ type ImageInput struct {
 	Platforms []PlatformInput
 	// Findings for the image, its platform manifests and their referrers.
 	Findings []Finding
+	// Index lists the children of the image index at Digest exactly as
+	// that (content-addressed) index manifest lists them; the caller reads
+	// it from the digest-checked manifest, never from a bundle's own
+	// claims. It binds BuildKit attestation manifests to the index: a
+	// verified signature on the index vouches for them. nil for a
+	// single-platform image.
+	Index []IndexEntry
+}
+
+// IndexEntry is one descriptor of an image index.
+type IndexEntry struct {
+	Digest      string            `json:"digest"`
+	MediaType   string            `json:"mediaType,omitempty"`
+	Platform    string            `json:"platform,omitempty"` // os/arch[/variant]
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// BuildKit marks the attestation manifests it puts inside an image index.
+const (
+	annDockerReferenceType = "vnd.docker.reference.type"
+	dockerAttestationType  = "attestation-manifest"
+)
+
+// boundAttestations is the set of BuildKit attestation manifests the index
+// lists (platform unknown/unknown, vnd.docker.reference.type:
+// attestation-manifest): their content is bound by digest to the index.
+func boundAttestations(img ImageInput) map[string]bool {
+	m := map[string]bool{}
+	for _, e := range img.Index {
+		if e.Platform == "unknown/unknown" && e.Annotations[annDockerReferenceType] == dockerAttestationType {
+			m[strings.ToLower(e.Digest)] = true
+		}
+	}
+	return m
 }
 
 // PlatformInput is one platform manifest of an image index.
@@ -407,6 +441,7 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 	var otherTypes reasonTally
 	found := 0
 	satisfiedFor := map[string]string{} // digest -> description of the attestation that satisfies it
+	bound := boundAttestations(img)
 	for i := range img.Findings {
 		f := &img.Findings[i]
 		if !isAttestationFinding(f) {
@@ -417,10 +452,21 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 			continue
 		}
 		found++
-		problem, note := r.admissible(f, a.Signers)
-		if problem != "" {
-			problems.add(problem)
-			continue
+		by, note := "", ""
+		if f.Kind == KindBuildKitAttestation {
+			voucher, problem := r.indexVoucher(f, a.Signers, img, bound)
+			if problem != "" {
+				problems.add(problem)
+				continue
+			}
+			by = "covered by the index signature of " + describeSigner(voucher.Signer)
+		} else {
+			var problem string
+			if problem, note = r.admissible(f, a.Signers); problem != "" {
+				problems.add(problem)
+				continue
+			}
+			by = "signed by " + describeSigner(f.Signer)
 		}
 		var hit []evalTarget
 		for _, t := range relevant {
@@ -455,7 +501,7 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 			}
 			ok = true
 			if _, done := satisfiedFor[t.digest]; !done {
-				satisfiedFor[t.digest] = describeSigner(f.Signer)
+				satisfiedFor[t.digest] = by
 			}
 		}
 		if ok {
@@ -479,14 +525,14 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 			}
 		}
 		if res.Satisfied {
-			fmt.Fprintf(&b, "platforms: all: every platform manifest has a verified %s attestation%s", a.PredicateType, cond)
+			fmt.Fprintf(&b, "platforms: all: every platform manifest has a verified %s attestation%s (%s)", a.PredicateType, cond, byPlatform(plats, satisfiedFor))
 		} else {
 			fmt.Fprintf(&b, "platforms: all: no verified %s attestation signed by %s%s for %s", a.PredicateType, identities(a.Signers), failCond, strings.Join(missing, ", "))
 		}
 	default:
 		if by, ok := satisfiedFor[img.Digest]; ok {
 			res.Satisfied = true
-			fmt.Fprintf(&b, "verified %s attestation signed by %s%s on %s", a.PredicateType, by, cond, img.Digest)
+			fmt.Fprintf(&b, "verified %s attestation %s%s on %s", a.PredicateType, by, cond, img.Digest)
 			break
 		}
 		var missing []string
@@ -497,7 +543,7 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 		}
 		if len(plats) > 0 && len(missing) == 0 {
 			res.Satisfied = true
-			fmt.Fprintf(&b, "every platform manifest has a verified %s attestation%s", a.PredicateType, cond)
+			fmt.Fprintf(&b, "every platform manifest has a verified %s attestation%s (%s)", a.PredicateType, cond, byPlatform(plats, satisfiedFor))
 			break
 		}
 		fmt.Fprintf(&b, "no verified attestation of type %s signed by %s%s on %s", a.PredicateType, identities(a.Signers), failCond, img.Digest)
@@ -535,4 +581,51 @@ func identities(ids []Identity) string {
 		return parts[0]
 	}
 	return "one of [" + strings.Join(parts, "; ") + "]"
+}
+
+// indexVoucher finds, for a BuildKit attestation f (unsigned by itself),
+// the verified signature on the image index that vouches for it: f's
+// manifest must be one of the index's attestation manifests (so the index
+// digest binds its content) and the signature must cover the index digest
+// and be admissible for signers under rule r. It returns that signature,
+// or why there is none.
+func (r *Rule) indexVoucher(f *Finding, signers []Identity, img ImageInput, bound map[string]bool) (*Finding, string) {
+	what := fmt.Sprintf("%s %s", f.Kind, abbrevDigest(f.Manifest))
+	switch {
+	case f.Status != StatusUnsigned || f.Statement == nil:
+		why := f.Reason
+		if why == "" {
+			why = "no statement"
+		}
+		return nil, fmt.Sprintf("%s is %s: %s", what, f.Status, why)
+	case !bound[strings.ToLower(f.Manifest)]:
+		return nil, fmt.Sprintf("%s is unsigned and the image index %s does not list it as an attestation manifest", what, abbrevDigest(img.Digest))
+	}
+	var why reasonTally
+	for i := range img.Findings {
+		s := &img.Findings[i]
+		// A verified signature covers the index; one that failed is
+		// reported when it was attached to the index.
+		if !isSignatureFinding(s) || !(findingCovers(s, img.Digest) || (s.Status != StatusVerified && digestEqual(s.Subject, img.Digest))) {
+			continue
+		}
+		if problem, _ := r.admissible(s, signers); problem != "" {
+			why.add(problem)
+			continue
+		}
+		return s, ""
+	}
+	if why.empty() {
+		return nil, fmt.Sprintf("%s is unsigned and no verified signature on the image index %s vouches for it", what, abbrevDigest(img.Digest))
+	}
+	return nil, fmt.Sprintf("%s is unsigned and no signature on the image index %s by an allowed signer vouches for it (%s)", what, abbrevDigest(img.Digest), why.String())
+}
+
+// byPlatform says, per platform, who vouches for its attestation.
+func byPlatform(plats []evalTarget, satisfiedFor map[string]string) string {
+	parts := make([]string, 0, len(plats))
+	for _, p := range plats {
+		parts = append(parts, p.label+": "+satisfiedFor[p.digest])
+	}
+	return strings.Join(parts, "; ")
 }

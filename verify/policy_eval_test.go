@@ -377,7 +377,7 @@ func TestEvaluateAttestations(t *testing.T) {
 			want: sbomFails, verdict: VerdictPolicyFailed,
 			reasonHas: []string{"no attestation of that type was found (other types present: https://slsa.dev/provenance/v1)"}},
 		{name: "unsigned BuildKit provenance does not satisfy", policy: pol, img: image(sig, buildkit, sbom),
-			want: provFails, verdict: VerdictPolicyFailed, reasonHas: []string{"is unsigned: unsigned BuildKit statement"}},
+			want: provFails, verdict: VerdictPolicyFailed, reasonHas: []string{"is unsigned and the image index sha256:aaaaaaaaaaaa does not list it as an attestation manifest"}},
 		{name: "verified attestation without statement cannot satisfy a condition", policy: pol, img: image(sig, noStatement, sbom),
 			want: provFails, verdict: VerdictPolicyFailed, reasonHas: []string{"carries no statement"}},
 		{name: "per-platform provenance covers every platform", policy: pol, img: multiArch(sig, platAMD, platARM, sbom),
