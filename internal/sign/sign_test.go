@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -226,5 +228,62 @@ func TestImages(t *testing.T) {
 	}
 	if rm.Layers[0].Annotations[AnnotationBundlePredic] != PredicateSLSAProvenanceV1 {
 		t.Errorf("predicate annotation %v", rm.Layers[0].Annotations)
+	}
+}
+
+// Log entries are integrated when they are made, as a real log does: never
+// after the moment a verifier looks at them (issue 8: the demo's entries
+// were integrated a minute in the future), and within the certificate.
+func TestIntegratedTimeIsNow(t *testing.T) {
+	vs := newVS(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Statement(repo, digest, PredicateSPDX, SPDXDocument("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*Signer{"keyless": NewKeyless(vs, "a@example.com", "https://issuer.example"), "key": NewKey(key, vs)} {
+		before := time.Now().Add(-time.Second)
+		sig, err := s.CosignSignature(repo, digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		att, err := s.CosignAttestation(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.BundleAttestation(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		var times []int64
+		for _, l := range []Layer{sig, att} {
+			var cb struct{ Payload struct{ IntegratedTime int64 } }
+			if err := json.Unmarshal([]byte(l.Annotations[AnnotationBundle]), &cb); err != nil {
+				t.Fatal(err)
+			}
+			times = append(times, cb.Payload.IntegratedTime)
+		}
+		var pb struct {
+			VerificationMaterial struct {
+				TlogEntries []struct {
+					IntegratedTime string `json:"integratedTime"`
+				} `json:"tlogEntries"`
+			} `json:"verificationMaterial"`
+		}
+		if err := json.Unmarshal(b, &pb); err != nil {
+			t.Fatal(err)
+		}
+		var it int64
+		fmt.Sscan(pb.VerificationMaterial.TlogEntries[0].IntegratedTime, &it)
+		times = append(times, it)
+		for i, it := range times {
+			if tm := time.Unix(it, 0); tm.Before(before.Truncate(time.Second)) || tm.After(after) {
+				t.Errorf("%s entry %d integrated at %s, outside signing window %s..%s", name, i, tm.UTC(), before.UTC(), after.UTC())
+			}
+		}
 	}
 }
