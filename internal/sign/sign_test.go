@@ -261,7 +261,9 @@ func TestIntegratedTimeIsNow(t *testing.T) {
 		after := time.Now()
 		var times []int64
 		for _, l := range []Layer{sig, att} {
-			var cb struct{ Payload struct{ IntegratedTime int64 } }
+			var cb struct {
+				Payload struct{ IntegratedTime int64 }
+			}
 			if err := json.Unmarshal([]byte(l.Annotations[AnnotationBundle]), &cb); err != nil {
 				t.Fatal(err)
 			}
