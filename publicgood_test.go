@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -32,6 +33,10 @@ const (
 	pgDigest   = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
 	pgType     = "https://cosign.sigstore.dev/attestation/v1"
 )
+
+// pgIntegrated is when Rekor integrated the attestation (its tlog entry's
+// integratedTime, 1740770291): inside the ten minutes of its certificate.
+var pgIntegrated = time.Unix(1740770291, 0).UTC()
 
 // productionTrustedRoot is the public-good trusted_root.json of the TUF
 // fixture (testdata/sigstore-tuf).
@@ -140,8 +145,12 @@ func TestPublicGoodAttestationOnly(t *testing.T) {
 				"--type custom": flagsFor(tc.identity, tc.issuer),
 			} {
 				t.Run(rootName+"/"+tc.name+"/"+form, func(t *testing.T) {
+					// Judged a minute after it was logged, while its certificate
+					// was still valid (the clock does not change the verdict
+					// on certificates: they are checked at the log's time).
 					rep, err := airlock.Verify(context.Background(), path, pol,
-						airlock.WithTrustedRoot(rootPath), airlock.WithTrustDir(filepath.Join(dir, "trust")))
+						airlock.WithTrustedRoot(rootPath), airlock.WithTrustDir(filepath.Join(dir, "trust")),
+						airlock.WithClock(func() time.Time { return pgIntegrated.Add(time.Minute) }))
 					if rep == nil {
 						t.Fatalf("verify: %v", err)
 					}
@@ -170,6 +179,30 @@ func TestPublicGoodAttestationOnly(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// The same real attestation judged as of an hour before Rekor integrated it
+// is refused: its log entry is dated in the future (issue 8).
+func TestPublicGoodAttestationFromTheFuture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	path := publicGoodBundle(t)
+	pol, err := verify.PolicyFromFlags(verify.Flags{CertificateIdentity: pgIdentity, CertificateOIDCIssuer: pgIssuer, Type: "custom"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := airlock.Verify(context.Background(), path, airlock.WithPolicy(pol, "flags"),
+		airlock.WithTrustedRoot("testdata/cosign/trusted_root_pgi.json"), airlock.WithTrustDir(filepath.Join(t.TempDir(), "trust")),
+		airlock.WithClock(func() time.Time { return pgIntegrated.Add(-time.Hour) }))
+	if rep == nil || err == nil || rep.Verdict == verify.VerdictPass {
+		t.Fatalf("verdict %v, err %v: want refused", rep, err)
+	}
+	for _, f := range rep.Images[0].Findings {
+		if f.Kind == verify.KindSigstoreBundle && (f.Status != verify.StatusFailed || !strings.Contains(f.Reason, "after the verification time")) {
+			t.Fatalf("finding %s %q, want failed as dated in the future", f.Status, f.Reason)
 		}
 	}
 }

@@ -220,7 +220,7 @@ rules:
 	}
 	for ref, want := range map[string]string{
 		unsigned: "no verified signature on the image index",
-		tampered: "is unsigned",
+		tampered: "subject mismatch: the signed payload is for docker-manifest-digest sha256:" + tamperedDig.Hex,
 	} {
 		r := right[ref]
 		ok, why := provenance(r)
