@@ -1,8 +1,9 @@
 # airlock: build, test, benchmark.
 #
-# `make test` installs everything the tests need (skopeo from Debian; cosign and
-# the distribution registry with `go install` at pinned versions into ./tools)
-# and runs every test, the end-to-end ones included.
+# `make test` installs everything the tests need (skopeo and containerd from
+# Debian; cosign, the distribution registry, crane, oras and regctl with
+# `go install` at pinned versions into ./tools) and runs every test, the
+# end-to-end ones included (as root: the containerd tests start a daemon).
 
 SHELL := /bin/bash
 GO ?= go
@@ -16,7 +17,7 @@ CRANE_VERSION    := v0.22.1
 ORAS_VERSION     := v1.3.6
 REGCTL_VERSION   := v0.11.7
 
-.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean
+.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd
 
 all: build
 
@@ -41,9 +42,14 @@ $(TOOLS)/regctl:
 skopeo:
 	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null; }
 
-tools: skopeo $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane $(TOOLS)/oras
+# containerd 1.6 from Debian: the reader tests start their own daemon
+# (own root, state and socket in a temporary directory) and run ctr.
+containerd:
+	@command -v containerd >/dev/null && command -v ctr >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd >/dev/null; }
 
-bench-tools: tools $(TOOLS)/regctl
+tools: skopeo containerd $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane $(TOOLS)/oras $(TOOLS)/regctl
+
+bench-tools: tools
 
 vet:
 	$(GO) vet ./...

@@ -3,6 +3,7 @@ package airlock
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -137,6 +138,11 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		}
 		inv.Images = append(inv.Images, img)
 		res.Images = append(res.Images, summarizeImage(img))
+	}
+	if o.referrersTags {
+		if err := addReferrersIndexes(w, found); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrExport, err)
+		}
 	}
 	for _, c := range captured {
 		ts, err := addTrust(w, c)
@@ -275,8 +281,8 @@ func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf 
 		}
 		ann := map[string]string{bundle.AnnotationRole: bundle.RoleArtifact}
 		if a.Tag != "" {
-			ref := a.Manifest.Repo.Tag(a.Tag).Name()
-			ann[bundle.AnnotationRefName] = ref
+			// Not ref.name: containerd would import it as an image.
+			ann[bundle.AnnotationTag] = a.Manifest.Repo.Tag(a.Tag).Name()
 		}
 		w.AddIndex(v1.Descriptor{MediaType: a.Manifest.MediaType, Size: a.Manifest.Size, Digest: a.Manifest.Digest,
 			ArtifactType: a.Manifest.ArtifactType, Annotations: ann})
@@ -292,6 +298,54 @@ func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf 
 		bundle.AnnotationRole:      bundle.RoleImage,
 	}})
 	return img, nil
+}
+
+// addReferrersIndexes writes, for every subject with OCI 1.1 referrers, the
+// referrers fallback index the distribution spec defines ("Referrers Tag
+// Schema": an image index listing the referrers' descriptors) as an
+// index.json entry named by its tag, sha256-<hex>. Layout readers look
+// referrers up that way (regctl's ocidir, oras's --oci-layout); the index
+// is written from the referrer manifests carried, whatever way they were
+// found, so it lists exactly what the bundle holds. Subjects shared by
+// several images get one index.
+func addReferrersIndexes(w *bundle.Writer, found []*registry.Discovery) error {
+	bySubject := map[v1.Hash][]v1.Descriptor{}
+	seen := map[[2]v1.Hash]bool{}
+	var subjects []v1.Hash
+	for _, d := range found {
+		for _, a := range d.Attached {
+			if a.FoundBy != registry.FoundByReferrersAPI && a.FoundBy != registry.FoundByFallbackTag {
+				continue
+			}
+			k := [2]v1.Hash{a.Subject, a.Manifest.Digest}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if _, ok := bySubject[a.Subject]; !ok {
+				subjects = append(subjects, a.Subject)
+			}
+			bySubject[a.Subject] = append(bySubject[a.Subject], a.Manifest.Descriptor())
+		}
+	}
+	for _, subj := range subjects {
+		idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: bySubject[subj]}
+		raw, err := json.Marshal(idx)
+		if err != nil {
+			return fmt.Errorf("referrers index of %s: %w", subj, err)
+		}
+		desc, err := w.Put(types.OCIImageIndex, raw)
+		if err != nil {
+			return fmt.Errorf("referrers index of %s: %w", subj, err)
+		}
+		desc.Annotations = map[string]string{
+			bundle.AnnotationRole:    bundle.RoleReferrers,
+			bundle.AnnotationRefName: subj.Algorithm + "-" + subj.Hex,
+			bundle.AnnotationSubject: subj.String(),
+		}
+		w.AddIndex(desc)
+	}
+	return nil
 }
 
 func summarizeImage(img bundle.Image) ExportedImage {

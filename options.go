@@ -35,6 +35,7 @@ type options struct {
 	noTUF          bool
 	carryRoots     []string
 	carryKeys      []string
+	referrersTags  bool
 
 	// Verify, Import
 	policy       *verify.Policy
@@ -152,6 +153,15 @@ func WithCarriedTrustedRoot(path string) Option {
 // carried trusted roots, it is never trusted by itself.
 func WithCarriedKey(path string) Option {
 	return func(o *options) error { o.carryKeys = append(o.carryKeys, path); return nil }
+}
+
+// WithReferrersTags (Export) also writes, for every subject with OCI 1.1
+// referrers, the referrers fallback index named by its tag sha256-<hex> as
+// an index.json entry, where regctl looks for referrers in a layout.
+// Default off: containerd's `ctr images import` takes every named entry for
+// an image and fails to unpack those (docs/bundle-format.md).
+func WithReferrersTags() Option {
+	return func(o *options) error { o.referrersTags = true; return nil }
 }
 
 // WithPolicy (Verify, Import) sets the policy; source names it in the

@@ -36,6 +36,14 @@ const (
 	AnnotationTitle = "org.opencontainers.image.title"
 	// AnnotationRole says what an index.json entry is: one of the Role* values.
 	AnnotationRole = "dev.airlock.role"
+	// AnnotationTag holds the legacy cosign tag of an artifact entry as a
+	// full reference, for example "localhost:5000/app:sha256-<hex>.sig".
+	// Artifact entries never carry AnnotationRefName: containerd imports
+	// every named entry as an image and fails to unpack a signature.
+	AnnotationTag = "dev.airlock.tag"
+	// AnnotationSubject holds the subject digest of a referrers fallback
+	// index entry (RoleReferrers).
+	AnnotationSubject = "dev.airlock.subject"
 )
 
 // Values of AnnotationRole.
@@ -44,6 +52,11 @@ const (
 	RoleArtifact  = "artifact"
 	RoleInventory = "inventory"
 	RoleTrust     = "trust"
+	// RoleReferrers marks the OCI referrers fallback index of one subject,
+	// named by its fallback tag "sha256-<hex>" (OCI distribution spec,
+	// "Referrers Tag Schema") so that layout readers (regctl, oras) find
+	// referrers the way they find them in a registry without the API.
+	RoleReferrers = "referrers"
 )
 
 // EmptyJSON is the content of the OCI empty descriptor: the config of every

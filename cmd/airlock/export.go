@@ -30,6 +30,7 @@ func exportCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-tuf", Usage: "capture no TUF repository"},
 			&cli.StringSliceFlag{Name: "trusted-root", Usage: "carry a trusted_root.json `FILE` (never trusted on the far side by itself)"},
 			&cli.StringSliceFlag{Name: "key", Usage: "carry a public key `FILE` (never trusted on the far side by itself)"},
+			&cli.BoolFlag{Name: "referrers-tags", Usage: "also name each subject's referrers fallback index (sha256-<hex>) in index.json, for regctl; containerd's ctr import then fails (docs/bundle-format.md)"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob downloads"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "summary format: text or json (-o names the bundle here)"},
 		}, registryFlags()...),
@@ -54,6 +55,9 @@ func exportCommand() *cli.Command {
 				airlock.WithConcurrency(c.Int("concurrency")),
 				airlock.WithPlatforms(c.StringSlice("platform")...),
 				airlock.WithSignaturesFrom(c.StringSlice("signatures-from")...),
+			}
+			if c.Bool("referrers-tags") {
+				opts = append(opts, airlock.WithReferrersTags())
 			}
 			opts = append(opts, registryOptions(c)...)
 			tufOpts, err := tufOptions(c)

@@ -69,6 +69,9 @@ func printInspection(w io.Writer, ins *airlock.Inspection) {
 			if len(a.PredicateTypes) > 0 {
 				extra = " " + strings.Join(a.PredicateTypes, ",")
 			}
+			if a.Tag != "" {
+				extra += " (tag " + a.Tag + ")"
+			}
 			fmt.Fprintf(w, "    - %-20s %s on %s via %s%s\n", a.Kind, short(a.Digest), short(a.Subject), a.FoundBy, extra)
 		}
 	}

@@ -140,3 +140,83 @@ func RunErr(dir string, env []string, bin string, args ...string) (string, error
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// Containerd is a containerd daemon the test started, with its own root,
+// state directory and socket; Ctr runs ctr against it.
+type Containerd struct {
+	Socket string
+	Dir    string
+}
+
+// StartContainerd starts containerd (from PATH, Debian's package) on a
+// socket in a fresh temporary directory, with its own root and state, so it
+// touches nothing of a containerd the machine may run. containerd needs
+// root: without it the test is skipped, unless AIRLOCK_E2E=1, which fails
+// it. The daemon stops with the test.
+func StartContainerd(t testing.TB) *Containerd {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if Required() {
+			t.Fatal("containerd tests need root (AIRLOCK_E2E=1 is set; run `make test` as root)")
+		}
+		t.Skip("containerd needs root")
+	}
+	bin := Tool(t, "containerd")
+	Tool(t, "ctr")
+	// A short path: unix socket names are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "ctrd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Containerd{Socket: filepath.Join(dir, "c.sock"), Dir: dir}
+	cfg := fmt.Sprintf(`version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[debug]
+  address = %q
+[metrics]
+  address = ""
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Socket, c.Socket+".ttrpc", c.Socket+".debug")
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--config", cfgPath)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		cancel()
+		os.RemoveAll(dir)
+		t.Fatalf("starting containerd: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		// Snapshots may hold mounts; unmount what is left before removing.
+		exec.Command("umount", "-R", filepath.Join(dir, "root")).Run()
+		os.RemoveAll(dir)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := RunErr("", nil, "ctr", "--address", c.Socket, "version"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd did not start on %s\n%s", c.Socket, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return c
+}
+
+// Ctr runs ctr against this containerd and returns its combined output
+// and error.
+func (c *Containerd) Ctr(args ...string) (string, error) {
+	return RunErr("", nil, "ctr", append([]string{"--address", c.Socket}, args...)...)
+}
