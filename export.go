@@ -3,9 +3,12 @@ package airlock
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-oci/airlock/bundle"
@@ -73,7 +77,10 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	if len(refs) == 0 {
 		return nil, fmt.Errorf("%w: no images to export", ErrUsage)
 	}
-	client := o.registryClient()
+	client, err := o.registryClient()
+	if err != nil {
+		return nil, err
+	}
 	platforms, err := parsePlatforms(o.platforms)
 	if err != nil {
 		return nil, err
@@ -98,7 +105,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		o.emit(Progress{Phase: "discover", Image: s})
 		d, err := client.Discover(ctx, ref, registry.DiscoverOptions{Platforms: platforms, SignaturesFrom: sigRepos})
 		if err != nil {
-			return nil, fmt.Errorf("%w: discovering %s: %w", ErrExport, s, err)
+			return nil, fmt.Errorf("%w: %w", ErrExport, err) // err names the image (registry.Discover)
 		}
 		o.logger.Debug("discovered", "image", s, "digest", d.Root.Digest, "platforms", len(d.Platforms), "attached", len(d.Attached))
 		if err := singlePlatform(ctx, client, d); err != nil {
@@ -508,16 +515,59 @@ func (o *options) emit(p Progress) {
 	}
 }
 
-func (o *options) registryClient() *registry.Client {
+func (o *options) registryClient() (*registry.Client, error) {
 	ropts := []registry.Option{registry.WithKeychain(o.keychain), registry.WithLogger(o.logger),
 		registry.WithUserAgent("airlock/" + Version)}
 	if len(o.insecure) > 0 {
 		ropts = append(ropts, registry.WithInsecureRegistries(o.insecure...))
 	}
-	if o.transport != nil {
-		ropts = append(ropts, registry.WithTransport(o.transport))
+	rt := o.transport
+	if len(o.registryCAs) > 0 || o.skipTLSVerify {
+		t, err := o.registryTLSTransport()
+		if err != nil {
+			return nil, err
+		}
+		rt = t
 	}
-	return registry.New(ropts...)
+	if rt != nil {
+		ropts = append(ropts, registry.WithTransport(rt))
+	}
+	return registry.New(ropts...), nil
+}
+
+// registryTLSTransport is the default transport with the registry CA and
+// skip-verify options applied.
+func (o *options) registryTLSTransport() (http.RoundTripper, error) {
+	base, ok := remote.DefaultTransport.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("%w: the default transport is not an *http.Transport", ErrUsage)
+	}
+	t := base.Clone()
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.TLSClientConfig != nil {
+		cfg = t.TLSClientConfig.Clone()
+	}
+	if len(o.registryCAs) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		for _, f := range o.registryCAs {
+			pem, err := readFileLimited(f, 1<<20)
+			if err != nil {
+				return nil, fmt.Errorf("%w: registry CA: %w", ErrUsage, err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("%w: registry CA %s: no PEM certificate in it", ErrUsage, f)
+			}
+		}
+		cfg.RootCAs = pool
+	}
+	if o.skipTLSVerify {
+		cfg.InsecureSkipVerify = true
+	}
+	t.TLSClientConfig = cfg
+	return t, nil
 }
 
 func parsePlatforms(ss []string) ([]v1.Platform, error) {

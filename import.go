@@ -83,7 +83,10 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	if !o.at.IsZero() {
 		return nil, fmt.Errorf("%w: --at reproduces a past verification for an audit and is refused for an import", ErrUsage)
 	}
-	client := o.registryClient()
+	client, err := o.registryClient()
+	if err != nil {
+		return nil, err
+	}
 	prefix, err := parseTarget(client, target)
 	if err != nil {
 		return nil, err

@@ -24,9 +24,11 @@ type options struct {
 	now         func() time.Time
 
 	// registry access (Export, Import)
-	insecure  []string
-	transport http.RoundTripper
-	keychain  authn.Keychain
+	insecure      []string
+	transport     http.RoundTripper
+	keychain      authn.Keychain
+	registryCAs   []string
+	skipTLSVerify bool
 
 	// Export
 	platforms      []string
@@ -70,6 +72,9 @@ func newOptions(opts []Option) (*options, error) {
 	if o.concurrency < 1 {
 		return nil, fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrUsage, o.concurrency)
 	}
+	if o.transport != nil && (len(o.registryCAs) > 0 || o.skipTLSVerify) {
+		return nil, fmt.Errorf("%w: a transport excludes registry CA and TLS options (configure them in the transport)", ErrUsage)
+	}
 	if o.maxStaleness < 0 {
 		return nil, fmt.Errorf("%w: max staleness must not be negative", ErrUsage)
 	}
@@ -112,6 +117,21 @@ func WithInsecureRegistries(hosts ...string) Option {
 // WithTransport sets the HTTP transport for registry and TUF access.
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) error { o.transport = rt; return nil }
+}
+
+// WithRegistryCA (Export, Import) trusts the PEM certificates in these
+// files, besides the system's, for registry TLS (a private CA of an
+// internal registry). TUF repositories are not affected.
+func WithRegistryCA(pemFiles ...string) Option {
+	return func(o *options) error { o.registryCAs = append(o.registryCAs, pemFiles...); return nil }
+}
+
+// WithRegistryTLSSkipVerifyUnsafe (Export, Import) accepts any certificate
+// from registries: anyone on the path can then impersonate them. What is
+// pulled is still checked against its digests, and verify judges it
+// offline; but credentials are exposed. TUF repositories are not affected.
+func WithRegistryTLSSkipVerifyUnsafe() Option {
+	return func(o *options) error { o.skipTLSVerify = true; return nil }
 }
 
 // WithKeychain sets registry credentials (default: docker config and

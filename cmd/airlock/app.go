@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -28,15 +29,30 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Exit codes are decided in run, never inside the library.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "debug", Usage: "log what airlock does to stderr"},
+			&cli.BoolFlag{Name: "debug", Usage: "log what airlock does to stderr (anywhere on the line)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no result and no progress; errors still go to stderr and the exit code says the outcome (anywhere on the line)"},
 		},
 		Before: func(c *cli.Context) error {
+			if c.Bool("quiet") {
+				c.App.Writer = io.Discard
+			}
 			if c.Bool("debug") {
 				c.Context = withLogger(c.Context, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			}
 			return nil
 		},
 		Commands: []*cli.Command{
+			{
+				Name:  "version",
+				Usage: "print airlock's version (same as --version)",
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return fmt.Errorf("%w: version takes no arguments", airlock.ErrUsage)
+					}
+					cli.ShowVersion(c)
+					return nil
+				},
+			},
 			exportCommand(),
 			inspectCommand(),
 			verifyCommand(),

@@ -54,7 +54,7 @@ func TestCLI(t *testing.T) {
 		{"trust list", []string{"trust", "list", "--trust-dir", trustDir}, 0, []string{demo.TUFName, "root", "never"}},
 		{"verify", []string{"verify", bundlePath, "--trust-dir", trustDir, "--policy", policy, "--report", filepath.Join(dir, "r.json")}, 0,
 			[]string{"PASS", "release@vendor.example"}},
-		{"verify json", []string{"verify", "-o", "json", "--trust-dir", trustDir, "--policy", policy, bundlePath}, 0,
+		{"verify json", []string{"verify", "--format", "json", "--trust-dir", trustDir, "--policy", policy, bundlePath}, 0,
 			[]string{`"schema": "airlock.dev/report/v1"`}},
 		{"verify quick flags", []string{"verify", "--trust-dir", trustDir, "--certificate-identity", demo.Identity, "--certificate-oidc-issuer", demo.Issuer, bundlePath}, 0, nil},
 		{"verify quick flags --type", []string{"verify", "--trust-dir", trustDir, "--certificate-identity", demo.Identity, "--certificate-oidc-issuer", demo.Issuer, "--type", "slsaprovenance1", bundlePath}, 0,
@@ -78,7 +78,7 @@ func TestCLI(t *testing.T) {
 		{"policy and flags", []string{"verify", "--policy", policy, "--key", root, bundlePath}, exitError, nil},
 		{"missing bundle", []string{"inspect", filepath.Join(dir, "absent.tar")}, exitError, nil},
 		{"not a bundle", []string{"inspect", policy}, exitIntegrity, nil},
-		{"bad format", []string{"inspect", "-o", "yaml", bundlePath}, exitError, nil},
+		{"bad format", []string{"inspect", "--format", "yaml", bundlePath}, exitError, []string{"want text or json"}},
 		{"unknown command", []string{"frobnicate"}, exitError, nil},
 	}
 	for _, s := range steps {

@@ -14,6 +14,7 @@ func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
+	args = hoistGlobalBools(app, args)
 	out := []string{args[0]}
 	cmds := app.Commands
 	flags := app.Flags
@@ -86,4 +87,41 @@ func takesValue(flags []cli.Flag, a string) bool {
 		}
 	}
 	return false
+}
+
+// hoistGlobalBools moves the app's boolean flags (--debug, --quiet) found
+// anywhere before "--" to the front, so `airlock verify b.tar --debug`
+// works as docs/cli.md promises. A command flag of the same name would
+// shadow it; commands define none.
+func hoistGlobalBools(app *cli.App, args []string) []string {
+	isGlobal := func(a string) bool {
+		if !strings.HasPrefix(a, "-") {
+			return false
+		}
+		n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		for _, f := range app.Flags {
+			if _, ok := f.(*cli.BoolFlag); !ok {
+				continue
+			}
+			for _, fn := range f.Names() {
+				if fn == n && fn != "help" && fn != "h" && fn != "version" && fn != "v" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	front, rest := []string{args[0]}, []string{}
+	for i := 1; i < len(args); i++ {
+		if args[i] == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if isGlobal(args[i]) {
+			front = append(front, args[i])
+		} else {
+			rest = append(rest, args[i])
+		}
+	}
+	return append(front, rest...)
 }

@@ -142,13 +142,13 @@ func ociImage(t *testing.T, arch string, size int64, layers int) v1.Image {
 // inventoryOf reads the inventory through the CLI's JSON inspect output.
 func inspectJSON(t *testing.T, bundlePath string) map[string]any {
 	t.Helper()
-	out, errOut, code := airlockRun(t, "inspect", "-o", "json", bundlePath)
+	out, errOut, code := airlockRun(t, "inspect", "--format", "json", bundlePath)
 	if code != 0 {
 		t.Fatalf("inspect exit %d: %s", code, errOut)
 	}
 	var v map[string]any
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatalf("inspect -o json: %v\n%s", err, out)
+		t.Fatalf("inspect --format json: %v\n%s", err, out)
 	}
 	return v
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -32,9 +33,14 @@ func exportCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "key", Usage: "carry a public key `FILE` (never trusted on the far side by itself)"},
 			&cli.BoolFlag{Name: "referrers-tags", Usage: "also name each subject's referrers fallback index (sha256-<hex>) in index.json, for regctl; containerd's ctr import then fails (docs/bundle-format.md)"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob downloads"},
-			&cli.StringFlag{Name: "format", Value: "text", Usage: "summary format: text or json (-o names the bundle here)"},
+			formatFlag(),
 		}, registryFlags()...),
 		Action: func(c *cli.Context) error {
+			// Every mistake is refused here, before anything is downloaded.
+			out, err := bundleOutput(c.String("output"))
+			if err != nil {
+				return err
+			}
 			refs := c.Args().Slice()
 			if f := c.String("file"); f != "" {
 				more, err := readList(f)
@@ -46,7 +52,7 @@ func exportCommand() *cli.Command {
 			if len(refs) == 0 {
 				return fmt.Errorf("%w: name at least one image, or --file", airlock.ErrUsage)
 			}
-			format, err := outputFormat(c.String("format"))
+			format, err := outputFormat(c)
 			if err != nil {
 				return err
 			}
@@ -59,7 +65,11 @@ func exportCommand() *cli.Command {
 			if c.Bool("referrers-tags") {
 				opts = append(opts, airlock.WithReferrersTags())
 			}
-			opts = append(opts, registryOptions(c)...)
+			ropts, err := registryOptions(c)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, ropts...)
 			tufOpts, err := tufOptions(c)
 			if err != nil {
 				return err
@@ -71,12 +81,14 @@ func exportCommand() *cli.Command {
 			for _, p := range c.StringSlice("key") {
 				opts = append(opts, airlock.WithCarriedKey(p))
 			}
-			prog := newProgress(c.App.ErrWriter, format == "text")
+			prog := newProgress(c.App.ErrWriter, format == "text" && !c.Bool("quiet"))
 			opts = append(opts, airlock.WithProgress(prog.update))
-			res, err := airlock.Export(c.Context, c.String("output"), refs, opts...)
+			ctx, cancel := withTimeout(c)
+			defer cancel()
+			res, err := airlock.Export(ctx, out, refs, opts...)
 			prog.wait()
 			if err != nil {
-				return err
+				return timeoutErr(ctx, err)
 			}
 			if format == "json" {
 				return writeJSON(c.App.Writer, res)
@@ -85,6 +97,25 @@ func exportCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// bundleOutput checks -o before any download: a file name whose directory
+// exists, not a directory, not stdout, not an output format.
+func bundleOutput(p string) (string, error) {
+	switch p {
+	case "-":
+		return "", fmt.Errorf("%w: -o -: the bundle cannot go to stdout (it is written under a temporary name and renamed); name a FILE", airlock.ErrUsage)
+	case "text", "json":
+		return "", fmt.Errorf("%w: -o %s names the bundle FILE; for a %s summary use --format %s", airlock.ErrUsage, p, p, p)
+	}
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return "", fmt.Errorf("%w: -o %s is a directory; name the bundle FILE, e.g. -o %s", airlock.ErrUsage, p, filepath.Join(p, "bundle.tar"))
+	}
+	dir := filepath.Dir(p)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%w: -o %s: directory %s does not exist", airlock.ErrUsage, p, dir)
+	}
+	return p, nil
 }
 
 func tufOptions(c *cli.Context) ([]airlock.Option, error) {

@@ -22,16 +22,25 @@ func importCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "verify and print what would be pushed where; push nothing"},
 			&cli.StringFlag{Name: "receipt", Usage: "write what the target now holds (digests per reference) to `FILE`"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob uploads"},
+			formatFlag(), oldOutputFlag(),
 		), registryFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("%w: import takes one BUNDLE", airlock.ErrUsage)
 			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
 			opts, err := verifyOptions(c)
 			if err != nil {
 				return err
 			}
-			opts = append(opts, registryOptions(c)...)
+			ropts, err := registryOptions(c)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, ropts...)
 			opts = append(opts, airlock.WithConcurrency(c.Int("concurrency")))
 			if c.Bool("keep-host") {
 				opts = append(opts, airlock.WithKeepSourceHost())
@@ -45,10 +54,13 @@ func importCommand() *cli.Command {
 			if c.Bool("dry-run") {
 				opts = append(opts, airlock.WithDryRun())
 			}
-			prog := newProgress(c.App.ErrWriter, true)
+			prog := newProgress(c.App.ErrWriter, format == "text" && !c.Bool("quiet"))
 			opts = append(opts, airlock.WithProgress(prog.update))
-			res, ierr := airlock.Import(c.Context, c.Args().First(), c.String("to"), opts...)
+			ctx, cancel := withTimeout(c)
+			defer cancel()
+			res, ierr := airlock.Import(ctx, c.Args().First(), c.String("to"), opts...)
 			prog.wait()
+			ierr = timeoutErr(ctx, ierr)
 			if res == nil {
 				return ierr
 			}
@@ -57,9 +69,18 @@ func importCommand() *cli.Command {
 				if err := writeReport(c, res.Report); err != nil {
 					return err
 				}
-				res.Report.Summary(c.App.Writer)
 			}
-			printImport(c.App.Writer, res)
+			if format == "json" {
+				// The receipt: what the target now holds (or would, for a dry run).
+				if err := writeJSON(c.App.Writer, res); err != nil {
+					return err
+				}
+			} else {
+				if res.Report != nil {
+					res.Report.Summary(c.App.Writer)
+				}
+				printImport(c.App.Writer, res)
+			}
 			if p := c.String("receipt"); p != "" && !res.DryRun {
 				if err := writeFileAtomic(p, res.WriteReceipt); err != nil {
 					return err

@@ -17,13 +17,13 @@ func inspectCommand() *cli.Command {
 		Usage:     "list what a bundle carries: images, platforms, sizes, what vouches for each, trust material",
 		ArgsUsage: "BUNDLE",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			formatFlag(), oldOutputFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("%w: inspect takes one BUNDLE", airlock.ErrUsage)
 			}
-			format, err := outputFormat(c.String("output"))
+			format, err := outputFormat(c)
 			if err != nil {
 				return err
 			}

@@ -79,9 +79,9 @@ func trustCommand() *cli.Command {
 			{
 				Name:  "list",
 				Usage: "list pinned roots with versions, expiry and last accepted update",
-				Flags: []cli.Flag{trustDirFlag(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+				Flags: []cli.Flag{trustDirFlag(), formatFlag(), oldOutputFlag()},
 				Action: func(c *cli.Context) error {
-					format, err := outputFormat(c.String("output"))
+					format, err := outputFormat(c)
 					if err != nil {
 						return err
 					}
@@ -109,12 +109,12 @@ func trustCommand() *cli.Command {
 				Name:      "show",
 				Usage:     "show one pinned root",
 				ArgsUsage: "NAME",
-				Flags:     []cli.Flag{trustDirFlag(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"}},
+				Flags:     []cli.Flag{trustDirFlag(), formatFlag(), oldOutputFlag()},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return fmt.Errorf("%w: trust show takes one NAME", airlock.ErrUsage)
 					}
-					format, err := outputFormat(c.String("output"))
+					format, err := outputFormat(c)
 					if err != nil {
 						return err
 					}

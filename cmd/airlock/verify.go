@@ -83,13 +83,13 @@ func verifyCommand() *cli.Command {
 		ArgsUsage: "BUNDLE",
 		Flags: append(verifyFlags(),
 			&cli.StringFlag{Name: "at", Usage: "reproduce a past verification as of `TIME` (RFC 3339) for an audit; reported as such"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (summary) or json (the report on stdout)"},
+			formatFlag(), oldOutputFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("%w: verify takes one BUNDLE", airlock.ErrUsage)
 			}
-			format, err := outputFormat(c.String("output"))
+			format, err := outputFormat(c)
 			if err != nil {
 				return err
 			}

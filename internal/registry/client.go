@@ -267,7 +267,9 @@ func (c *Client) transportFor(ctx context.Context, repo name.Repository, scopes 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("contacting %s: %w", reg.RegistryStr(), ctx.Err())
 		}
-		if hctx.Err() != nil {
+		// hctx is cancelled by now: only a deadline that had passed
+		// before means the registry did not answer in time.
+		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %v: %w", c.timeout, err)
 		}
 		return nil, &netError{op: "contacting " + reg.RegistryStr(), err: err}
