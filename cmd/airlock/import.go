@@ -81,6 +81,7 @@ func importCommand() *cli.Command {
 				}
 				printImport(c.App.Writer, res)
 			}
+			emptyStoreHint(c, ierr != nil)
 			if p := c.String("receipt"); p != "" && !res.DryRun {
 				if err := writeFileAtomic(p, res.WriteReceipt); err != nil {
 					return err

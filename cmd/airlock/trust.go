@@ -27,6 +27,22 @@ func openStore(c *cli.Context) (*trust.Store, error) {
 	return trust.OpenStore(dir)
 }
 
+// emptyStoreHint tells, after a verify or import that did not pass, that
+// the trust store has no pinned root: the usual reason keyless signatures
+// and attestations fail for a new user.
+func emptyStoreHint(c *cli.Context, failed bool) {
+	if !failed {
+		return
+	}
+	st, err := openStore(c)
+	if err != nil {
+		return
+	}
+	if pins, err := st.List(); err == nil && len(pins) == 0 {
+		fmt.Fprintf(c.App.ErrWriter, "airlock: the trust store %s is empty, so no keyless signature or attestation can be verified: pin a root with `airlock trust init` (Sigstore public good) or `airlock trust init --root ROOT.json --name NAME` (docs/runbook.md)\n", st.Dir())
+	}
+}
+
 func trustCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "trust",
@@ -72,7 +88,7 @@ func trustCommand() *cli.Command {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "pinned %s (%s)\n", name, origin)
-					printPin(c.App.Writer, pin)
+					printPin(c.App.Writer, pin, time.Now())
 					return nil
 				},
 			},
@@ -100,7 +116,7 @@ func trustCommand() *cli.Command {
 						fmt.Fprintln(c.App.Writer, "no roots pinned: run `airlock trust init`")
 					}
 					for i := range pins {
-						printPin(c.App.Writer, &pins[i])
+						printPin(c.App.Writer, &pins[i], time.Now())
 					}
 					return nil
 				},
@@ -129,7 +145,7 @@ func trustCommand() *cli.Command {
 					if format == "json" {
 						return writeJSON(c.App.Writer, pin)
 					}
-					printPin(c.App.Writer, pin)
+					printPin(c.App.Writer, pin, time.Now())
 					return nil
 				},
 			},
@@ -168,10 +184,19 @@ func trustCommand() *cli.Command {
 	}
 }
 
-func printPin(w interface{ Write([]byte) (int, error) }, p *trust.Pin) {
+// printPin prints a pin; roles expired at now are marked, with what to do.
+func printPin(w interface{ Write([]byte) (int, error) }, p *trust.Pin, now time.Time) {
 	fmt.Fprintf(w, "%s  (%s)\n", p.Name, p.Origin)
+	expired := false
 	for _, r := range p.Roles {
-		fmt.Fprintf(w, "  %-10s v%-5d expires %s\n", r.Name, r.Version, r.Expires.UTC().Format(time.RFC3339))
+		mark := ""
+		if !r.Expires.IsZero() && now.After(r.Expires) {
+			mark, expired = "  EXPIRED", true
+		}
+		fmt.Fprintf(w, "  %-10s v%-5d expires %s%s\n", r.Name, r.Version, r.Expires.UTC().Format(time.RFC3339), mark)
+	}
+	if expired {
+		fmt.Fprintf(w, "  note: expired roles are renewed by `airlock trust update BUNDLE` (or verify/import) with a bundle carrying newer TUF metadata\n")
 	}
 	if p.LastUpdate.IsZero() {
 		fmt.Fprintf(w, "  last accepted update: never\n")

@@ -119,6 +119,7 @@ func verifyCommand() *cli.Command {
 			} else {
 				rep.Summary(c.App.Writer)
 			}
+			emptyStoreHint(c, verr != nil)
 			return verr
 		},
 	}
