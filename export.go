@@ -41,8 +41,13 @@ type ExportResult struct {
 	Bundle string          `json:"bundle"`
 	Images []ExportedImage `json:"images"`
 	Trust  []ExportedTrust `json:"trust,omitempty"`
-	Blobs  int             `json:"blobs"` // layers and configs fetched (each stored once)
-	Bytes  int64           `json:"bytes"`
+	// Blobs and BlobBytes count every blob in the bundle (manifests,
+	// configs, layers, signatures, trust files, the inventory), each once:
+	// what `airlock inspect` counts.
+	Blobs     int   `json:"blobs"`
+	BlobBytes int64 `json:"blobBytes"`
+	// Bytes is the size of the archive.
+	Bytes int64 `json:"bytes"`
 }
 
 // ExportedImage is one exported image.
@@ -175,6 +180,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		}
 		return rc, nil
 	}
+	res.Blobs, res.BlobBytes = w.Blobs()
 	if err := w.Commit(ctx, fetch); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
@@ -182,7 +188,6 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	if fi, err := os.Stat(out); err == nil {
 		res.Bytes = fi.Size()
 	}
-	res.Blobs = len(repoOf)
 	return res, nil
 }
 

@@ -46,9 +46,12 @@ type ImportedImage struct {
 	Verdict   string `json:"verdict"`
 	// Skipped says why nothing was pushed for the image (it failed
 	// verification under --only-verified).
-	Skipped   string    `json:"skipped,omitempty"`
+	Skipped string `json:"skipped,omitempty"`
+	// Blobs and Bytes count the image's blobs; Present of them the target
+	// already had (not uploaded again).
 	Blobs     int       `json:"blobs"`
 	Bytes     int64     `json:"bytes"`
+	Present   int       `json:"present"`
 	Manifests []string  `json:"manifests"`
 	Referrers []string  `json:"referrers,omitempty"`
 	Tags      []TagMove `json:"tags"`
@@ -233,6 +236,11 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	}
 	var conflicts []string
 	for _, ip := range plans {
+		for _, b := range ip.plan.blobs {
+			if s := staged[b.Digest]; s != nil && s.st != nil && s.st.Present() && s.repo.Name() == ip.plan.repo.Name() {
+				ip.ii.Present++
+			}
+		}
 		conflicts = append(conflicts, tagConflicts(ip.plan, ip.ii)...)
 		v.report.Images[ip.i].Targets = append(v.report.Images[ip.i].Targets, ip.ii.Reference)
 		res.Images = append(res.Images, ip.ii)

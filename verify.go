@@ -243,9 +243,14 @@ func (o *options) judge(v *verified, persist bool) error {
 		rep.Images = append(rep.Images, res)
 	}
 	for i := range summaries {
+		// Findings name an operator key "key:<name>" (verify.Check).
+		names := []string{summaries[i].Name}
+		if summaries[i].Kind == bundle.TrustKindPublicKey {
+			names = append(names, "key:"+summaries[i].Name)
+		}
 		for _, img := range rep.Images {
 			for _, f := range img.Findings {
-				if f.Status == verify.StatusVerified && slices.Contains(f.TrustMaterial, summaries[i].Name) {
+				if f.Status == verify.StatusVerified && slices.ContainsFunc(f.TrustMaterial, func(n string) bool { return slices.Contains(names, n) }) {
 					summaries[i].Used = true
 				}
 			}

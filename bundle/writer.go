@@ -149,6 +149,25 @@ func Create(path string, opts ...WriterOption) (*Writer, error) {
 	}, nil
 }
 
+// Blobs returns how many distinct blobs the bundle holds (stored and
+// reserved) and their total size: what a reader of the finished bundle
+// counts under blobs/.
+func (w *Writer) Blobs() (n int, size int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.small {
+		n++
+		size += int64(len(b.data))
+	}
+	for h, d := range w.reserved {
+		if _, ok := w.small[h]; !ok {
+			n++
+			size += d.Size
+		}
+	}
+	return n, size
+}
+
 // Put stores a small blob (manifest, config, signature layer, inventory, TUF
 // file) in memory until Commit and returns its descriptor. The same content
 // is stored once. Blobs over 64 MiB are refused: Reserve them instead.

@@ -30,6 +30,10 @@ const (
 	// VerdictAllowedByDefault: no rule matches the image and the policy's
 	// defaultAction is allow; it was not verified against anything (image only).
 	VerdictAllowedByDefault = "allowed-by-default"
+	// VerdictIncomplete: the checks did not finish (an import stopped on a
+	// registry error before every blob was hashed); never a pass (report
+	// only, exit code ExitError).
+	VerdictIncomplete = "incomplete"
 )
 
 // Exit codes of `airlock verify` and `airlock import`, derived from the report.
@@ -137,6 +141,9 @@ type RuleResult struct {
 // has not passed), pass otherwise.
 func (r *Report) ComputeVerdict() string {
 	if !r.Integrity.OK {
+		if r.Integrity.Error == "" {
+			return VerdictIncomplete // not checked, not failed
+		}
 		return VerdictIntegrityFailed
 	}
 	for _, img := range r.Images {
@@ -164,6 +171,8 @@ func (r *Report) ExitCode() int {
 		return ExitOK
 	case VerdictIntegrityFailed:
 		return ExitIntegrity
+	case VerdictIncomplete:
+		return ExitError
 	default:
 		return ExitPolicy
 	}
@@ -222,6 +231,14 @@ func ParseReport(data []byte) (*Report, error) {
 // Text that came from the bundle (identities, reasons) is escaped so that
 // it cannot drive the terminal.
 func (r *Report) Summary(w io.Writer) {
+	r.SummaryOutcome(w, "", r.ExitCode())
+}
+
+// SummaryOutcome writes the summary with a final line that states the
+// command's real outcome: an import whose checks passed but whose push
+// failed says so next to the verdict, with the exit code it ends with.
+// outcome "" and code r.ExitCode() give Summary.
+func (r *Report) SummaryOutcome(w io.Writer, outcome string, code int) {
 	sw := &summaryWriter{w: w}
 	verdict := r.ComputeVerdict()
 	tool := strings.TrimSpace(r.Tool.Name + " " + r.Tool.Version)
@@ -257,11 +274,11 @@ func (r *Report) Summary(w io.Writer) {
 	if r.Integrity.OK {
 		sw.line("  integrity:  ok: %d blobs, %s checked against their digests", r.Integrity.Blobs, humanBytes(r.Integrity.Bytes))
 	} else {
-		why := r.Integrity.Error
-		if why == "" {
-			why = "not checked"
+		if r.Integrity.Error == "" {
+			sw.line("  integrity:  NOT CHECKED: the command stopped before every blob was hashed")
+		} else {
+			sw.line("  integrity:  FAILED after %d blobs, %s: %s", r.Integrity.Blobs, humanBytes(r.Integrity.Bytes), r.Integrity.Error)
 		}
-		sw.line("  integrity:  FAILED after %d blobs, %s: %s", r.Integrity.Blobs, humanBytes(r.Integrity.Bytes), why)
 	}
 	for i, t := range r.Trust {
 		label := "  trust:      "
@@ -297,7 +314,11 @@ func (r *Report) Summary(w io.Writer) {
 		sw.line("no images")
 	}
 	sw.line("")
-	sw.line("verdict: %s (exit code %d)", strings.ToUpper(verdict), r.ExitCode())
+	if outcome != "" {
+		sw.line("verdict: %s; %s (exit code %d)", strings.ToUpper(verdict), outcome, code)
+		return
+	}
+	sw.line("verdict: %s (exit code %d)", strings.ToUpper(verdict), code)
 }
 
 func (img *ImageResult) summary(sw *summaryWriter) {

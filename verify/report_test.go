@@ -191,7 +191,7 @@ func TestExitCodes(t *testing.T) {
 		{"integrity failure wins", Report{Integrity: Integrity{OK: false, Error: "blob sha256:1 digest mismatch"}, Images: []ImageResult{pass}}, ExitIntegrity, VerdictIntegrityFailed},
 		{"integrity failure with policy failure", Report{Integrity: Integrity{Error: "truncated"}, Images: []ImageResult{fail}}, ExitIntegrity, VerdictIntegrityFailed},
 		{"a hand-set verdict is ignored", Report{Integrity: Integrity{OK: true}, Images: []ImageResult{fail}, Verdict: VerdictPass}, ExitPolicy, VerdictPolicyFailed},
-		{"zero report is not a pass", Report{}, ExitIntegrity, VerdictIntegrityFailed},
+		{"zero report is not a pass", Report{}, ExitError, VerdictIncomplete},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -269,5 +270,79 @@ func TestCLITimeoutAndNetworkErrors(t *testing.T) {
 	_, stderr, code = airlockRun(t, "export", "--no-tuf", "--timeout", "2m", "-o", filepath.Join(dir, "b.tar"), closed+"/x:v1")
 	if code != exitError || strings.Count(stderr, "discovering") != 1 || strings.Contains(stderr, "no answer within") {
 		t.Errorf("export from a closed port: exit %d, want one \"discovering\" and no timeout claim:\n%s", code, stderr)
+	}
+}
+
+// What is printed matches the exit code: an unreachable target, a tag
+// conflict, a re-import of what is already there; export and inspect count
+// the same blobs.
+func TestCLIOutcomeMatchesExitCode(t *testing.T) {
+	w, err := demo.NewWorld(context.Background(), demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(demo.Policy), 0o644)
+	root := filepath.Join(dir, "root.json")
+	os.WriteFile(root, w.TUFRoot, 0o644)
+	b := filepath.Join(dir, "b.tar")
+	trustDir := filepath.Join(dir, "trust")
+	out, stderr, code := airlockRun(t, "export", w.Image, "-o", b, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName)
+	if code != 0 {
+		t.Fatalf("export: %s", stderr)
+	}
+	exported := regexp.MustCompile(`, (\d+) blobs, `).FindStringSubmatch(out)
+	insp, _, _ := airlockRun(t, "inspect", b)
+	inspected := regexp.MustCompile(`: (\d+) blobs, `).FindStringSubmatch(insp)
+	if exported == nil || inspected == nil || exported[1] != inspected[1] {
+		t.Errorf("export and inspect count blobs differently:\n%s\n%s", out, insp)
+	}
+	airlockRun(t, "trust", "init", "--trust-dir", trustDir, "--root", root, "--name", demo.TUFName)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	report := filepath.Join(dir, "r.json")
+	imp := func(extra ...string) []string {
+		return append([]string{"import", "--trust-dir", trustDir, "--policy", policy}, append(extra, b)...)
+	}
+	runSteps(t, []step{
+		{"unreachable target", imp("--to", closed+"/m", "--report", report), exitError,
+			[]string{"integrity:  NOT CHECKED", "verdict: INCOMPLETE (exit code 3)", "connection refused"}, nil, false},
+	})
+	if out, _, _ := airlockRun(t, imp("--to", closed+"/m")...); strings.Contains(out, "INTEGRITY-FAILED") || strings.Contains(out, "exit code 2") {
+		t.Errorf("an unreachable target is reported as an integrity failure:\n%s", out)
+	}
+	var rep struct{ Schema, Verdict string }
+	data, _ := os.ReadFile(report)
+	if json.Unmarshal(data, &rep) != nil || rep.Verdict != "incomplete" || rep.Schema == "" {
+		t.Errorf("report of an import to an unreachable target: schema %q verdict %q", rep.Schema, rep.Verdict)
+	}
+
+	target := w.TargetHost() + "/m"
+	runSteps(t, []step{
+		{"import", imp("--to", target), 0, nil, []string{"pushed", "verdict: PASS (exit code 0)"}, false},
+		{"re-import", imp("--to", target), 0, nil, []string{"blobs", "already there", "verdict: PASS (exit code 0)"}, false},
+	})
+	if out, _, _ := airlockRun(t, imp("--to", target)...); regexp.MustCompile(`pushed \d+`).MatchString(out) {
+		t.Errorf("a re-import claims to have pushed blobs:\n%s", out)
+	}
+	// Move the tag to another image: the next import refuses to move it back.
+	ref, err := name.ParseReference(target+"/vendor/app:1.0", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := random.Image(64, 1)
+	if err := remote.Write(ref, other); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = airlockRun(t, imp("--to", target)...)
+	if code != exitError || !strings.Contains(out, "verdict: PASS; import FAILED: a tag points at a different digest in the target (--force moves it) (exit code 3)") || strings.Contains(out, "(exit code 0)") {
+		t.Errorf("tag conflict: exit %d\n%s", code, out)
 	}
 }

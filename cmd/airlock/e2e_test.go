@@ -325,6 +325,16 @@ func TestE2EVerifyAndImport(t *testing.T) {
 	if rep.Verdict != "pass" || len(rep.Images) != 2 {
 		t.Fatalf("report verdict %q, %d images", rep.Verdict, len(rep.Images))
 	}
+	// The operator's key verified every finding: the summary says it was used.
+	keyUsed := false
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.Contains(line, w.pub+" [public-key") {
+			keyUsed = strings.HasSuffix(strings.TrimSpace(line), "] used")
+		}
+	}
+	if !keyUsed {
+		t.Errorf("verify --key does not report the key as used:\n%s", stdout)
+	}
 	verified := map[string]int{}
 	for _, f := range rep.Images[0].Findings {
 		if f.Status == "verified" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -66,6 +67,11 @@ func importCommand() *cli.Command {
 			}
 			// The report is written for every import, whatever the outcome.
 			if res.Report != nil {
+				if res.Report.Schema == "" {
+					// The import stopped before the library finished the
+					// report: finish it, so its verdict is written.
+					res.Report.Finish()
+				}
 				if err := writeReport(c, res.Report); err != nil {
 					return err
 				}
@@ -76,10 +82,15 @@ func importCommand() *cli.Command {
 					return err
 				}
 			} else {
-				if res.Report != nil {
-					res.Report.Summary(c.App.Writer)
-				}
 				printImport(c.App.Writer, res)
+				if res.Report != nil {
+					// The last line states the real outcome and exit code.
+					if code := exitCode(ierr); code != res.Report.ExitCode() {
+						res.Report.SummaryOutcome(c.App.Writer, "import FAILED: "+importFailure(ierr), code)
+					} else {
+						res.Report.Summary(c.App.Writer)
+					}
+				}
 			}
 			emptyStoreHint(c, ierr != nil)
 			if p := c.String("receipt"); p != "" && !res.DryRun {
@@ -103,8 +114,15 @@ func printImport(w io.Writer, res *airlock.ImportResult) {
 			fmt.Fprintf(w, "\n%s: %s\n", img.Source, img.Skipped)
 			continue
 		}
-		fmt.Fprintf(w, "\n%s -> %s\n  %s %d blobs (%s), %d manifests, %d referrers\n", img.Source, img.Reference, verb,
-			img.Blobs, humanBytes(img.Bytes), len(img.Manifests), len(img.Referrers))
+		fmt.Fprintf(w, "\n%s -> %s\n", img.Source, img.Reference)
+		switch {
+		case res.DryRun:
+			fmt.Fprintf(w, "  %s %d blobs (%s), %d manifests, %d referrers\n", verb, img.Blobs, humanBytes(img.Bytes), len(img.Manifests), len(img.Referrers))
+		case img.Present == img.Blobs:
+			fmt.Fprintf(w, "  all %d blobs (%s) already there; %d manifests, %d referrers in place\n", img.Blobs, humanBytes(img.Bytes), len(img.Manifests), len(img.Referrers))
+		default:
+			fmt.Fprintf(w, "  %s %d of %d blobs (%d already there, %s in all), %d manifests, %d referrers\n", verb, img.Blobs-img.Present, img.Blobs, img.Present, humanBytes(img.Bytes), len(img.Manifests), len(img.Referrers))
+		}
 		for _, t := range img.Tags {
 			note := ""
 			if t.Note != "" {
@@ -113,4 +131,13 @@ func printImport(w io.Writer, res *airlock.ImportResult) {
 			fmt.Fprintf(w, "  tag %-76s %s%s\n", t.Tag, short(t.Digest), note)
 		}
 	}
+}
+
+// importFailure says briefly why an import failed after its checks: the
+// full error follows on stderr.
+func importFailure(err error) string {
+	if errors.Is(err, airlock.ErrTagConflict) {
+		return "a tag points at a different digest in the target (--force moves it)"
+	}
+	return "see the error below"
 }
