@@ -18,6 +18,11 @@ func TestInterspersed(t *testing.T) {
 		{[]string{"airlock", "verify", "--policy=p.yaml", "b.tar", "--", "-odd-name"},
 			[]string{"airlock", "verify", "--policy=p.yaml", "b.tar", "--", "-odd-name"}},
 		{[]string{"airlock", "inspect", "b.tar"}, []string{"airlock", "inspect", "b.tar"}},
+		// Global flags anywhere on the line, but not after "--".
+		{[]string{"airlock", "verify", "b.tar", "--debug", "--key", "k.pub", "-q"},
+			[]string{"airlock", "--debug", "-q", "verify", "--key", "k.pub", "b.tar"}},
+		{[]string{"airlock", "trust", "list", "--quiet", "--", "--debug"},
+			[]string{"airlock", "--quiet", "trust", "list", "--", "--debug"}},
 	}
 	for _, c := range cases {
 		if got := interspersed(app, c.in); !reflect.DeepEqual(got, c.want) {
