@@ -36,7 +36,7 @@ type Progress struct {
 	BlobsTotal int
 }
 
-// ExportResult summarises an export; it is what `airlock export -o json` prints.
+// ExportResult summarises an export; it is what `airlock export --format json` prints.
 type ExportResult struct {
 	Bundle string          `json:"bundle"`
 	Images []ExportedImage `json:"images"`

@@ -438,23 +438,13 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 	plats := platformTargets(img)
 	relevant := append([]evalTarget{{label: "image", digest: img.Digest}}, plats...)
 	var problems, notes reasonTally
-	var otherTypes, unverified reasonTally
+	var otherTypes reasonTally
 	found := 0
 	satisfiedFor := map[string]string{} // digest -> description of the attestation that satisfies it
 	bound := boundAttestations(img)
 	for i := range img.Findings {
 		f := &img.Findings[i]
 		if !isAttestationFinding(f) {
-			continue
-		}
-		if f.PredicateType == "" && f.Status != StatusVerified {
-			// Its type is known only once its signature verifies: it may
-			// be the one required. Never report it as absent.
-			why := f.Reason
-			if why == "" {
-				why = string(f.Status)
-			}
-			unverified.add(why)
 			continue
 		}
 		if f.PredicateType != a.PredicateType {
@@ -563,8 +553,6 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 	}
 	if !res.Satisfied {
 		switch {
-		case found == 0 && !unverified.empty():
-			fmt.Fprintf(&b, "; attestations are present but none could be verified, so their type is unknown: %s", unverified.String())
 		case found == 0 && otherTypes.empty():
 			b.WriteString("; no attestation of that type was found")
 		case found == 0:

@@ -173,7 +173,7 @@ func TestCLIGuidance(t *testing.T) {
 	empty, public := filepath.Join(dir, "empty"), filepath.Join(dir, "public")
 	runSteps(t, []step{
 		{"verify with an empty trust store names trust init", []string{"verify", "--trust-dir", empty, "--policy", policy, b}, exitPolicy,
-			[]string{"trust store " + empty + " is empty", "airlock trust init", "attestations are present but none could be verified"}, nil, false},
+			[]string{"trust store " + empty + " is empty", "airlock trust init", "1 found, not counted"}, nil, false},
 		{"import with an empty trust store names trust init", []string{"import", "--dry-run", "--to", w.TargetHost() + "/m", "--trust-dir", empty, "--policy", policy, b}, exitPolicy,
 			[]string{"airlock trust init"}, nil, false},
 		{"trust init public good", []string{"trust", "init", "--trust-dir", public}, 0, nil, nil, false},

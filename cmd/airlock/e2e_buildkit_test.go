@@ -184,7 +184,7 @@ rules:
 		}
 	}
 	verdicts := func(pol string) map[string]result {
-		stdout, stderr, code := airlockRun(t, "verify", "-o", "json", "--trust-dir", filepath.Join(dir, "trust"), "--policy", pol, bundlePath)
+		stdout, stderr, code := airlockRun(t, "verify", "--format", "json", "--trust-dir", filepath.Join(dir, "trust"), "--policy", pol, bundlePath)
 		if code == exitError || code == exitIntegrity {
 			t.Fatalf("verify exit %d: %s", code, stderr)
 		}

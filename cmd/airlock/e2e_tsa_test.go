@@ -153,7 +153,7 @@ rules:
 		}
 	}
 	verifyWith := func(extra ...string) (report, int, string) {
-		args := append([]string{"verify", "-o", "json", "--trust-dir", filepath.Join(dir, "trust"), "--policy", policy}, extra...)
+		args := append([]string{"verify", "--format", "json", "--trust-dir", filepath.Join(dir, "trust"), "--policy", policy}, extra...)
 		stdout, stderr, code := airlockRun(t, append(args, bundlePath)...)
 		var rep report
 		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
