@@ -45,7 +45,7 @@ func TestCLI(t *testing.T) {
 		{"export json", []string{"export", "--format", "json", "-o", filepath.Join(dir, "j.tar"), "--no-tuf", w.Image},
 			0, []string{`"digest": "` + w.Digest.String()}},
 		{"inspect", []string{"inspect", bundlePath}, 0,
-			[]string{w.Digest.String(), "linux/arm64", "signatures 3", "https://slsa.dev/provenance/v1", "timestamp"}},
+			[]string{w.Digest.String(), "linux/arm64", "signatures 3", "https://slsa.dev/provenance/v1", "timestamp", "(tag sha256-" + w.Digest.Hex + ".sig)"}},
 		{"verify before trust init", []string{"verify", "--trust-dir", trustDir, "--policy", policy, bundlePath}, exitPolicy,
 			[]string{"POLICY-FAILED"}},
 		{"trust init", []string{"trust", "init", "--trust-dir", trustDir, "--root", root, "--name", demo.TUFName}, 0,

@@ -217,6 +217,17 @@ func TestCLIRegistryCredentials(t *testing.T) {
 		{"--authfile", []string{"export", "--no-tuf", "--authfile", authfile, "-o", filepath.Join(dir, "d.tar"), img}, 0, nil, []string{"wrote"}, false},
 		{"--authfile not JSON", []string{"export", "--no-tuf", "--authfile", filepath.Join(dir, "d.tar"), "-o", filepath.Join(dir, "e.tar"), img}, exitError, []string{"docker config.json"}, nil, true},
 	})
+	// import takes the same flags for its target.
+	allow := filepath.Join(dir, "allow.yaml")
+	os.WriteFile(allow, []byte("apiVersion: airlock.dev/v1\nkind: Policy\ndefaultAction: allow\nrules: []\n"), 0o644)
+	imp := func(extra ...string) []string {
+		return append([]string{"import", "--trust-dir", filepath.Join(dir, "trust"), "--policy", allow, "--to", host + "/mirror"}, append(extra, filepath.Join(dir, "b.tar"))...)
+	}
+	runSteps(t, []step{
+		{"import without credentials", imp(), exitError, []string{"401"}, nil, false},
+		{"import --creds", imp("--creds", user+":"+pass), 0, nil, []string{"pushed"}, false},
+		{"import --authfile", imp("--authfile", authfile), 0, nil, []string{"already there"}, false},
+	})
 }
 
 type basicRT struct{ user, pass string }
