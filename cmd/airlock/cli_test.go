@@ -337,14 +337,25 @@ func TestCLIOutcomeMatchesExitCode(t *testing.T) {
 
 	target := w.TargetHost() + "/m"
 	runSteps(t, []step{
+		{"dry run", imp("--to", target, "--dry-run"), 0, nil, []string{"would push", "verdict: PASS (exit code 0)"}, false},
 		{"import", imp("--to", target), 0, nil, []string{"pushed", "verdict: PASS (exit code 0)"}, false},
 		{"re-import", imp("--to", target), 0, nil, []string{"blobs", "already there", "verdict: PASS (exit code 0)"}, false},
 	})
-	if out, _, _ := airlockRun(t, imp("--to", target)...); regexp.MustCompile(`pushed \d+`).MatchString(out) {
+	out, _, _ = airlockRun(t, imp("--to", target, "--format", "json")...)
+	if regexp.MustCompile(`pushed \d+`).MatchString(out) {
 		t.Errorf("a re-import claims to have pushed blobs:\n%s", out)
 	}
+	var receipt struct {
+		Images []struct {
+			Reference      string
+			Blobs, Present int
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &receipt); err != nil || len(receipt.Images) != 1 || receipt.Images[0].Present != receipt.Images[0].Blobs {
+		t.Fatalf("re-import receipt: %v\n%s", err, out)
+	}
 	// Move the tag to another image: the next import refuses to move it back.
-	ref, err := name.ParseReference(target+"/vendor/app:1.0", name.Insecure)
+	ref, err := name.ParseReference(receipt.Images[0].Reference, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
