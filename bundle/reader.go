@@ -11,7 +11,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 
@@ -48,7 +47,8 @@ type span struct {
 //
 // A Reader is safe for concurrent use once Open returns.
 type Reader struct {
-	f      *os.File
+	f      archiveFile
+	parts  *PartsStatus // split bundles (parts.go)
 	path   string
 	size   int64
 	opts   readerOptions
@@ -77,20 +77,11 @@ func Open(path string, opts ...ReaderOption) (*Reader, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	f, err := os.Open(path)
+	f, size, parts, err := openArchive(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening bundle: %w", err)
+		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("opening bundle %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidBundle, path)
-	}
-	r := &Reader{f: f, path: path, size: st.Size(), opts: o, blobs: make(map[v1.Hash]span), cache: newBlobCache(o.cacheSize)}
+	r := &Reader{f: f, parts: parts, path: path, size: size, opts: o, blobs: make(map[v1.Hash]span), cache: newBlobCache(o.cacheSize)}
 	if err := r.scan(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("reading bundle %s: %w", path, err)
@@ -144,7 +135,7 @@ func (c *countingSeeker) Seek(off int64, whence int) (int64, error) {
 }
 
 func (r *Reader) scan() error {
-	cs := &countingSeeker{f: r.f}
+	cs := &countingSeeker{f: io.NewSectionReader(r.f, 0, r.size)}
 	tr := tar.NewReader(cs)
 	seen := make(map[string]bool)
 	var layout, index *span

@@ -53,6 +53,9 @@ type writerOptions struct {
 	logger      *slog.Logger
 	modTime     time.Time
 	backoff     time.Duration
+	partSize    int64 // WithSplit (parts.go)
+	parity      int
+	partsSigner func(digest string) ([]byte, error)
 }
 
 // WithConcurrency sets how many reserved blobs are streamed at once (default 4).
@@ -89,7 +92,7 @@ func (o *writerOptions) validate() error {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	return nil
+	return o.validateSplit()
 }
 
 type smallBlob struct {
@@ -118,6 +121,7 @@ type Writer struct {
 	index     []v1.Descriptor
 	indexKeys map[string]bool
 	closed    bool
+	blobDone  func(*entry) // called as each streamed blob is verified (split resume journal)
 }
 
 // Create starts a bundle that Commit will write to path. The temporary file
@@ -374,6 +378,9 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 	if err != nil {
 		return fmt.Errorf("committing bundle %s: %w", w.path, err)
 	}
+	if w.opts.partSize > 0 {
+		return w.commitSplit(ctx, entries, total, fetch)
+	}
 	f := w.tmp
 	if err := f.Truncate(total); err != nil {
 		return fmt.Errorf("sizing bundle %s: %w", f.Name(), err)
@@ -541,7 +548,7 @@ func sortedHashes[V any](m map[v1.Hash]V) []v1.Hash {
 }
 
 // stream fetches every reserved blob into place with a bounded worker pool.
-func (w *Writer) stream(ctx context.Context, f *os.File, streams []*entry, fetch Fetcher) error {
+func (w *Writer) stream(ctx context.Context, f outFile, streams []*entry, fetch Fetcher) error {
 	var pr *progressReporter
 	if w.opts.progress != nil {
 		pr = &progressReporter{fn: w.opts.progress, blobs: len(streams)}
@@ -557,7 +564,7 @@ func (w *Writer) stream(ctx context.Context, f *os.File, streams []*entry, fetch
 	return g.Wait()
 }
 
-func (w *Writer) streamOne(ctx context.Context, f *os.File, e *entry, fetch Fetcher, pr *progressReporter) error {
+func (w *Writer) streamOne(ctx context.Context, f outFile, e *entry, fetch Fetcher, pr *progressReporter) error {
 	desc := *e.desc
 	delay := w.opts.backoff
 	var lastErr error
@@ -568,6 +575,9 @@ func (w *Writer) streamOne(ctx context.Context, f *os.File, e *entry, fetch Fetc
 		err := w.streamAttempt(ctx, f, e, fetch, pr, attempt)
 		if err == nil {
 			pr.blobDone(desc)
+			if w.blobDone != nil {
+				w.blobDone(e)
+			}
 			return nil
 		}
 		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) || errors.Is(err, errNoRetry) || errors.Is(err, ErrFetchFinal) || ctx.Err() != nil {
@@ -589,7 +599,7 @@ func (w *Writer) streamOne(ctx context.Context, f *os.File, e *entry, fetch Fetc
 	return fmt.Errorf("%w %s after %d attempts: %w", ErrFetch, desc.Digest, w.opts.retries+1, lastErr)
 }
 
-func (w *Writer) streamAttempt(ctx context.Context, f *os.File, e *entry, fetch Fetcher, pr *progressReporter, attempt int) error {
+func (w *Writer) streamAttempt(ctx context.Context, f outFile, e *entry, fetch Fetcher, pr *progressReporter, attempt int) error {
 	desc := *e.desc
 	rc, err := fetch(ctx, desc)
 	if err != nil {
@@ -619,6 +629,13 @@ func (w *Writer) streamAttempt(ctx context.Context, f *os.File, e *entry, fetch 
 		return fmt.Errorf("%w: blob %s: the Fetcher's content hashes to sha256:%s", ErrDigestMismatch, desc.Digest, got)
 	}
 	return nil
+}
+
+// outFile is where Commit streams blobs: the temporary file, or the parts
+// of a split bundle.
+type outFile interface {
+	io.WriterAt
+	Name() string
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
