@@ -22,6 +22,7 @@ import (
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/registry"
 	"github.com/airlock-oci/airlock/trust"
+	"github.com/airlock-oci/airlock/verify"
 )
 
 // Progress is one progress event. Byte counts are cumulative.
@@ -124,8 +125,9 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		return nil, err
 	}
 
-	w, err := bundle.Create(out, bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger),
-		bundle.WithProgress(o.fetchProgress(found)))
+	pred := &verify.BundlePredicate{Sources: refs}
+	w, err := bundle.Create(out, append([]bundle.WriterOption{bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger),
+		bundle.WithProgress(o.fetchProgress(found))}, o.splitOptions(pred)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
@@ -139,7 +141,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	inv := &bundle.Inventory{
 		SchemaVersion: 1,
 		MediaType:     bundle.MediaTypeInventory,
-		Exporter:      bundle.Exporter{Name: "airlock", Version: Version, Time: o.now().UTC()},
+		Exporter:      bundle.Exporter{Name: "airlock", Version: Version, Time: bundleTime(o.now())},
 	}
 	res := &ExportResult{Bundle: out}
 	repoOf := map[v1.Hash]name.Repository{} // where each blob is fetched from
@@ -167,6 +169,9 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	if _, err := w.PutInventory(inv); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
+	if err := o.signBundle(w, inv, pred); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrExport, err)
+	}
 
 	fetch := func(ctx context.Context, desc v1.Descriptor) (io.ReadCloser, error) {
 		repo, ok := repoOf[desc.Digest]
@@ -185,9 +190,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
 	committed = true
-	if fi, err := os.Stat(out); err == nil {
-		res.Bytes = fi.Size()
-	}
+	res.Bytes = o.exportedBytes(out)
 	return res, nil
 }
 

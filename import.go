@@ -113,6 +113,16 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	if err := o.judge(v, false); err != nil {
 		return nil, err
 	}
+	if !v.report.BundleSignature.OK() {
+		// A required bundle signature did not verify: no image was judged
+		// and nothing is pushed. The report still says whether the
+		// bundle is intact.
+		if err := o.hashBlobs(ctx, v); err != nil {
+			return nil, err
+		}
+		v.report.Finish()
+		return res, v.err()
+	}
 	passed := func(i int) bool {
 		vd := v.report.Images[i].Verdict
 		return vd == verify.VerdictPass || vd == verify.VerdictAllowedByDefault

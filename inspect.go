@@ -19,6 +19,11 @@ type Inspection struct {
 	Trust    []bundle.TrustSource `json:"trust"`
 	Blobs    int                  `json:"blobs"`
 	Bytes    int64                `json:"bytes"`
+	// Signature describes the bundle signature, as claimed (inspect does
+	// not verify it: verify does).
+	Signature *InspectedSignature `json:"signature,omitempty"`
+	// Parts describes a split bundle's parts and any repair.
+	Parts *bundle.PartsStatus `json:"parts,omitempty"`
 }
 
 // InspectedImage is one image and what vouches for it.
@@ -60,6 +65,7 @@ func Inspect(path string, opts ...Option) (*Inspection, error) {
 		return nil, err
 	}
 	ins := &Inspection{Bundle: path, Exporter: inv.Exporter, Trust: inv.Trust}
+	ins.Signature, ins.Parts = inspectSignature(r), r.Parts()
 	for _, h := range r.Blobs() {
 		size, _ := r.Stat(h)
 		ins.Blobs++

@@ -38,6 +38,9 @@ type options struct {
 	carryRoots     []string
 	carryKeys      []string
 	referrersTags  bool
+	signer         *bundleSigner // WithSignKey (transfer_sign.go)
+	partSize       int64         // WithSplit
+	parity         int
 
 	// Verify, Import
 	policy       *verify.Policy

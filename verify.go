@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -154,7 +153,7 @@ func (o *options) openBundle(path string) (*verified, error) {
 		rep.Audit = &verify.AuditTime{At: o.at.UTC(), Note: "verification reproduced as of a past time for an audit (--at); not valid for an import"}
 	}
 	v := &verified{report: rep}
-	if _, err := os.Stat(path); err != nil {
+	if err := bundleExists(path); err != nil {
 		return nil, fmt.Errorf("%w: bundle: %v", ErrUsage, err)
 	}
 	r, err := bundle.Open(path, bundle.WithReaderLogger(o.logger))
@@ -163,6 +162,7 @@ func (o *options) openBundle(path string) (*verified, error) {
 		return v, nil
 	}
 	v.reader = r
+	recordParts(rep, r)
 	if v.graph, err = r.Graph(); err != nil {
 		v.integrityFailed(err)
 		return v, nil
@@ -228,6 +228,10 @@ func (o *options) judge(v *verified, persist bool) error {
 	}
 	copts := verify.Options{Now: checkTime, RequireSCT: o.requireSCT}
 	rep.Images = []verify.ImageResult{}
+	if stop, err := o.judgeBundleSignature(v, tm, copts); err != nil || stop {
+		rep.Trust = summaries
+		return err
+	}
 	for _, img := range inv.Images {
 		evs, findings := collectEvidence(r, v.graph, img)
 		for _, ev := range evs {

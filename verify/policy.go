@@ -62,6 +62,10 @@ type Policy struct {
 	// Rules, in file order. Every rule whose images match an image applies
 	// to it, and all of them must be satisfied.
 	Rules []Rule
+	// BundleSigners, from the top-level bundle: section, are the signers
+	// one of whom must have signed the bundle itself (bundle_signature.go).
+	// Empty: a bundle signature is reported but not required.
+	BundleSigners []Identity
 
 	compiled bool
 }
@@ -111,11 +115,12 @@ type AttestationRequirement struct {
 // The document schema: what a policy file may contain. checkShape rejects
 // every other field.
 type policyDoc struct {
-	APIVersion    string    `json:"apiVersion"`
-	Kind          string    `json:"kind"`
-	Description   string    `json:"description"`
-	DefaultAction string    `json:"defaultAction"`
-	Rules         []ruleDoc `json:"rules"`
+	APIVersion    string     `json:"apiVersion"`
+	Kind          string     `json:"kind"`
+	Description   string     `json:"description"`
+	DefaultAction string     `json:"defaultAction"`
+	Rules         []ruleDoc  `json:"rules"`
+	Bundle        *bundleDoc `json:"bundle"`
 }
 
 type ruleDoc struct {
@@ -225,6 +230,9 @@ func (doc *policyDoc) build(cfg policyConfig) (*Policy, error) {
 		}
 		names[r.Name] = i
 		p.Rules = append(p.Rules, r)
+	}
+	if err := doc.Bundle.build(p); err != nil {
+		return nil, err
 	}
 	p.compiled = true
 	return p, nil
@@ -391,6 +399,7 @@ func (p *Policy) KeyFiles() []string {
 			}
 		}
 	}
+	add(p.BundleSigners)
 	for _, r := range p.Rules {
 		add(r.Signers)
 		for _, a := range r.Attestations {

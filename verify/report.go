@@ -58,10 +58,17 @@ type Report struct {
 	// time (--at).
 	Audit *AuditTime `json:"audit,omitempty"`
 	// Policy identifies the policy applied.
-	Policy    *PolicyInfo    `json:"policy,omitempty"`
-	Integrity Integrity      `json:"integrity"`
-	Trust     []TrustSummary `json:"trust"`
-	Images    []ImageResult  `json:"images"`
+	Policy    *PolicyInfo `json:"policy,omitempty"`
+	Integrity Integrity   `json:"integrity"`
+	// Parts describes the parts of a split bundle, and any repair.
+	Parts *Parts `json:"parts,omitempty"`
+	// BundleSignature is the bundle's own signature (chain of custody),
+	// when the bundle carries one or the policy requires one. A required
+	// signature that did not verify fails the bundle before any image is
+	// judged (Images is then empty).
+	BundleSignature *BundleSignature `json:"bundleSignature,omitempty"`
+	Trust           []TrustSummary   `json:"trust"`
+	Images          []ImageResult    `json:"images"`
 	// Warnings that concern the whole run (an unsafe option was used...).
 	Warnings []string `json:"warnings,omitempty"`
 	// Verdict is pass, policy-failed or integrity-failed; Finish sets it.
@@ -145,6 +152,9 @@ func (r *Report) ComputeVerdict() string {
 			return VerdictIncomplete // not checked, not failed
 		}
 		return VerdictIntegrityFailed
+	}
+	if !r.BundleSignature.OK() {
+		return VerdictPolicyFailed
 	}
 	for _, img := range r.Images {
 		if img.Verdict != VerdictPass && img.Verdict != VerdictAllowedByDefault {
@@ -280,6 +290,8 @@ func (r *Report) SummaryOutcome(w io.Writer, outcome string, code int) {
 			sw.line("  integrity:  FAILED after %d blobs, %s: %s", r.Integrity.Blobs, humanBytes(r.Integrity.Bytes), r.Integrity.Error)
 		}
 	}
+	r.partsSummary(sw)
+	r.BundleSignature.summary(sw)
 	for i, t := range r.Trust {
 		label := "  trust:      "
 		if i > 0 {
