@@ -166,6 +166,9 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		inv.Trust = append(inv.Trust, ts)
 		res.Trust = append(res.Trust, ExportedTrust{Name: ts.Name, Kind: ts.Kind, Roles: ts.Roles, Files: len(ts.Files)})
 	}
+	if err := o.omitHeld(w, inv, found); err != nil {
+		return nil, err
+	}
 	if _, err := w.PutInventory(inv); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}

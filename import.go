@@ -34,6 +34,9 @@ type ImportResult struct {
 	DryRun     bool            `json:"dryRun,omitempty"`
 	ImportedAt time.Time       `json:"importedAt"`
 	Images     []ImportedImage `json:"images"`
+	// Holds lists every blob the target holds for the imported images,
+	// for `export --since` (delta.go).
+	Holds *Holdings `json:"holds,omitempty"`
 	// Report is the verification report, with each image's Targets filled.
 	Report *verify.Report `json:"-"`
 }
@@ -185,6 +188,9 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	for i, ip := range plans {
 		toPush[i] = ip.plan
 	}
+	if err := o.checkOmitted(ctx, client, v, toPush); err != nil {
+		return res, err
+	}
 	staged, err := o.stageWhileHashing(ctx, client, v, toPush)
 	cancelAll := func() {
 		cctx := context.WithoutCancel(ctx)
@@ -255,6 +261,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		v.report.Images[ip.i].Targets = append(v.report.Images[ip.i].Targets, ip.ii.Reference)
 		res.Images = append(res.Images, ip.ii)
 	}
+	res.Holds = holdingsOf(toPush)
 	v.report.Finish()
 	if len(conflicts) > 0 {
 		return res, conflictError(v.report, conflicts)
@@ -335,6 +342,7 @@ type pushPlan struct {
 	manifests []v1.Descriptor // children before parents, the image root last
 	artifacts []artifactPush  // subjects before the artifacts attached to them
 	tags      []tagSet        // set last
+	omitted   []v1.Descriptor // blobs a delta bundle left out, checked at the target (delta.go)
 	moves     []TagMove       // what settleTags decided for each of tags
 }
 
@@ -776,7 +784,6 @@ func (o *options) commitImage(ctx context.Context, c *registry.Client, r *bundle
 
 // WriteReceipt writes what the target now holds, for delta exports.
 func (res *ImportResult) WriteReceipt(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	enc := json.NewEncoder(w) // compact: a receipt lists every blob the target holds
 	return enc.Encode(res)
 }

@@ -41,6 +41,8 @@ type options struct {
 	signer         *bundleSigner // WithSignKey (transfer_sign.go)
 	partSize       int64         // WithSplit
 	parity         int
+	bundleKeys     []string // WithBundleKey
+	since          []string // WithSince (delta.go)
 
 	// Verify, Import
 	policy       *verify.Policy

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -344,4 +345,36 @@ func inspectSignature(r *bundle.Reader) *InspectedSignature {
 		}
 	}
 	return is
+}
+
+// WithBundleKey (Verify, Import) requires the bundle itself to be signed
+// by the public key file at path, in addition to the policy's bundle:
+// signers (the quick flag --bundle-key). The report names the key by its
+// absolute path.
+func WithBundleKey(path string) Option {
+	return func(o *options) error {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return fmt.Errorf("%w: --bundle-key %s: %v", ErrUsage, path, err)
+		}
+		o.bundleKeys = append(o.bundleKeys, abs)
+		return nil
+	}
+}
+
+// applyBundleKeys adds the --bundle-key signers to the policy.
+func (o *options) applyBundleKeys() error {
+	if len(o.bundleKeys) == 0 || o.policy == nil {
+		return nil
+	}
+	ids := make([]verify.Identity, len(o.bundleKeys))
+	for i, k := range o.bundleKeys {
+		ids[i] = verify.Identity{Key: k}
+	}
+	p, err := o.policy.WithBundleSigners(ids...)
+	if err != nil {
+		return fmt.Errorf("%w: --bundle-key: %w", ErrUsage, err)
+	}
+	o.policy, o.bundleKeys = p, nil
+	return nil
 }

@@ -286,3 +286,94 @@ func rewriteRootManifest(t *testing.T, path string) string {
 		files["index.json"], _ = json.Marshal(idx)
 	})
 }
+
+func TestSplitSignedBundleRepairAndTamper(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	key, _ := cosignKeyPair(t, f.dir, "exporter", "pw")
+	path := filepath.Join(f.dir, "b.tar")
+	res, err := airlock.Export(context.Background(), path, []string{f.w.Image}, f.tuf(),
+		airlock.WithSignKey(key, password("pw")), airlock.WithSplit(bundle.MinPartSize*4, 1))
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	parts, _ := filepath.Glob(path + ".[0-9][0-9][0-9]")
+	if len(parts) < 3 || res.Bytes == 0 {
+		t.Fatalf("%d parts, %d bytes", len(parts), res.Bytes)
+	}
+	policy := f.bundlePolicy(t, "bundle.yaml", "exporter.pub")
+	opts := []airlock.Option{airlock.WithPolicyFile(policy), airlock.WithTrustDir(f.trustDir)}
+
+	// One part lost: rebuilt from parity, reported, and the bundle passes.
+	if err := os.Remove(parts[1]); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := airlock.Verify(context.Background(), path, opts...)
+	if err != nil {
+		t.Fatalf("verify with one part lost: %v", err)
+	}
+	if rep.Parts == nil || !slices.Equal(rep.Parts.Repaired, []string{filepath.Base(parts[1])}) || rep.BundleSignature.Parts != verify.BundleSigVerified {
+		t.Fatalf("parts %+v, signature %+v", rep.Parts, rep.BundleSignature)
+	}
+	var sb strings.Builder
+	rep.Summary(&sb)
+	if !strings.Contains(sb.String(), "REPAIRED from parity: "+filepath.Base(parts[1])) {
+		t.Errorf("summary does not report the repair:\n%s", sb.String())
+	}
+
+	// Two parts lost, one parity part: refused naming both (exit 2).
+	if err := os.Remove(parts[2]); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = airlock.Verify(context.Background(), path, opts...)
+	if !errors.Is(err, bundle.ErrPartsDamaged) && (rep == nil || rep.ExitCode() != verify.ExitIntegrity) {
+		t.Fatalf("verify with two parts lost: %v", err)
+	}
+	if rep == nil || !strings.Contains(rep.Integrity.Error, filepath.Base(parts[1])) || !strings.Contains(rep.Integrity.Error, filepath.Base(parts[2])) {
+		t.Fatalf("report %+v does not name the lost parts", rep)
+	}
+}
+
+func TestSplitPartsManifestSignature(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	key, _ := cosignKeyPair(t, f.dir, "exporter", "pw")
+	path := filepath.Join(f.dir, "b.tar")
+	if _, err := airlock.Export(context.Background(), path, []string{f.w.Image}, f.tuf(),
+		airlock.WithSignKey(key, password("pw")), airlock.WithSplit(bundle.MinPartSize*4, 1)); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	policy := f.bundlePolicy(t, "bundle.yaml", "exporter.pub")
+	opts := []airlock.Option{airlock.WithPolicyFile(policy), airlock.WithTrustDir(f.trustDir)}
+	raw, err := os.ReadFile(bundle.PartsPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	// The parts still join to the same tar; only the (signed) manifest
+	// changed: its signature no longer covers it.
+	p["partSize"] = p["partSize"].(float64) // unchanged values re-encoded: still valid
+	delete(p, "signature")
+	unsigned, _ := json.Marshal(p)
+	if err := os.WriteFile(bundle.PartsPath(path), unsigned, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := airlock.Verify(context.Background(), path, opts...)
+	if err == nil || rep.ExitCode() != verify.ExitPolicy || rep.BundleSignature.Parts != verify.BundleSigMissing {
+		t.Fatalf("verify with the parts signature removed: %v; signature %+v", err, rep.BundleSignature)
+	}
+	// A signature moved from another manifest (the original one, whose
+	// parity entry is then dropped) does not cover the tampered manifest.
+	var orig map[string]any
+	json.Unmarshal(raw, &orig)
+	delete(orig, "parity")
+	tampered, _ := json.Marshal(orig)
+	if err := os.WriteFile(bundle.PartsPath(path), tampered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = airlock.Verify(context.Background(), path, opts...)
+	if err == nil || rep.ExitCode() != verify.ExitPolicy || rep.BundleSignature.Parts != verify.BundleSigFailed {
+		t.Fatalf("verify with a tampered parts manifest: %v; signature %+v", err, rep.BundleSignature)
+	}
+}

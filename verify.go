@@ -141,6 +141,9 @@ func (o *options) openBundle(path string) (*verified, error) {
 	if o.policy == nil {
 		return nil, fmt.Errorf("%w: a policy is required (--policy FILE, or --key / --certificate-identity flags)", ErrUsage)
 	}
+	if err := o.applyBundleKeys(); err != nil {
+		return nil, err
+	}
 	rep := &verify.Report{
 		Tool:       verify.Tool{Name: "airlock", Version: Version},
 		Bundle:     verify.BundleInfo{Path: path},
@@ -180,6 +183,7 @@ func (o *options) openBundle(path string) (*verified, error) {
 		}
 	}
 	v.inv = inv
+	recordOmitted(rep, inv)
 	return v, nil
 }
 

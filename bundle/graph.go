@@ -34,6 +34,9 @@ type Node struct {
 	Index    *v1.IndexManifest
 	// Depth is the shortest nesting level from index.json (roots are 1).
 	Depth int
+	// Omitted is set for a blob a delta bundle leaves out (delta.go): the
+	// target is expected to hold it.
+	Omitted bool
 }
 
 // Edge links a node to one of its parents.
@@ -59,6 +62,19 @@ func (r *Reader) Graph() (*Graph, error) {
 		if !ok {
 			if isExternal(d) {
 				g.External = append(g.External, d)
+				return nil
+			}
+			if omitted, err := r.visitOmitted(d); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			} else if omitted {
+				n, seen := g.Nodes[d.Digest]
+				if !seen {
+					n = &Node{Descriptor: d, Depth: depth, Omitted: true}
+					g.Nodes[d.Digest] = n
+				}
+				if parent != nil {
+					n.Parents = append(n.Parents, Edge{Parent: *parent, Kind: kind})
+				}
 				return nil
 			}
 			return fmt.Errorf("%w: %s names %s, which is not in the bundle", ErrDanglingDescriptor, where, d.Digest)

@@ -26,6 +26,8 @@ type Inventory struct {
 	Exporter      Exporter      `json:"exporter"`
 	Images        []Image       `json:"images"`
 	Trust         []TrustSource `json:"trust,omitempty"`
+	// Omitted lists the blobs a delta bundle leaves out (delta.go).
+	Omitted []OmittedBlob `json:"omitted,omitempty"`
 }
 
 // Exporter says which tool wrote the bundle and when. Informational only.
@@ -227,6 +229,9 @@ func (inv *Inventory) Validate() error {
 				return bad("%s artifacts[%d] size %d is negative", where, j, a.Size)
 			}
 		}
+	}
+	if err := validateOmitted(inv.Omitted); err != nil {
+		return bad("%v", err)
 	}
 	for i, ts := range inv.Trust {
 		where := fmt.Sprintf("trust[%d] (%q)", i, ts.Name)

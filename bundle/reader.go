@@ -49,6 +49,7 @@ type span struct {
 type Reader struct {
 	f      archiveFile
 	parts  *PartsStatus // split bundles (parts.go)
+	omit   omittedSet   // delta bundles (delta.go)
 	path   string
 	size   int64
 	opts   readerOptions

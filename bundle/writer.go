@@ -121,7 +121,8 @@ type Writer struct {
 	index     []v1.Descriptor
 	indexKeys map[string]bool
 	closed    bool
-	blobDone  func(*entry) // called as each streamed blob is verified (split resume journal)
+	omitted   map[v1.Hash]v1.Descriptor // Omit (delta.go)
+	blobDone  func(*entry)              // called as each streamed blob is verified (split resume journal)
 }
 
 // Create starts a bundle that Commit will write to path. The temporary file
@@ -371,7 +372,7 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 	if len(reserved) > 0 && fetch == nil {
 		return fmt.Errorf("%w: committing bundle %s: %d reserved blobs but no Fetcher", ErrInvalidOption, w.path, len(reserved))
 	}
-	if err := checkWriterGraph(small, reserved, index); err != nil {
+	if err := checkWriterGraph(small, withOmitted(reserved, w.omitted), index); err != nil {
 		return fmt.Errorf("committing bundle %s: %w", w.path, err)
 	}
 	entries, total, err := w.layout(small, reserved, index)

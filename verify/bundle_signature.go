@@ -246,3 +246,26 @@ func (b *BundleSignature) summary(sw *summaryWriter) {
 		sw.line("                %s", b.Reason)
 	}
 }
+
+// ExpectedAtTarget lists the blobs a delta bundle leaves out: verify
+// cannot check them; import checks the target holds each one.
+type ExpectedAtTarget struct {
+	Count int            `json:"count"`
+	Bytes int64          `json:"bytes"`
+	Note  string         `json:"note,omitempty"`
+	Blobs []ExpectedBlob `json:"blobs"`
+}
+
+// ExpectedBlob is one omitted blob and the receipt or bundle that said the
+// target holds it.
+type ExpectedBlob struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+	Source string `json:"source"`
+}
+
+func (r *Report) deltaSummary(sw *summaryWriter) {
+	if e := r.ExpectedAtTarget; e != nil {
+		sw.line("  delta:      %d blobs (%s) expected at the target, not carried", e.Count, humanBytes(e.Bytes))
+	}
+}

@@ -67,8 +67,10 @@ type Report struct {
 	// signature that did not verify fails the bundle before any image is
 	// judged (Images is then empty).
 	BundleSignature *BundleSignature `json:"bundleSignature,omitempty"`
-	Trust           []TrustSummary   `json:"trust"`
-	Images          []ImageResult    `json:"images"`
+	// ExpectedAtTarget lists the blobs a delta bundle leaves out.
+	ExpectedAtTarget *ExpectedAtTarget `json:"expectedAtTarget,omitempty"`
+	Trust            []TrustSummary    `json:"trust"`
+	Images           []ImageResult     `json:"images"`
 	// Warnings that concern the whole run (an unsafe option was used...).
 	Warnings []string `json:"warnings,omitempty"`
 	// Verdict is pass, policy-failed or integrity-failed; Finish sets it.
@@ -292,6 +294,7 @@ func (r *Report) SummaryOutcome(w io.Writer, outcome string, code int) {
 	}
 	r.partsSummary(sw)
 	r.BundleSignature.summary(sw)
+	r.deltaSummary(sw)
 	for i, t := range r.Trust {
 		label := "  trust:      "
 		if i > 0 {

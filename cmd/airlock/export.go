@@ -34,7 +34,7 @@ func exportCommand() *cli.Command {
 			&cli.BoolFlag{Name: "referrers-tags", Usage: "also name each subject's referrers fallback index (sha256-<hex>) in index.json, for regctl; containerd's ctr import then fails (docs/bundle-format.md)"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob downloads"},
 			formatFlag(),
-		}, registryFlags()...),
+		}, append(transferExportFlags(), registryFlags()...)...),
 		Action: func(c *cli.Context) error {
 			// Every mistake is refused here, before anything is downloaded.
 			out, err := bundleOutput(c.String("output"))
@@ -70,6 +70,11 @@ func exportCommand() *cli.Command {
 				return err
 			}
 			opts = append(opts, ropts...)
+			topts, err := transferExportOptions(c)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, topts...)
 			tufOpts, err := tufOptions(c)
 			if err != nil {
 				return err

@@ -43,6 +43,7 @@ func inspectCommand() *cli.Command {
 func printInspection(w io.Writer, ins *airlock.Inspection) {
 	fmt.Fprintf(w, "bundle %s: %d blobs, %s (exported by %s %s at %s; informational)\n", ins.Bundle, ins.Blobs, humanBytes(ins.Bytes),
 		ins.Exporter.Name, ins.Exporter.Version, ins.Exporter.Time.UTC().Format(time.RFC3339))
+	printInspectedTransfer(w, ins)
 	for _, img := range ins.Images {
 		fmt.Fprintf(w, "\n%s\n", img.Reference)
 		fmt.Fprintf(w, "  digest     %s (%s)\n", img.Digest, humanBytes(img.TotalSize))

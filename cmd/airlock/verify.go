@@ -27,6 +27,7 @@ func verifyFlags() []cli.Flag {
 		trustDirFlag(),
 		&cli.DurationFlag{Name: "max-staleness", Usage: "accept expired TUF timestamp/snapshot up to this age (default 0: strict; Sigstore: see docs/trust.md)"},
 		&cli.StringFlag{Name: "sct", Value: "auto", Usage: "certificate transparency SCTs: auto (required when the trusted root lists CT logs), required, waived"},
+		&cli.StringSliceFlag{Name: "bundle-key", Usage: "require the bundle itself to be signed by this public key `FILE` (adds to the policy's bundle: signers)"},
 		&cli.StringFlag{Name: "report", Usage: "write the JSON report (docs/report.md) to `FILE`"},
 	}
 }
@@ -64,6 +65,7 @@ func verifyOptions(c *cli.Context) ([]airlock.Option, error) {
 	for _, p := range c.StringSlice("trusted-root") {
 		opts = append(opts, airlock.WithTrustedRoot(p))
 	}
+	opts = append(opts, bundleKeyOptions(c)...)
 	switch c.String("sct") {
 	case "auto":
 	case "required":

@@ -1,0 +1,308 @@
+package airlock
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/internal/registry"
+	"github.com/airlock-oci/airlock/verify"
+)
+
+// Deltas: an import receipt says which blobs the target holds (Holdings);
+// `export --since RECEIPT|BUNDLE` leaves those blobs out of the next bundle
+// (bundle.OmittedBlob in the inventory); verify reports them as expected at
+// the target; import checks, before committing anything, that the target
+// holds each one (mounting it across repositories where it can).
+
+// HoldingsSchema versions the receipt's holds section.
+const HoldingsSchema = "airlock.dev/holdings/v1"
+
+// maxReceipt caps a receipt read by --since.
+const maxReceipt = 256 << 20
+
+// Holdings lists every blob (layers and configs) the target holds for the
+// imported images, compactly: each blob is [digest, size, index into
+// Repositories].
+type Holdings struct {
+	Schema       string     `json:"schema"`
+	Repositories []string   `json:"repositories"`
+	Blobs        []HeldBlob `json:"blobs"`
+}
+
+// HeldBlob is one blob the target holds, in one of its repositories.
+type HeldBlob struct {
+	Digest string
+	Size   int64
+	Repo   int
+}
+
+// MarshalJSON writes [digest, size, repo].
+func (b HeldBlob) MarshalJSON() ([]byte, error) {
+	return []byte(`["` + b.Digest + `",` + strconv.FormatInt(b.Size, 10) + `,` + strconv.Itoa(b.Repo) + `]`), nil
+}
+
+// UnmarshalJSON reads [digest, size, repo].
+func (b *HeldBlob) UnmarshalJSON(data []byte) error {
+	var a []json.RawMessage
+	if err := json.Unmarshal(data, &a); err != nil || len(a) != 3 {
+		return fmt.Errorf("a held blob is [digest, size, repository index]")
+	}
+	if err := json.Unmarshal(a[0], &b.Digest); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(a[1], &b.Size); err != nil {
+		return err
+	}
+	return json.Unmarshal(a[2], &b.Repo)
+}
+
+// holdingsOf lists the blobs of the pushed plans.
+func holdingsOf(plans []*pushPlan) *Holdings {
+	h := &Holdings{Schema: HoldingsSchema, Repositories: []string{}, Blobs: []HeldBlob{}}
+	repoIdx := map[string]int{}
+	seen := map[v1.Hash]bool{}
+	for _, p := range plans {
+		repo := p.repo.Name()
+		i, ok := repoIdx[repo]
+		if !ok {
+			i = len(h.Repositories)
+			repoIdx[repo] = i
+			h.Repositories = append(h.Repositories, repo)
+		}
+		for _, b := range append(slices.Clone(p.blobs), p.omitted...) {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				h.Blobs = append(h.Blobs, HeldBlob{Digest: b.Digest.String(), Size: b.Size, Repo: i})
+			}
+		}
+	}
+	return h
+}
+
+// WithSince (Export) leaves out of the bundle every layer and config blob
+// that one of these files says the target holds: an import receipt
+// (--receipt, with its holds section), or an earlier bundle (its plain tar
+// or, when that is absent, its parts). Manifests, signatures, attestations
+// and trust files are always carried.
+func WithSince(paths ...string) Option {
+	return func(o *options) error { o.since = append(o.since, paths...); return nil }
+}
+
+// heldBlob is what --since says about one blob.
+type heldBlob struct {
+	size   int64
+	source string
+	repo   string
+}
+
+// loadSince reads every --since file.
+func (o *options) loadSince() (map[v1.Hash]heldBlob, error) {
+	held := map[v1.Hash]heldBlob{}
+	for _, p := range o.since {
+		if err := loadSinceFile(p, held); err != nil {
+			return nil, fmt.Errorf("%w: --since %s: %w", ErrUsage, p, err)
+		}
+	}
+	return held, nil
+}
+
+func loadSinceFile(path string, held map[v1.Hash]heldBlob) error {
+	if bundleExists(path) == nil {
+		if r, err := bundle.Open(path); err == nil {
+			defer r.Close()
+			return heldInBundle(r, path, held)
+		} else if !isJSONFile(path) {
+			return err
+		}
+	}
+	data, err := readFileLimited(path, maxReceipt)
+	if err != nil {
+		return err
+	}
+	var rc struct {
+		Schema string    `json:"schema"`
+		Holds  *Holdings `json:"holds"`
+	}
+	if err := json.Unmarshal(data, &rc); err != nil {
+		return fmt.Errorf("not a bundle, and not a receipt: %v", err)
+	}
+	if rc.Schema != ReceiptSchema {
+		return fmt.Errorf("receipt schema %q, want %q", rc.Schema, ReceiptSchema)
+	}
+	if rc.Holds == nil || rc.Holds.Schema != HoldingsSchema {
+		return fmt.Errorf("the receipt has no %s holds section (written by an older airlock, or by a dry run)", HoldingsSchema)
+	}
+	for i, b := range rc.Holds.Blobs {
+		h, err := v1.NewHash(b.Digest)
+		if err != nil || h.Algorithm != "sha256" || b.Size < 0 || b.Repo < 0 || b.Repo >= len(rc.Holds.Repositories) {
+			return fmt.Errorf("holds.blobs[%d] is not [sha256 digest, size, repository index]", i)
+		}
+		if _, ok := held[h]; !ok {
+			held[h] = heldBlob{size: b.Size, source: path, repo: rc.Holds.Repositories[b.Repo]}
+		}
+	}
+	return nil
+}
+
+func isJSONFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [1]byte
+	_, err = io.ReadFull(f, b[:])
+	return err == nil && b[0] == '{'
+}
+
+// heldInBundle records the blobs an earlier bundle carried or itself
+// expected at the target: layers and configs, not manifests.
+func heldInBundle(r *bundle.Reader, path string, held map[v1.Hash]heldBlob) error {
+	g, err := r.Graph()
+	if err != nil {
+		return err
+	}
+	for h, n := range g.Nodes {
+		if n.Manifest != nil || n.Index != nil {
+			continue
+		}
+		if _, ok := held[h]; !ok {
+			held[h] = heldBlob{size: n.Descriptor.Size, source: path}
+		}
+	}
+	return nil
+}
+
+// omitHeld leaves out of the bundle the image blobs --since says the target
+// holds, and lists them in the inventory.
+func (o *options) omitHeld(w *bundle.Writer, inv *bundle.Inventory, found []*registry.Discovery) error {
+	if len(o.since) == 0 {
+		return nil
+	}
+	held, err := o.loadSince()
+	if err != nil {
+		return err
+	}
+	done := map[v1.Hash]bool{}
+	for _, d := range found {
+		image := imageBlobs(d)
+		for _, b := range d.Blobs {
+			hb, ok := held[b.Desc.Digest]
+			if !ok || done[b.Desc.Digest] || !image[b.Desc.Digest] {
+				continue
+			}
+			if hb.size != b.Desc.Size {
+				return fmt.Errorf("%w: blob %s is %d bytes in the source, %s says %d", ErrExport, b.Desc.Digest, b.Desc.Size, hb.source, hb.size)
+			}
+			done[b.Desc.Digest] = true
+			if err := w.Omit(b.Desc); err != nil {
+				return fmt.Errorf("%w: %w", ErrExport, err)
+			}
+			inv.Omitted = append(inv.Omitted, bundle.OmittedBlob{
+				Digest: b.Desc.Digest.String(), Size: b.Desc.Size, MediaType: string(b.Desc.MediaType),
+				Source: hb.source, Repository: hb.repo,
+			})
+		}
+	}
+	return nil
+}
+
+// recordOmitted puts a delta bundle's omitted blobs into the report.
+func recordOmitted(rep *verify.Report, inv *bundle.Inventory) {
+	if len(inv.Omitted) == 0 {
+		return
+	}
+	e := &verify.ExpectedAtTarget{Note: "left out of this delta bundle: the target must already hold them (import checks)"}
+	for _, b := range inv.Omitted {
+		e.Count++
+		e.Bytes += b.Size
+		e.Blobs = append(e.Blobs, verify.ExpectedBlob{Digest: b.Digest, Size: b.Size, Source: b.Source})
+	}
+	rep.ExpectedAtTarget = e
+}
+
+// ErrMissingAtTarget: a delta bundle left out a blob the target does not hold.
+var ErrMissingAtTarget = errors.New("blob expected at the target is missing")
+
+// checkOmitted makes sure, before anything is committed, that the target
+// holds every blob the delta bundle left out: in the image's repository,
+// or mounted there from the repository the receipt names (or another
+// repository of this import). The omitted blobs are then taken out of the
+// plans (nothing to upload).
+func (o *options) checkOmitted(ctx context.Context, c *registry.Client, v *verified, plans []*pushPlan) error {
+	if len(v.inv.Omitted) == 0 {
+		return nil
+	}
+	info := map[string]bundle.OmittedBlob{}
+	for _, b := range v.inv.Omitted {
+		info[b.Digest] = b
+	}
+	var repos []name.Repository
+	for _, p := range plans {
+		repos = append(repos, p.repo)
+	}
+	for _, p := range plans {
+		var keep []v1.Descriptor
+		for _, b := range p.blobs {
+			n := v.graph.Nodes[b.Digest]
+			if n == nil || !n.Omitted {
+				keep = append(keep, b)
+				continue
+			}
+			ob := info[b.Digest.String()]
+			var from []name.Repository
+			if ob.Repository != "" {
+				if r, err := c.ParseRepository(ob.Repository); err == nil {
+					from = append(from, r)
+				}
+			}
+			from = append(from, repos...)
+			notCarried := func() (io.ReadCloser, error) {
+				return nil, fmt.Errorf("not carried by the delta bundle")
+			}
+			if err := c.PushBlob(ctx, p.repo, b, notCarried, from...); err != nil {
+				return fmt.Errorf("%w: %w: %s (%d bytes) is not in %s nor mountable there; the delta bundle left it out because %s says the target holds it; nothing was tagged: %v",
+					ErrImport, ErrMissingAtTarget, b.Digest, b.Size, p.repo, ob.Source, err)
+			}
+			p.omitted = append(p.omitted, b)
+		}
+		p.blobs = keep
+	}
+	return nil
+}
+
+// imageBlobs are the configs and layers of an image's platform manifests:
+// the only blobs a delta may leave out (signature and attestation layers
+// are always carried).
+func imageBlobs(d *registry.Discovery) map[v1.Hash]bool {
+	out := map[v1.Hash]bool{}
+	nodes := []registry.Node{d.Root}
+	for _, p := range d.Platforms {
+		nodes = append(nodes, p.Node)
+	}
+	for _, n := range nodes {
+		if !n.MediaType.IsImage() {
+			continue
+		}
+		m, err := v1.ParseManifest(bytes.NewReader(n.Raw))
+		if err != nil {
+			continue
+		}
+		out[m.Config.Digest] = true
+		for _, l := range m.Layers {
+			out[l.Digest] = true
+		}
+	}
+	return out
+}
