@@ -17,7 +17,9 @@ func TestOmittedBlobs(t *testing.T) {
 	}{
 		{"listed", nil, nil},
 		{"size disagrees with the descriptor", func(o *OmittedBlob) { o.Size++ }, ErrSizeMismatch},
-		{"not listed: dangling", func(o *OmittedBlob) { o.Digest = "sha256:" + "00000000000000000000000000000000000000000000000000000000000000aa" }, ErrDanglingDescriptor},
+		{"not listed: dangling", func(o *OmittedBlob) {
+			o.Digest = "sha256:" + "00000000000000000000000000000000000000000000000000000000000000aa"
+		}, ErrDanglingDescriptor},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "b.tar")
