@@ -205,3 +205,29 @@ func BenchmarkCommit(b *testing.B) {
 	}
 	b.ReportMetric(peakRSSMiB(), "peakRSS-MiB")
 }
+
+// BenchmarkCommitSplit is BenchmarkCommit writing 8 parts and 2 parity parts.
+func BenchmarkCommitSplit(b *testing.B) {
+	f := benchData(b)
+	dst := filepath.Join(b.TempDir(), "out.tar")
+	fetch := func(_ context.Context, d v1.Descriptor) (io.ReadCloser, error) {
+		return os.Open(filepath.Join(f.dir, "blobs", d.Digest.Hex))
+	}
+	b.SetBytes(f.total)
+	b.ResetTimer()
+	for b.Loop() {
+		w, err := Create(dst, WithSplit(f.total/8+MinPartSize, 2))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range f.descs {
+			if err := w.Reserve(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Commit(context.Background(), fetch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(peakRSSMiB(), "peakRSS-MiB")
+}

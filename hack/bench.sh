@@ -97,3 +97,44 @@ if [ ${#ri[@]} -gt 0 ]; then
 fi
 printf '  airlock import (verify + push)  %6.2fs  %7.0f MB/s  peak RSS %d MiB\n' "$a" "$(echo "$bytes/$a/1000000" | bc -l)" "$((rss / 1024))"
 printf '  ratio airlock/crane             %6.0f%%  (target >= 90%%, RSS < 64 MiB)\n' "$(echo "100*$c/$a" | bc -l)"
+
+echo
+echo "== weekly sync: full export, receipt, one image's top layer changes, delta export   best of $ROUNDS"
+# Throughput of the transfer formats beside a plain export of the same set.
+SPLIT=${SPLIT:-$(( (bytes / 8) + 4096 ))}   # about 8 data parts
+pe=() se=() vr=() vp=()
+for i in $(seq "$ROUNDS"); do
+	rm -f "$work/plain.tar" "$work"/split.tar.*
+	t=$(timed "$work/airlock" export --no-tuf --insecure-registry "$src" -o "$work/plain.tar" "${refs[@]}"); pe+=("${t% *}")
+	t=$(timed env COSIGN_PASSWORD= "$work/airlock" export --no-tuf --insecure-registry "$src" -o "$work/split.tar" --split-size "$SPLIT" --parity 2 --sign-key "$work/cosign.key" "${refs[@]}"); se+=("${t% *}")
+	t=$(timed "$work/airlock" verify --trust-dir "$work/trust" --key "$work/cosign.pub" "$work/split.tar"); vp+=("${t% *}")
+	rm "$work/split.tar.001"   # one part lost in transit: rebuilt from parity
+	t=$(timed "$work/airlock" verify --trust-dir "$work/trust" --key "$work/cosign.pub" "$work/split.tar"); vr+=("${t% *}")
+	grep -q "REPAIRED from parity: split.tar.001" "$work/out" || { echo "FAILED: no repair reported" >&2; cat "$work/out" >&2; exit 1; }
+done
+parts=$(ls "$work"/split.tar.[0-9]* | wc -l)
+pe=$(printf '%s\n' "${pe[@]}" | best); se=$(printf '%s\n' "${se[@]}" | best)
+vp=$(printf '%s\n' "${vp[@]}" | best); vr=$(printf '%s\n' "${vr[@]}" | best)
+printf '  plain export                         %6.2fs  %7.0f MB/s\n' "$pe" "$(echo "$bytes/$pe/1000000" | bc -l)"
+printf '  split export (%d parts + 2 parity, signed) %6.2fs  %7.0f MB/s\n' "$parts" "$se" "$(echo "$bytes/$se/1000000" | bc -l)"
+printf '  verify of the parts, all present     %6.2fs  %7.0f MB/s\n' "$vp" "$(echo "$bytes/$vp/1000000" | bc -l)"
+printf '  verify with one part rebuilt         %6.2fs  %7.0f MB/s  (repair costs %.2fs)\n' "$vr" "$(echo "$bytes/$vr/1000000" | bc -l)" "$(echo "$vr - $vp" | bc -l)"
+
+# The receiving side acknowledges week 1 with a receipt.
+dst=$(start_registry "$work/dst-weekly")
+"$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" --receipt "$work/receipt.json" "$work/bundle.tar" >/dev/null
+printf '  receipt for %d images: %s bytes\n' "${#refs[@]}" "$(stat -c %s "$work/receipt.json")"
+# Week 2: one image's top layer changes (and is signed again).
+changed=$("$work/benchdata" -change-top "${refs[0]}")
+d=$(crane digest --insecure "${refs[0]}")
+for fmt in "" "--new-bundle-format"; do
+	COSIGN_PASSWORD= cosign sign $fmt --key "$work/cosign.key" --tlog-upload=false -y --allow-insecure-registry --allow-http-registry "${refs[0]%:*}@$d" >/dev/null 2>&1
+done
+"$work/airlock" export --no-tuf --insecure-registry "$src" -o "$work/delta.tar" --since "$work/receipt.json" "${refs[@]}" >/dev/null
+delta=$(stat -c %s "$work/delta.tar")
+over=$((delta - changed))
+printf '  changed bytes (one new top layer)    %12d\n' "$changed"
+printf '  delta bundle                         %12d  (%.2f%% of the full bundle)\n' "$delta" "$(echo "100*$delta/$bytes" | bc -l)"
+printf '  overhead: manifests, evidence, tar   %12d  (%.2f%% of the changed bytes; target: changed bytes within 1%% plus manifests and evidence)\n' "$over" "$(echo "100*$over/$changed" | bc -l)"
+"$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" --force "$work/delta.tar" >/dev/null || { echo "FAILED: delta import" >&2; exit 1; }
+echo "  delta imported into the target that holds week 1"
