@@ -39,6 +39,7 @@ const ParityReedSolomon = "reed-solomon-gf8"
 // Split limits.
 const (
 	MinPartSize      = 4 << 10 // 4 KiB
+	MaxPartSize      = 1 << 40 // 1 TiB
 	MaxDataParts     = 1000    // three-digit part numbers
 	MaxParityParts   = 100     // two-digit parity numbers
 	maxShards        = 256     // data + parity parts when parity is used (GF(2^8))
@@ -137,8 +138,8 @@ func (p *Parts) validate(base string) error {
 	if p.MediaType != MediaTypeParts {
 		return bad("mediaType %q, want %q", p.MediaType, MediaTypeParts)
 	}
-	if p.PartSize < MinPartSize {
-		return bad("partSize %d is below %d", p.PartSize, MinPartSize)
+	if p.PartSize < MinPartSize || p.PartSize > MaxPartSize {
+		return bad("partSize %d is not between %d and %d", p.PartSize, MinPartSize, int64(MaxPartSize))
 	}
 	if err := checkDigest(p.Digest); err != nil {
 		return bad("digest: %v", err)
@@ -147,7 +148,7 @@ func (p *Parts) validate(base string) error {
 	if n == 0 || n > MaxDataParts {
 		return bad("%d data parts, want 1 to %d", n, MaxDataParts)
 	}
-	if p.Size <= 0 || (p.Size+p.PartSize-1)/p.PartSize != int64(n) {
+	if p.Size <= 0 || p.Size > MaxPartSize*MaxDataParts || (p.Size+p.PartSize-1)/p.PartSize != int64(n) {
 		return bad("size %d in parts of %d bytes is not %d parts", p.Size, p.PartSize, n)
 	}
 	for i, f := range p.Data {

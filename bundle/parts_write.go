@@ -42,8 +42,8 @@ func (o *writerOptions) validateSplit() error {
 		}
 		return nil
 	}
-	if o.partSize < MinPartSize {
-		return fmt.Errorf("%w: part size %d is below the minimum %d", ErrInvalidOption, o.partSize, MinPartSize)
+	if o.partSize < MinPartSize || o.partSize > MaxPartSize {
+		return fmt.Errorf("%w: part size %d is not between %d and %d", ErrInvalidOption, o.partSize, MinPartSize, int64(MaxPartSize))
 	}
 	if o.parity < 0 || o.parity > MaxParityParts {
 		return fmt.Errorf("%w: %d parity parts, want 0 to %d", ErrInvalidOption, o.parity, MaxParityParts)
