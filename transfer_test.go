@@ -10,13 +10,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/airlock-oci/airlock"
@@ -375,5 +378,67 @@ func TestSplitPartsManifestSignature(t *testing.T) {
 	rep, err = airlock.Verify(context.Background(), path, opts...)
 	if err == nil || rep.ExitCode() != verify.ExitPolicy || rep.BundleSignature.Parts != verify.BundleSigFailed {
 		t.Fatalf("verify with a tampered parts manifest: %v; signature %+v", err, rep.BundleSignature)
+	}
+}
+
+// An interrupted split export, run again with the same arguments, keeps the
+// blobs it already wrote (each re-hashed) and fetches only the rest.
+func TestSplitExportResumes(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	proxy := newTargetProxy(t, f.w.Source.URL)
+	ref := proxy.host() + "/vendor/app:1.0"
+	var blobs []string // image configs and layers
+	for _, p := range f.w.Platforms {
+		img, err := remote.Image(mustDigest(t, f.w.SourceHost()+"/vendor/app@"+p.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = append(blobs, m.Config.Digest.String())
+		for _, l := range m.Layers {
+			blobs = append(blobs, l.Digest.String())
+		}
+	}
+	slices.Sort(blobs)
+	last := blobs[len(blobs)-1] // streamed after the others (digest order, one at a time)
+	proxy.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+last) {
+			http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
+			return true
+		}
+		return false
+	})
+	path := filepath.Join(f.dir, "b.tar")
+	opts := []airlock.Option{f.tuf(), airlock.WithSplit(bundle.MinPartSize*8, 1), airlock.WithConcurrency(1)}
+	if _, err := airlock.Export(context.Background(), path, []string{ref}, opts...); err == nil {
+		t.Fatal("the export with a failing blob succeeded")
+	}
+	proxy.setFault(nil)
+	proxy.take()
+	// A day later, to the nanosecond different: the inventory's time
+	// changes, the layout of the streamed blobs does not.
+	later := time.Now().Add(24*time.Hour + 123456789)
+	if _, err := airlock.Export(context.Background(), path, []string{ref}, append(opts, airlock.WithClock(func() time.Time { return later }))...); err != nil {
+		t.Fatalf("re-run: %v", err)
+	}
+	fetched := map[string]int{}
+	for _, r := range proxy.take() {
+		if r.Method == http.MethodGet && strings.Contains(r.Path, "/blobs/") {
+			fetched[r.Path[strings.LastIndex(r.Path, "/")+1:]]++
+		}
+	}
+	for _, b := range blobs[:len(blobs)-1] {
+		if fetched[b] != 0 {
+			t.Errorf("blob %s, written by the interrupted run, was fetched again", b)
+		}
+	}
+	if fetched[last] != 1 {
+		t.Errorf("the missing blob was fetched %d times, want 1", fetched[last])
+	}
+	if _, err := airlock.Verify(context.Background(), path, f.verifyOpts()...); err != nil {
+		t.Fatalf("verify of the resumed export: %v", err)
 	}
 }
