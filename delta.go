@@ -92,8 +92,9 @@ func holdingsOf(plans []*pushPlan) *Holdings {
 
 // WithSince (Export) leaves out of the bundle every layer and config blob
 // that one of these files says the target holds: an import receipt
-// (--receipt, with its holds section), or an earlier bundle (its plain tar
-// or, when that is absent, its parts). Manifests, signatures, attestations
+// (--receipt, with its holds section), an earlier bundle (its plain tar
+// or, when that is absent, its parts), or an earlier bundle's inventory
+// (whose platform manifests are read again from the source, by digest). Manifests, signatures, attestations
 // and trust files are always carried.
 func WithSince(paths ...string) Option {
 	return func(o *options) error { o.since = append(o.since, paths...); return nil }
@@ -107,17 +108,17 @@ type heldBlob struct {
 }
 
 // loadSince reads every --since file.
-func (o *options) loadSince() (map[v1.Hash]heldBlob, error) {
+func (o *options) loadSince(ctx context.Context, c *registry.Client) (map[v1.Hash]heldBlob, error) {
 	held := map[v1.Hash]heldBlob{}
 	for _, p := range o.since {
-		if err := loadSinceFile(p, held); err != nil {
+		if err := loadSinceFile(ctx, c, p, held); err != nil {
 			return nil, fmt.Errorf("%w: --since %s: %w", ErrUsage, p, err)
 		}
 	}
 	return held, nil
 }
 
-func loadSinceFile(path string, held map[v1.Hash]heldBlob) error {
+func loadSinceFile(ctx context.Context, c *registry.Client, path string, held map[v1.Hash]heldBlob) error {
 	if bundleExists(path) == nil {
 		if r, err := bundle.Open(path); err == nil {
 			defer r.Close()
@@ -131,11 +132,15 @@ func loadSinceFile(path string, held map[v1.Hash]heldBlob) error {
 		return err
 	}
 	var rc struct {
-		Schema string    `json:"schema"`
-		Holds  *Holdings `json:"holds"`
+		Schema    string    `json:"schema"`
+		MediaType string    `json:"mediaType"`
+		Holds     *Holdings `json:"holds"`
 	}
 	if err := json.Unmarshal(data, &rc); err != nil {
-		return fmt.Errorf("not a bundle, and not a receipt: %v", err)
+		return fmt.Errorf("not a bundle, a receipt or an inventory: %v", err)
+	}
+	if rc.MediaType == bundle.MediaTypeInventory {
+		return heldInInventory(ctx, c, data, path, held)
 	}
 	if rc.Schema != ReceiptSchema {
 		return fmt.Errorf("receipt schema %q, want %q", rc.Schema, ReceiptSchema)
@@ -186,11 +191,11 @@ func heldInBundle(r *bundle.Reader, path string, held map[v1.Hash]heldBlob) erro
 
 // omitHeld leaves out of the bundle the image blobs --since says the target
 // holds, and lists them in the inventory.
-func (o *options) omitHeld(w *bundle.Writer, inv *bundle.Inventory, found []*registry.Discovery) error {
+func (o *options) omitHeld(ctx context.Context, c *registry.Client, w *bundle.Writer, inv *bundle.Inventory, found []*registry.Discovery) error {
 	if len(o.since) == 0 {
 		return nil
 	}
-	held, err := o.loadSince()
+	held, err := o.loadSince(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -305,4 +310,38 @@ func imageBlobs(d *registry.Discovery) map[v1.Hash]bool {
 		}
 	}
 	return out
+}
+
+// heldInInventory reads an earlier bundle's inventory (the connected side's
+// own archive, when nothing comes back across the gap): the platform
+// manifests it lists are read again from their source repositories, by
+// digest, and their configs and layers count as held. An image whose
+// manifests the source no longer has is an error naming it.
+func heldInInventory(ctx context.Context, c *registry.Client, data []byte, path string, held map[v1.Hash]heldBlob) error {
+	inv, err := bundle.ParseInventory(data)
+	if err != nil {
+		return err
+	}
+	for _, img := range inv.Images {
+		src, err := c.ParseReference(img.Name)
+		if err != nil {
+			return fmt.Errorf("inventory image %s: %w", img.Name, err)
+		}
+		for _, p := range img.Platforms {
+			ref := src.Context().Digest(p.Digest)
+			d, err := c.Discover(ctx, ref, registry.DiscoverOptions{})
+			if err != nil {
+				return fmt.Errorf("reading the manifests of %s (%s) from its source: %w", img.Reference, p.Platform, err)
+			}
+			image := imageBlobs(d)
+			for _, b := range d.Blobs {
+				if image[b.Desc.Digest] {
+					if _, ok := held[b.Desc.Digest]; !ok {
+						held[b.Desc.Digest] = heldBlob{size: b.Desc.Size, source: path}
+					}
+				}
+			}
+		}
+	}
+	return nil
 }

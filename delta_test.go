@@ -81,6 +81,21 @@ func TestDeltaFromReceipt(t *testing.T) {
 		t.Errorf("--since BUNDLE omitted %+v", viaBundle.Omitted)
 	}
 
+	// Or from its inventory, kept on the connected side: the manifests it
+	// names are read again from the source, by digest.
+	invPath := filepath.Join(f.dir, "first-inventory.json")
+	raw, err := inventoryOf(t, first).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(invPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	viaInv := inventoryOf(t, f.export(t, "delta3.tar", nil, airlock.WithSince(invPath)))
+	if len(viaInv.Omitted) != len(inv.Omitted) || viaInv.Omitted[0].Source != invPath {
+		t.Errorf("--since INVENTORY omitted %+v", viaInv.Omitted)
+	}
+
 	// verify checks what is carried and reports the rest as expected at the target.
 	rep, err := airlock.Verify(context.Background(), delta, f.verifyOpts()...)
 	if err != nil {

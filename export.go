@@ -166,7 +166,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		inv.Trust = append(inv.Trust, ts)
 		res.Trust = append(res.Trust, ExportedTrust{Name: ts.Name, Kind: ts.Kind, Roles: ts.Roles, Files: len(ts.Files)})
 	}
-	if err := o.omitHeld(w, inv, found); err != nil {
+	if err := o.omitHeld(ctx, client, w, inv, found); err != nil {
 		return nil, err
 	}
 	if _, err := w.PutInventory(inv); err != nil {

@@ -19,7 +19,7 @@ func transferExportFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle with this cosign private key `FILE` (password from COSIGN_PASSWORD, or asked on a terminal)"},
 		&cli.StringFlag{Name: "split-size", Usage: "write the bundle as parts of `SIZE` (bytes, or with KB, MB, GB, KiB, MiB, GiB) named -o.000, -o.001, ... and -o.parts.json"},
-		&cli.StringSliceFlag{Name: "since", Usage: "leave out image blobs that this import receipt `FILE` (import --receipt), or an earlier bundle, says the target holds (repeatable)"},
+		&cli.StringSliceFlag{Name: "since", Usage: "leave out image blobs that this import receipt `FILE` (import --receipt), or an earlier bundle, says the target holds (repeatable; also an earlier bundle's inventory)"},
 		&cli.IntFlag{Name: "parity", Usage: "with --split-size: add `N` Reed–Solomon parity parts (-o.p00, ...) so that N lost or damaged parts can be rebuilt"},
 	}
 }
