@@ -240,12 +240,28 @@ func recordOmitted(rep *verify.Report, inv *bundle.Inventory) {
 // ErrMissingAtTarget: a delta bundle left out a blob the target does not hold.
 var ErrMissingAtTarget = errors.New("blob expected at the target is missing")
 
-// checkOmitted makes sure, before anything is committed, that the target
-// holds every blob the delta bundle left out: in the image's repository,
-// or mounted there from the repository the receipt names (or another
-// repository of this import). The omitted blobs are then taken out of the
-// plans (nothing to upload).
-func (o *options) checkOmitted(ctx context.Context, c *registry.Client, v *verified, plans []*pushPlan) error {
+// splitOmitted moves the blobs a delta bundle left out from each plan's
+// blobs (uploaded from the bundle) to its omitted list (checked at the
+// target by ensureOmitted).
+func splitOmitted(v *verified, plans []*pushPlan) {
+	for _, p := range plans {
+		var keep []v1.Descriptor
+		for _, b := range p.blobs {
+			if n := v.graph.Nodes[b.Digest]; n != nil && n.Omitted {
+				p.omitted = append(p.omitted, b)
+			} else {
+				keep = append(keep, b)
+			}
+		}
+		p.blobs = keep
+	}
+}
+
+// ensureOmitted makes sure, once every check has passed and before
+// anything is committed, that the target holds every blob the delta bundle
+// left out: in the image's repository, or mounted there from the
+// repository the receipt names (or another repository of this import).
+func (o *options) ensureOmitted(ctx context.Context, c *registry.Client, v *verified, plans []*pushPlan) error {
 	if len(v.inv.Omitted) == 0 {
 		return nil
 	}
@@ -257,14 +273,11 @@ func (o *options) checkOmitted(ctx context.Context, c *registry.Client, v *verif
 	for _, p := range plans {
 		repos = append(repos, p.repo)
 	}
+	notCarried := func() (io.ReadCloser, error) {
+		return nil, fmt.Errorf("not carried by the delta bundle")
+	}
 	for _, p := range plans {
-		var keep []v1.Descriptor
-		for _, b := range p.blobs {
-			n := v.graph.Nodes[b.Digest]
-			if n == nil || !n.Omitted {
-				keep = append(keep, b)
-				continue
-			}
+		for _, b := range p.omitted {
 			ob := info[b.Digest.String()]
 			var from []name.Repository
 			if ob.Repository != "" {
@@ -273,16 +286,11 @@ func (o *options) checkOmitted(ctx context.Context, c *registry.Client, v *verif
 				}
 			}
 			from = append(from, repos...)
-			notCarried := func() (io.ReadCloser, error) {
-				return nil, fmt.Errorf("not carried by the delta bundle")
-			}
 			if err := c.PushBlob(ctx, p.repo, b, notCarried, from...); err != nil {
 				return fmt.Errorf("%w: %w: %s (%d bytes) is not in %s nor mountable there; the delta bundle left it out because %s says the target holds it; nothing was tagged: %v",
 					ErrImport, ErrMissingAtTarget, b.Digest, b.Size, p.repo, ob.Source, err)
 			}
-			p.omitted = append(p.omitted, b)
 		}
-		p.blobs = keep
 	}
 	return nil
 }

@@ -188,9 +188,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	for i, ip := range plans {
 		toPush[i] = ip.plan
 	}
-	if err := o.checkOmitted(ctx, client, v, toPush); err != nil {
-		return res, err
-	}
+	splitOmitted(v, toPush) // a delta bundle's omitted blobs are not staged
 	staged, err := o.stageWhileHashing(ctx, client, v, toPush)
 	cancelAll := func() {
 		cctx := context.WithoutCancel(ctx)
@@ -209,6 +207,11 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		cancelAll()
 		res.Images = nil
 		return res, v.err()
+	}
+	if err := o.ensureOmitted(ctx, client, v, toPush); err != nil {
+		cancelAll()
+		v.report.Finish()
+		return res, err
 	}
 	// Every check passed: persist the TUF state this bundle was verified
 	// against (rollback protection), then commit.
