@@ -107,7 +107,7 @@ type heldBlob struct {
 	repo   string
 }
 
-// loadSince reads every --since file.
+// loadSince reads every --since file (none: an empty map).
 func (o *options) loadSince(ctx context.Context, c *registry.Client) (map[v1.Hash]heldBlob, error) {
 	held := map[v1.Hash]heldBlob{}
 	for _, p := range o.since {
@@ -191,13 +191,9 @@ func heldInBundle(r *bundle.Reader, path string, held map[v1.Hash]heldBlob) erro
 
 // omitHeld leaves out of the bundle the image blobs --since says the target
 // holds, and lists them in the inventory.
-func (o *options) omitHeld(ctx context.Context, c *registry.Client, w *bundle.Writer, inv *bundle.Inventory, found []*registry.Discovery) error {
-	if len(o.since) == 0 {
+func omitHeld(held map[v1.Hash]heldBlob, w *bundle.Writer, inv *bundle.Inventory, found []*registry.Discovery) error {
+	if len(held) == 0 {
 		return nil
-	}
-	held, err := o.loadSince(ctx, c)
-	if err != nil {
-		return err
 	}
 	done := map[v1.Hash]bool{}
 	for _, d := range found {

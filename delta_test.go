@@ -177,3 +177,38 @@ func mirrorRepoAt(t *testing.T, host, prefix string) name.Repository {
 	}
 	return r
 }
+
+// --since refuses what is not a bundle, a receipt with holds, or an
+// inventory, naming the file, before any download.
+func TestSinceRefusesBadFiles(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	proxy := newTargetProxy(t, f.w.Source.URL)
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"not-json":      "hello",
+		"old-receipt":   `{"schema":"airlock.dev/receipt/v1","images":[]}`,
+		"other-schema":  `{"schema":"something/v9","holds":{"schema":"airlock.dev/holdings/v1","repositories":[],"blobs":[]}}`,
+		"repo-index":    `{"schema":"airlock.dev/receipt/v1","holds":{"schema":"airlock.dev/holdings/v1","repositories":["r"],"blobs":[["sha256:` + strings.Repeat("a", 64) + `",1,5]]}}`,
+		"blob-shape":    `{"schema":"airlock.dev/receipt/v1","holds":{"schema":"airlock.dev/holdings/v1","repositories":["r"],"blobs":[{"digest":"x"}]}}`,
+		"bad-digest":    `{"schema":"airlock.dev/receipt/v1","holds":{"schema":"airlock.dev/holdings/v1","repositories":["r"],"blobs":[["md5:00",1,0]]}}`,
+		"negative-size": `{"schema":"airlock.dev/receipt/v1","holds":{"schema":"airlock.dev/holdings/v1","repositories":["r"],"blobs":[["sha256:` + strings.Repeat("a", 64) + `",-1,0]]}}`,
+		"bad-inventory": `{"schemaVersion":7,"mediaType":"application/vnd.airlock.inventory.v1+json"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, name+".json")
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := airlock.Export(context.Background(), filepath.Join(dir, "x.tar"), []string{proxy.host() + "/vendor/app:1.0"}, f.tuf(), airlock.WithSince(p))
+			if reqs := proxy.take(); len(reqs) != 0 {
+				t.Errorf("%d requests to the source before the bad --since was refused", len(reqs))
+			}
+			if !errors.Is(err, airlock.ErrUsage) || !strings.Contains(err.Error(), p) {
+				t.Fatalf("err = %v, want a usage error naming %s", err, p)
+			}
+			if _, serr := os.Stat(filepath.Join(dir, "x.tar")); serr == nil {
+				t.Error("a bundle was written")
+			}
+		})
+	}
+}

@@ -87,6 +87,10 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	if err != nil {
 		return nil, err
 	}
+	held, err := o.loadSince(ctx, client) // a bad --since fails before any download
+	if err != nil {
+		return nil, err
+	}
 	platforms, err := parsePlatforms(o.platforms)
 	if err != nil {
 		return nil, err
@@ -166,7 +170,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		inv.Trust = append(inv.Trust, ts)
 		res.Trust = append(res.Trust, ExportedTrust{Name: ts.Name, Kind: ts.Kind, Roles: ts.Roles, Files: len(ts.Files)})
 	}
-	if err := o.omitHeld(ctx, client, w, inv, found); err != nil {
+	if err := omitHeld(held, w, inv, found); err != nil {
 		return nil, err
 	}
 	if _, err := w.PutInventory(inv); err != nil {

@@ -20,6 +20,14 @@
 // digest, Graph checks that every descriptor resolves, VerifyBlobs hashes
 // every blob in parallel.
 //
+// Transfers (docs/bundle-format.md section 11): a bundle signature is one
+// more artifact (role "bundle-signature", SignedIndexDigest says what it
+// covers); a delta bundle leaves out blobs its inventory lists as Omitted,
+// which Graph accepts as Omitted nodes; WithSplit writes numbered parts with
+// Reed–Solomon parity and a parts manifest, which Open reads in place
+// (rebuilding damaged parts) when the plain file is absent, and an
+// interrupted split Commit resumes.
+//
 // This package is the archive format only: it talks to no registry and
 // judges no signature.
 package bundle
