@@ -429,7 +429,7 @@ func openParts(path string) (*partSet, *PartsStatus, error) {
 // parity into a temporary directory and checks each against its digest.
 func rebuild(man *Parts, files []*os.File, ps *partSet, st *PartsStatus) error {
 	n, m := len(man.Data), len(man.Parity.Parts)
-	enc, err := reedsolomon.NewStream(n, m)
+	enc, err := newParityCoder(n, m)
 	if err != nil {
 		return fmt.Errorf("%w: parity: %v", ErrPartsDamaged, err)
 	}
@@ -480,6 +480,15 @@ func rebuild(man *Parts, files []*os.File, ps *partSet, st *PartsStatus) error {
 	}
 	slices.Sort(st.Repaired)
 	return nil
+}
+
+// newParityCoder is the streaming Reed–Solomon coder for n data and m
+// parity parts, with a block size that keeps its buffers (one block per
+// part) near 32 MiB whatever the number of parts: memory does not grow with
+// the bundle (zarf #2231 used twice the package size).
+func newParityCoder(n, m int) (reedsolomon.StreamEncoder, error) {
+	bs := min(max((32<<20)/(n+m), 64<<10), 4<<20)
+	return reedsolomon.NewStream(n, m, reedsolomon.WithStreamBlockSize(bs))
 }
 
 // capWriter writes the first left bytes and drops the zero padding after.

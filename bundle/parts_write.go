@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
-	"github.com/klauspost/reedsolomon"
 )
 
 // WithSplit makes Commit write the archive as data parts of partSize bytes
@@ -149,7 +147,7 @@ func (w *Writer) commitSplit(ctx context.Context, entries []*entry, total int64,
 		}
 	}()
 	if m := w.opts.parity; m > 0 {
-		enc, err := reedsolomon.NewStream(n, m)
+		enc, err := newParityCoder(n, m)
 		if err != nil {
 			return fmt.Errorf("%w: parity: %v", ErrInvalidOption, err)
 		}
