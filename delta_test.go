@@ -56,7 +56,14 @@ func TestDeltaFromReceipt(t *testing.T) {
 	receipt := filepath.Join(f.dir, "receipt.json")
 	writeReceipt(t, res, receipt)
 
-	delta := f.export(t, "delta.tar", nil, airlock.WithSince(receipt))
+	delta := filepath.Join(f.dir, "delta.tar")
+	dres, err := airlock.Export(context.Background(), delta, []string{f.w.Image}, f.tuf(), airlock.WithSince(receipt))
+	if err != nil {
+		t.Fatalf("delta export: %v", err)
+	}
+	if dres.Transfer == nil || dres.Transfer.Omitted != 6 || dres.Transfer.Signed || dres.Transfer.Parts != 0 {
+		t.Errorf("export result transfer %+v", dres.Transfer)
+	}
 	inv := inventoryOf(t, delta)
 	// Every config and layer (2 platforms: 2 configs, 4 layers) is left
 	// out; signature and attestation layers are always carried.

@@ -49,6 +49,8 @@ type ExportResult struct {
 	BlobBytes int64 `json:"blobBytes"`
 	// Bytes is the size of the archive.
 	Bytes int64 `json:"bytes"`
+	// Transfer describes a signed, split or delta bundle (transfer_sign.go).
+	Transfer *ExportedTransfer `json:"transfer,omitempty"`
 }
 
 // ExportedImage is one exported image.
@@ -198,6 +200,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	}
 	committed = true
 	res.Bytes = o.exportedBytes(out)
+	res.Transfer = o.exportedTransfer(out, inv)
 	return res, nil
 }
 

@@ -378,3 +378,44 @@ func (o *options) applyBundleKeys() error {
 	o.policy, o.bundleKeys = p, nil
 	return nil
 }
+
+// ExportedTransfer says how a bundle was signed, split and thinned.
+type ExportedTransfer struct {
+	Signed bool `json:"signed"`
+	// KeyID of the signing key (hex sha256 of its public key).
+	KeyID string `json:"keyId,omitempty"`
+	// Parts and ParityParts count the files of a split bundle; PartsFile
+	// is its parts manifest.
+	Parts       int    `json:"parts,omitempty"`
+	ParityParts int    `json:"parityParts,omitempty"`
+	PartsFile   string `json:"partsFile,omitempty"`
+	// Omitted blobs (and their bytes) a --since file says the target holds.
+	Omitted      int   `json:"omitted,omitempty"`
+	OmittedBytes int64 `json:"omittedBytes,omitempty"`
+}
+
+func (o *options) exportedTransfer(out string, inv *bundle.Inventory) *ExportedTransfer {
+	if o.signer == nil && o.partSize == 0 && len(inv.Omitted) == 0 {
+		return nil
+	}
+	t := &ExportedTransfer{Signed: o.signer != nil, Omitted: len(inv.Omitted)}
+	if o.signer != nil {
+		t.KeyID = o.signer.keyID
+	}
+	for _, b := range inv.Omitted {
+		t.OmittedBytes += b.Size
+	}
+	if o.partSize > 0 {
+		t.PartsFile = bundle.PartsPath(out)
+		if raw, err := os.ReadFile(t.PartsFile); err == nil {
+			var p bundle.Parts
+			if json.Unmarshal(raw, &p) == nil {
+				t.Parts = len(p.Data)
+				if p.Parity != nil {
+					t.ParityParts = len(p.Parity.Parts)
+				}
+			}
+		}
+	}
+	return t
+}

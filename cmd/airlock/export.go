@@ -200,6 +200,7 @@ func readList(path string) ([]string, error) {
 
 func printExport(w interface{ Write([]byte) (int, error) }, res *airlock.ExportResult) {
 	fmt.Fprintf(w, "wrote %s (%s): %d images, %d blobs, %s\n", res.Bundle, humanBytes(res.Bytes), len(res.Images), res.Blobs, humanBytes(res.BlobBytes))
+	printExportTransfer(w, res.Transfer)
 	for _, img := range res.Images {
 		fmt.Fprintf(w, "  %s\n    digest    %s\n    platforms %s\n", img.Reference, img.Digest, strings.Join(img.Platforms, ", "))
 		if len(img.Artifacts) == 0 {

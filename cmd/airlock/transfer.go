@@ -122,3 +122,18 @@ func printInspectedTransfer(w io.Writer, ins *airlock.Inspection) {
 		fmt.Fprintf(w, "  ERROR    %s\n", s.Error)
 	}
 }
+
+func printExportTransfer(w io.Writer, t *airlock.ExportedTransfer) {
+	if t == nil {
+		return
+	}
+	if t.Parts > 0 {
+		fmt.Fprintf(w, "  parts     %d data + %d parity, listed in %s\n", t.Parts, t.ParityParts, t.PartsFile)
+	}
+	if t.Signed {
+		fmt.Fprintf(w, "  signed    key id %s\n", t.KeyID)
+	}
+	if t.Omitted > 0 {
+		fmt.Fprintf(w, "  delta     %d blobs (%s) left out: the target holds them\n", t.Omitted, humanBytes(t.OmittedBytes))
+	}
+}

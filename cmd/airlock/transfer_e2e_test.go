@@ -50,6 +50,11 @@ func TestE2ESignedSplitDelta(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("delta export exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	for _, want := range []string{"data + 2 parity", "signed    key id", "blobs ("} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("export output lacks %q:\n%s", want, stdout)
+		}
+	}
 	parts, _ := filepath.Glob(delta + ".[0-9][0-9][0-9]")
 	if len(parts) < 4 {
 		t.Fatalf("%d parts", len(parts))
