@@ -409,7 +409,7 @@ func openParts(path string) (*partSet, *PartsStatus, error) {
 	for i := range man.Data {
 		ps.files[i] = files[i]
 	}
-	if len(st.Damaged) > 0 {
+	if !wholeOK { // a data part is damaged (a lost parity part needs no rebuild)
 		if err := rebuild(man, files, ps, st); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", mpath, err)
 		}

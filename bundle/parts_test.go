@@ -132,6 +132,19 @@ func TestSplitRepairAndRefusal(t *testing.T) {
 	}
 	must(t, r.Close())
 
+	// Only a parity part damaged: nothing to rebuild, reported.
+	dir2 := t.TempDir()
+	path2 := filepath.Join(dir2, "c.tar")
+	must(t, writeSet(t, path2, nil, src, WithSplit(MinPartSize*2, 1)))
+	must(t, os.Remove(path2+".p00"))
+	r2, err := Open(path2)
+	must(t, err)
+	if st := r2.Parts(); len(st.Damaged) != 1 || st.Damaged[0].Name != "c.tar.p00" || len(st.Repaired) != 0 {
+		t.Errorf("parity part lost: status %+v", st)
+	}
+	must(t, r2.VerifyBlobs(context.Background(), nil))
+	r2.Close()
+
 	// A third damaged part (a parity part) is more than parity can rebuild:
 	// refused, naming every damaged part.
 	corrupt(path + ".p00")
