@@ -1,6 +1,9 @@
 package airlock
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 
@@ -36,72 +39,88 @@ func needsData(k verify.Kind) bool {
 	return false
 }
 
-// collectEvidence reads, from the bundle, every layer of every artifact the
-// inventory lists for img. The inventory only says where to look: every
-// claim that matters (what a signature covers, who signed) is checked
-// against the signed content by the verifier. Evidence that cannot be read
-// becomes a failed finding, never a silent omission.
-func collectEvidence(r *bundle.Reader, g *bundle.Graph, img bundle.Image) ([]verify.Evidence, []verify.Finding) {
-	var evs []verify.Evidence
-	var problems []verify.Finding
+// checkEvidence is verify.Check; tests count the calls through it.
+var checkEvidence = verify.Check
+
+// evidenceChecker checks each distinct piece of evidence once per
+// verification: two layers with the same kind, subject, media type,
+// artifact type, annotations and blob are one piece of evidence, however
+// many manifests or listings carry them. Not safe for concurrent use.
+type evidenceChecker struct {
+	r    *bundle.Reader
+	tm   *verify.TrustMaterial
+	opts verify.Options
+	done map[string]verify.Finding
+}
+
+func newEvidenceChecker(r *bundle.Reader, tm *verify.TrustMaterial, opts verify.Options) *evidenceChecker {
+	return &evidenceChecker{r: r, tm: tm, opts: opts, done: map[string]verify.Finding{}}
+}
+
+// evidenceKey identifies a piece of evidence by everything the verifier reads.
+func evidenceKey(ev verify.Evidence, layer v1.Hash) string {
+	b, _ := json.Marshal([]any{ev.Kind, ev.Subject, ev.MediaType, ev.ArtifactType, ev.Annotations, layer.String()})
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// findings reads and checks every layer of every artifact of img. The
+// artifacts were reconciled against the content graph (bundle.Reconcile):
+// each is attached to its subject by content, listed once, and the caps on
+// artifacts and evidence already hold. Evidence that cannot be read becomes
+// a failed finding, never a silent omission.
+func (c *evidenceChecker) findings(img bundle.CheckedImage) []verify.Finding {
+	var out []verify.Finding
 	for _, a := range img.Artifacts {
 		kind := kindOf(a.Kind)
-		fail := func(format string, args ...any) {
-			problems = append(problems, verify.Finding{Kind: kind, Manifest: a.Digest, Subject: a.Subject,
-				ArtifactType: a.ArtifactType, Status: verify.StatusFailed, Reason: fmt.Sprintf(format, args...)})
-		}
-		h, err := v1.NewHash(a.Digest)
-		if err != nil {
-			fail("inventory names an invalid digest %q: %v", a.Digest, err)
+		manifest, subject := a.Descriptor.Digest.String(), a.Subject.String()
+		if a.Layers == nil {
+			out = append(out, verify.Finding{Kind: kind, Manifest: manifest, Subject: subject, ArtifactType: a.ArtifactType,
+				Status: verify.StatusFailed, Reason: fmt.Sprintf("artifact %s is not an image manifest", manifest)})
 			continue
 		}
-		// The graph walk already read, checked and parsed every manifest.
-		n := g.Nodes[h]
-		switch {
-		case n == nil:
-			fail("artifact manifest %s is not in the bundle's content graph", a.Digest)
-			continue
-		case n.Manifest == nil:
-			fail("artifact %s is not an image manifest", a.Digest)
+		if len(a.Layers) == 0 {
+			out = append(out, verify.Finding{Kind: kind, Manifest: manifest, Subject: subject, ArtifactType: a.ArtifactType,
+				Status: verify.StatusFailed, Reason: fmt.Sprintf("artifact manifest %s has no layers", manifest)})
 			continue
 		}
-		m := *n.Manifest
-		if len(m.Layers) == 0 {
-			fail("artifact manifest %s has no layers", a.Digest)
-			continue
-		}
-		subject := a.Subject
-		if m.Subject != nil && m.Subject.Digest.String() != subject {
-			// The manifest's own subject field outranks the inventory.
-			subject = m.Subject.Digest.String()
-		}
-		for i, l := range m.Layers {
-			ann := maps.Clone(m.Annotations)
+		for i, l := range a.Layers {
+			ann := maps.Clone(a.Annotations)
 			if ann == nil {
 				ann = map[string]string{}
 			}
 			maps.Copy(ann, l.Annotations)
-			ev := verify.Evidence{Kind: kind, Manifest: a.Digest, Layer: i, Subject: subject,
-				MediaType: string(l.MediaType), ArtifactType: m.ArtifactType, Annotations: ann}
-			if needsData(kind) {
-				if l.Size > verify.MaxEvidenceSize {
-					problems = append(problems, verify.Finding{Kind: kind, Manifest: a.Digest, Layer: i, Subject: subject,
-						ArtifactType: m.ArtifactType, Status: verify.StatusUnverifiable,
-						Reason: fmt.Sprintf("layer %s is %d bytes, over the %d-byte limit for evidence", l.Digest, l.Size, verify.MaxEvidenceSize)})
-					continue
-				}
-				data, err := r.ReadBlob(l.Digest, verify.MaxEvidenceSize)
-				if err != nil {
-					problems = append(problems, verify.Finding{Kind: kind, Manifest: a.Digest, Layer: i, Subject: subject,
-						ArtifactType: m.ArtifactType, Status: verify.StatusFailed, Reason: fmt.Sprintf("reading layer %s: %v", l.Digest, err)})
-					continue
-				}
-				ev.Data = data
+			ev := verify.Evidence{Kind: kind, Manifest: manifest, Layer: i, Subject: subject,
+				MediaType: string(l.MediaType), ArtifactType: a.ArtifactType, Annotations: ann}
+			key := evidenceKey(ev, l.Digest)
+			if f, ok := c.done[key]; ok {
+				f.Manifest, f.Layer = manifest, i
+				out = append(out, f)
+				continue
 			}
-			evs = append(evs, ev)
+			f := c.check(ev, l)
+			c.done[key] = f
+			out = append(out, f)
 		}
 	}
-	return evs, problems
+	return out
+}
+
+func (c *evidenceChecker) check(ev verify.Evidence, l v1.Descriptor) verify.Finding {
+	if needsData(ev.Kind) {
+		if l.Size > verify.MaxEvidenceSize {
+			return verify.Finding{Kind: ev.Kind, Manifest: ev.Manifest, Layer: ev.Layer, Subject: ev.Subject,
+				ArtifactType: ev.ArtifactType, Status: verify.StatusUnverifiable,
+				Reason: fmt.Sprintf("layer %s is %d bytes, over the %d-byte limit for evidence", l.Digest, l.Size, verify.MaxEvidenceSize)}
+		}
+		data, err := c.r.ReadBlob(l.Digest, verify.MaxEvidenceSize)
+		if err != nil {
+			return verify.Finding{Kind: ev.Kind, Manifest: ev.Manifest, Layer: ev.Layer, Subject: ev.Subject,
+				ArtifactType: ev.ArtifactType, Status: verify.StatusFailed, Reason: fmt.Sprintf("reading layer %s: %v", l.Digest, err)}
+		}
+		ev.Data = data
+	}
+	return checkEvidence(ev, c.tm, c.opts)
 }
 
 // indexEntries lists the children of the image index at digest as the

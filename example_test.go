@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/demo"
 	"github.com/airlock-oci/airlock/trust"
 )
@@ -59,13 +60,13 @@ func Example() {
 }
 
 func ExampleMapReference() {
-	src, _ := name.ParseReference("docker.io/library/nginx:1.27")
+	src, _ := bundle.ParseName("nginx:1.27")
 	prefix, _ := name.NewRepository("registry.internal/mirror")
-	for _, keepHost := range []bool{false, true} {
-		r, _ := airlock.MapReference(src, prefix, keepHost)
+	for _, dropHost := range []bool{false, true} {
+		r, _ := airlock.MapReference(src, prefix, dropHost)
 		fmt.Println(r.Name())
 	}
 	// Output:
-	// registry.internal/mirror/library/nginx
 	// registry.internal/mirror/docker.io/library/nginx
+	// registry.internal/mirror/library/nginx
 }

@@ -108,27 +108,19 @@ func TestLyingInventory(t *testing.T) {
 					}
 				}
 			}},
-		{"an artifact the bundle does not hold is a failed finding",
+		{"an artifact the bundle does not hold is refused as malformed",
 			func(inv *bundle.Inventory) {
 				inv.Images[0].Artifacts = append(inv.Images[0].Artifacts, bundle.Artifact{Kind: bundle.KindCosignSignature,
 					Digest: "sha256:" + strings.Repeat("ab", 32), Subject: idx, FoundBy: bundle.FoundByLegacyTag, MediaType: "application/vnd.oci.image.manifest.v1+json", Repository: "x"})
 			},
-			func(t *testing.T, rep *verify.Report, err error) {
-				if !hasFinding(rep, "sha256:"+strings.Repeat("ab", 32), verify.StatusFailed, "") {
-					t.Errorf("missing artifact not reported: %+v", rep.Images[0].Findings)
-				}
-			}},
-		{"a layer listed as an artifact is a failed finding",
+			refusedAsMalformed("is not a manifest of the bundle's content graph")},
+		{"a layer listed as an artifact is refused as malformed",
 			func(inv *bundle.Inventory) {
 				inv.Images[0].Artifacts = append(inv.Images[0].Artifacts, bundle.Artifact{Kind: bundle.KindCosignSignature,
 					Digest: bundle.EmptyDescriptor().Digest.String(), Subject: idx, FoundBy: bundle.FoundByLegacyTag, MediaType: "application/vnd.oci.image.manifest.v1+json", Repository: "x"})
 			},
-			func(t *testing.T, rep *verify.Report, err error) {
-				if !hasFinding(rep, bundle.EmptyDescriptor().Digest.String(), verify.StatusFailed, "") {
-					t.Errorf("non-manifest artifact not reported: %+v", rep.Images[0].Findings)
-				}
-			}},
-		{"a signature moved to another subject still covers only what it signed",
+			refusedAsMalformed("is not a manifest of the bundle's content graph")},
+		{"a signature moved to another subject is refused: its legacy tag names the old one",
 			func(inv *bundle.Inventory) {
 				for i, a := range inv.Images[0].Artifacts {
 					if a.Digest == sigManifest {
@@ -136,13 +128,7 @@ func TestLyingInventory(t *testing.T) {
 					}
 				}
 			},
-			func(t *testing.T, rep *verify.Report, err error) {
-				for _, fd := range rep.Images[0].Findings {
-					if fd.Manifest == sigManifest && fd.Status == verify.StatusVerified {
-						t.Errorf("signature for %s verified on subject %s", idx, fd.Subject)
-					}
-				}
-			}},
+			refusedAsMalformed("legacy tag")},
 		{"a trust source pointing at another artifact is refused",
 			func(inv *bundle.Inventory) {
 				inv.Trust[0].Manifest = inv.Images[0].Artifacts[0].Digest
@@ -223,6 +209,20 @@ func TestTrustArtifactWithBadTitles(t *testing.T) {
 				t.Fatalf("err = %v, trust %+v, want ErrTrust saying %q", err, rep.Trust, c.reason)
 			}
 		})
+	}
+}
+
+// refusedAsMalformed checks that verification refused the bundle as
+// malformed (integrity failure, exit 2) with a reason containing reason.
+func refusedAsMalformed(reason string) func(t *testing.T, rep *verify.Report, err error) {
+	return func(t *testing.T, rep *verify.Report, err error) {
+		t.Helper()
+		if !errors.Is(err, bundle.ErrInvalidBundle) || rep.Integrity.OK || !strings.Contains(rep.Integrity.Error, reason) {
+			t.Errorf("err = %v, integrity %+v; want an integrity failure saying %q", err, rep.Integrity, reason)
+		}
+		if len(rep.Images) != 0 || rep.ExitCode() != verify.ExitIntegrity {
+			t.Errorf("images %d, exit %d: want no verdicts and exit %d", len(rep.Images), rep.ExitCode(), verify.ExitIntegrity)
+		}
 	}
 }
 

@@ -131,7 +131,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		return vd == verify.VerdictPass || vd == verify.VerdictAllowedByDefault
 	}
 	anyFailed := false
-	for i := range v.inv.Images {
+	for i := range v.images {
 		if !passed(i) {
 			anyFailed = true
 		}
@@ -145,20 +145,28 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		ii   ImportedImage
 	}
 	var plans []*imagePlan
-	for i, img := range v.inv.Images {
-		ii := ImportedImage{Source: img.Reference, Digest: img.Digest, Verdict: v.report.Images[i].Verdict}
+	targets := map[string]string{} // repository:tag -> digest, across images
+	for i, img := range v.images {
+		ii := ImportedImage{Source: img.Name.String(), Digest: img.Descriptor.Digest.String(), Verdict: v.report.Images[i].Verdict}
 		if refuse || !passed(i) {
 			ii.Skipped = "did not pass verification: nothing pushed"
 			res.Images = append(res.Images, ii)
 			continue
 		}
-		plan, err := planImage(v, img, prefix, o.keepHost)
+		plan, err := planImage(v, img, prefix, o.dropHost)
 		if err != nil {
-			return res, fmt.Errorf("%w: %s: %w", ErrImport, img.Reference, err)
+			return res, fmt.Errorf("%w: %s: %w", ErrImport, img.Name, err)
+		}
+		for _, t := range plan.allTags() {
+			key := plan.repo.Name() + ":" + t.tag
+			if d, dup := targets[key]; dup && d != t.desc.Digest.String() {
+				return res, fmt.Errorf("%w: %s: %s would point at %s and at %s: two images land at one tag", ErrImport, img.Name, key, d, t.desc.Digest)
+			}
+			targets[key] = t.desc.Digest.String()
 		}
 		ii.Reference = plan.reference()
 		if err := o.settleTags(ctx, client, plan, &ii); err != nil {
-			return res, fmt.Errorf("%w: %s -> %s: %w", ErrImport, img.Reference, plan.repo, err)
+			return res, fmt.Errorf("%w: %s -> %s: %w", ErrImport, img.Name, plan.repo, err)
 		}
 		plans = append(plans, &imagePlan{i: i, plan: plan, ii: ii})
 	}
@@ -313,26 +321,28 @@ func parseTarget(c *registry.Client, target string) (name.Repository, error) {
 	return r, nil
 }
 
-// MapReference places a source image name under the target prefix, the
-// documented rule (docs/cli.md): the source registry host is dropped, the
-// repository path is kept: docker.io/library/nginx:1.27 under
-// registry.internal/mirror is registry.internal/mirror/library/nginx:1.27.
-// With keepHost the host is kept as the first path component, its port
-// joined with "_" (localhost:5000 -> localhost_5000).
-func MapReference(src name.Reference, prefix name.Repository, keepHost bool) (name.Repository, error) {
-	path := src.Context().RepositoryStr()
-	if keepHost {
-		host := src.Context().RegistryStr()
-		if host == name.DefaultRegistry {
-			host = "docker.io"
+// MapReference places a canonical source name under the target prefix, the
+// documented rule (docs/cli.md): the source registry host is kept as the
+// first path component, its port joined with "_" (localhost:5000 ->
+// localhost_5000), then the repository path:
+// docker.io/library/nginx:1.27 under registry.internal/mirror is
+// registry.internal/mirror/docker.io/library/nginx:1.27. Two different
+// source repositories therefore never share a target repository. With
+// dropHost (WithDropSourceHostUnsafe) the host is left out, and they can.
+func MapReference(src bundle.Name, prefix name.Repository, dropHost bool) (name.Repository, error) {
+	path := src.Path
+	if !dropHost {
+		host := strings.ReplaceAll(src.Host, ":", "_")
+		if !bundle.ValidPathComponent(host) {
+			return name.Repository{}, fmt.Errorf("source host %q cannot be written as a repository path component", src.Host)
 		}
-		path = strings.ReplaceAll(host, ":", "_") + "/" + path
+		path = host + "/" + path
 	}
 	full := prefix.RegistryStr() + "/" + path
 	if p := prefix.RepositoryStr(); p != "" {
 		full = prefix.RegistryStr() + "/" + p + "/" + path
 	}
-	return name.NewRepository(full)
+	return name.NewRepository(full, name.StrictValidation)
 }
 
 // pushPlan lists, in push order, what one image needs in the target.
@@ -364,21 +374,13 @@ func (p *pushPlan) reference() string {
 	return p.repo.Digest(p.rootDesc.Digest.String()).Name()
 }
 
-func planImage(v *verified, img bundle.Image, prefix name.Repository, keepHost bool) (*pushPlan, error) {
-	src, err := name.ParseReference(img.Name, name.WeakValidation)
-	if err != nil {
-		return nil, fmt.Errorf("inventory name %q: %v", img.Name, err)
-	}
-	repo, err := MapReference(src, prefix, keepHost)
+func planImage(v *verified, img bundle.CheckedImage, prefix name.Repository, dropHost bool) (*pushPlan, error) {
+	repo, err := MapReference(img.Name, prefix, dropHost)
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s under %s: %v", img.Name, prefix, err)
 	}
-	root, _ := v1.NewHash(img.Digest)
 	g := v.graph
-	p := &pushPlan{source: img.Reference, repo: repo, rootDesc: g.Nodes[root].Descriptor}
-	if t, ok := src.(name.Tag); ok {
-		p.tag = t.TagStr()
-	}
+	p := &pushPlan{source: img.Name.String(), repo: repo, rootDesc: img.Descriptor, tag: img.Name.Tag}
 	seenBlob := map[v1.Hash]bool{}
 	seenManifest := map[v1.Hash]bool{}
 	// walk adds everything below h (post-order: children first).
@@ -424,70 +426,88 @@ func planImage(v *verified, img bundle.Image, prefix name.Repository, keepHost b
 		*out = append(*out, d)
 		return nil
 	}
-	if err := walk(root, &p.manifests); err != nil {
+	if err := walk(img.Descriptor.Digest, &p.manifests); err != nil {
 		return nil, err
 	}
-	// Artifacts, ordered so a subject is always pushed before what refers to it.
-	pending := map[v1.Hash]bundle.Artifact{}
-	var order []v1.Hash
+	// Artifacts come reconciled: each attached to its subject by content,
+	// listed once, subjects first.
 	for _, a := range img.Artifacts {
 		if a.FoundBy == bundle.FoundByInIndex {
 			continue // part of the image index, pushed with it
 		}
-		h, err := v1.NewHash(a.Digest)
-		if err != nil {
-			return nil, fmt.Errorf("artifact %q: %v", a.Digest, err)
+		ap := artifactPush{subject: a.Subject, tag: a.Tag, referrer: a.FoundBy != bundle.FoundByLegacyTag}
+		if err := walk(a.Descriptor.Digest, &ap.manifests); err != nil {
+			return nil, err
 		}
-		if _, dup := pending[h]; !dup {
-			order = append(order, h)
+		if len(ap.manifests) == 0 {
+			continue // already pushed as part of the image
 		}
-		pending[h] = a
+		ap.desc = ap.manifests[len(ap.manifests)-1]
+		ap.desc.ArtifactType = a.ArtifactType
+		if n := g.Nodes[a.Descriptor.Digest]; n.Manifest != nil && ap.desc.ArtifactType == "" {
+			ap.desc.ArtifactType = string(n.Manifest.Config.MediaType)
+		}
+		ap.desc.Annotations = a.Annotations
+		p.artifacts = append(p.artifacts, ap)
 	}
-	done := map[v1.Hash]bool{}
-	for h := range seenManifest {
-		done[h] = true
-	}
-	for len(order) > 0 {
-		progressed := false
-		var rest []v1.Hash
-		for _, h := range order {
-			a := pending[h]
-			subj, err := v1.NewHash(a.Subject)
-			if err != nil {
-				return nil, fmt.Errorf("artifact %s: subject %q: %v", a.Digest, a.Subject, err)
-			}
-			if !done[subj] {
-				if _, waiting := pending[subj]; waiting {
-					rest = append(rest, h)
-					continue
-				}
-				return nil, fmt.Errorf("artifact %s is attached to %s, which the image does not hold", a.Digest, a.Subject)
-			}
-			ap := artifactPush{subject: subj, tag: a.Tag, referrer: a.FoundBy != bundle.FoundByLegacyTag}
-			if err := walk(h, &ap.manifests); err != nil {
-				return nil, err
-			}
-			if len(ap.manifests) == 0 {
-				continue // the same manifest was listed twice
-			}
-			ap.desc = ap.manifests[len(ap.manifests)-1]
-			if n := g.Nodes[h]; n.Manifest != nil {
-				ap.desc.ArtifactType = n.Manifest.ArtifactType
-				if ap.desc.ArtifactType == "" {
-					ap.desc.ArtifactType = string(n.Manifest.Config.MediaType)
-				}
-				ap.desc.Annotations = n.Manifest.Annotations
-			}
-			p.artifacts = append(p.artifacts, ap)
-			done[h] = true
-			progressed = true
-		}
-		if !progressed && len(rest) > 0 {
-			return nil, fmt.Errorf("artifacts %v refer to each other in a cycle", rest)
-		}
-		order = rest
+	if err := p.validate(); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// validate checks everything the plan will write before anything is
+// sent: the repository, every tag (the image's, legacy artifact tags and
+// the fallback tags of referrers) and every manifest's media type.
+func (p *pushPlan) validate() error {
+	if _, err := name.NewRepository(p.repo.Name(), name.StrictValidation); err != nil {
+		return fmt.Errorf("target repository %s: %v", p.repo, err)
+	}
+	if p.tag != "" && !bundle.ValidTag(p.tag) {
+		return fmt.Errorf("tag %q is not a valid tag", p.tag)
+	}
+	isManifest := func(d v1.Descriptor) bool { return d.MediaType.IsImage() || d.MediaType.IsIndex() }
+	for _, m := range p.manifests {
+		if !isManifest(m) {
+			return fmt.Errorf("%s has media type %q, not a manifest", m.Digest, m.MediaType)
+		}
+	}
+	for _, a := range p.artifacts {
+		for _, m := range a.manifests {
+			if !isManifest(m) {
+				return fmt.Errorf("%s has media type %q, not a manifest", m.Digest, m.MediaType)
+			}
+		}
+		if a.referrer {
+			if a.tag != "" {
+				return fmt.Errorf("referrer %s carries tag %q", a.desc.Digest, a.tag)
+			}
+			if t := registry.FallbackTag(a.subject); !bundle.ValidTag(t) {
+				return fmt.Errorf("referrer %s: fallback tag %q is not a valid tag", a.desc.Digest, t)
+			}
+			continue
+		}
+		prefix := "sha256-" + a.subject.Hex + "."
+		suffix, ok := strings.CutPrefix(a.tag, prefix)
+		if !ok || (suffix != "sig" && suffix != "att" && suffix != "sbom") || !bundle.ValidTag(a.tag) {
+			return fmt.Errorf("artifact %s: tag %q is not the legacy tag of its subject %s", a.desc.Digest, a.tag, a.subject)
+		}
+	}
+	return nil
+}
+
+// allTags lists the tags a plan sets: the image's and its legacy artifacts'.
+func (p *pushPlan) allTags() []tagSet {
+	var out []tagSet
+	if p.tag != "" {
+		out = append(out, tagSet{p.tag, p.rootDesc})
+	}
+	for _, a := range p.artifacts {
+		if a.tag != "" {
+			out = append(out, tagSet{a.tag, a.desc})
+		}
+	}
+	return out
 }
 
 // isForeign reports non-distributable layers, which are not carried.
@@ -503,14 +523,8 @@ func (o *options) settleTags(ctx context.Context, c *registry.Client, p *pushPla
 		ii.Blobs++
 		ii.Bytes += b.Size
 	}
-	p.tags = nil
-	if p.tag != "" {
-		p.tags = append(p.tags, tagSet{p.tag, p.rootDesc})
-	}
+	p.tags = p.allTags()
 	for _, a := range p.artifacts {
-		if a.tag != "" {
-			p.tags = append(p.tags, tagSet{a.tag, a.desc})
-		}
 		if a.referrer {
 			ii.Referrers = append(ii.Referrers, a.desc.Digest.String())
 		}

@@ -48,14 +48,19 @@ func (f *fixture) importOpts(extra ...airlock.Option) []airlock.Option {
 }
 
 // mirrorRepo is where the demo image lands under host/mirror.
-func mirrorRepo(t *testing.T, host string) name.Repository {
+// The source host is kept in the target path (the default mapping).
+func mirrorRepo(t *testing.T, f *fixture, host string) name.Repository {
 	t.Helper()
-	r, err := name.NewRepository(host + "/mirror/vendor/app")
+	r, err := name.NewRepository(host + "/mirror/" + f.srcDir() + "/vendor/app")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
+
+// srcDir is the source registry host as the default mapping writes it
+// under a target prefix (its port joined with "_").
+func (f *fixture) srcDir() string { return strings.ReplaceAll(f.w.SourceHost(), ":", "_") }
 
 // recorded is one request that reached the target through a targetProxy.
 type recorded struct {
@@ -299,7 +304,7 @@ func TestImportRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("import: %v", err)
 			}
-			repo := mirrorRepo(t, f.w.TargetHost())
+			repo := mirrorRepo(t, f, f.w.TargetHost())
 			if len(res.Images) != 1 {
 				t.Fatalf("%d images in the result", len(res.Images))
 			}
@@ -313,7 +318,7 @@ func TestImportRoundTrip(t *testing.T) {
 			if got := res.Report.Images[0].Targets; !slices.Equal(got, []string{ii.Reference}) {
 				t.Errorf("report targets %v", got)
 			}
-			tags := targetTags(t, f.w.TargetHost())["mirror/vendor/app"]
+			tags := targetTags(t, f.w.TargetHost())["mirror/"+f.srcDir()+"/vendor/app"]
 			fallback := "sha256-" + f.w.Digest.Hex
 			if slices.Contains(tags, fallback) == api {
 				t.Errorf("fallback tag %s present=%v with referrers API=%v (tags %v)", fallback, !api, api, tags)
@@ -439,7 +444,7 @@ func TestImportTargetFaults(t *testing.T) {
 			if _, err := airlock.Import(context.Background(), path, target, f.importOpts()...); err != nil {
 				t.Fatalf("import after the fault is gone: %v", err)
 			}
-			checkImported(t, f, mirrorRepo(t, f.w.TargetHost()), path)
+			checkImported(t, f, mirrorRepo(t, f, f.w.TargetHost()), path)
 		})
 	}
 }
@@ -500,7 +505,7 @@ func TestImportNeedsNoTempSpace(t *testing.T) {
 			if _, err := airlock.Import(context.Background(), path, prefix, f.importOpts()...); err != nil {
 				t.Fatalf("import with TMPDIR=%s: %v", c.tmp, err)
 			}
-			got := digestOf(t, prefix+"/vendor/app:1.0")
+			got := digestOf(t, prefix+"/"+f.srcDir()+"/vendor/app:1.0")
 			if got != f.w.Digest.String() {
 				t.Fatalf("%s/vendor/app:1.0 = %q, want %s", prefix, got, f.w.Digest)
 			}
@@ -611,7 +616,7 @@ func TestImportRefusedBundlePushesNothing(t *testing.T) {
 				}
 			}
 			// No blob of the image became part of the target repository.
-			resp, err := http.Head(f.w.Target.URL + "/v2/mirror/vendor/app/blobs/" + layer.String())
+			resp, err := http.Head(f.w.Target.URL + "/v2/mirror/" + f.srcDir() + "/vendor/app/blobs/" + layer.String())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -654,7 +659,7 @@ func TestImportOnlyVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := f.export(t, "two.tar", []string{f.w.Image, unsignedRef})
-	repo := mirrorRepo(t, f.w.TargetHost())
+	repo := mirrorRepo(t, f, f.w.TargetHost())
 	ctx := context.Background()
 
 	// Without the option: the whole bundle is refused.
@@ -701,7 +706,7 @@ func TestImportOnlyVerified(t *testing.T) {
 func TestImportTagConflict(t *testing.T) {
 	f := newFixture(t, demo.Options{})
 	path := f.export(t, "b.tar", nil)
-	repo := mirrorRepo(t, f.w.TargetHost())
+	repo := mirrorRepo(t, f, f.w.TargetHost())
 	ctx := context.Background()
 	other, err := random.Image(1024, 1)
 	if err != nil {
@@ -736,7 +741,7 @@ func TestImportTagConflict(t *testing.T) {
 	if m := tagMove(res, "1.0"); m.Moved || m.Previous != old.String() {
 		t.Errorf("dry run: tag move %+v", m)
 	}
-	if got := targetTags(t, f.w.TargetHost())["mirror/vendor/app"]; !slices.Equal(got, []string{"1.0"}) {
+	if got := targetTags(t, f.w.TargetHost())["mirror/"+f.srcDir()+"/vendor/app"]; !slices.Equal(got, []string{"1.0"}) {
 		t.Errorf("dry run pushed tags: %v", got)
 	}
 
@@ -791,7 +796,7 @@ func TestImportDryRun(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	ii := res.Images[0]
-	if ii.Reference != proxy.host()+"/mirror/vendor/app:1.0" || ii.Digest != f.w.Digest.String() {
+	if ii.Reference != proxy.host()+"/mirror/"+f.srcDir()+"/vendor/app:1.0" || ii.Digest != f.w.Digest.String() {
 		t.Errorf("planned %s@%s", ii.Reference, ii.Digest)
 	}
 	// 2 platforms x (config + 2 layers), plus the artifacts' blobs.
@@ -942,28 +947,34 @@ func TestImportSkipsPresentBlobs(t *testing.T) {
 			t.Errorf("import %d started %d blob uploads", i+1, n)
 		}
 	}
-	checkImported(t, f, mirrorRepo(t, f.w.TargetHost()), path)
+	checkImported(t, f, mirrorRepo(t, f, f.w.TargetHost()), path)
 }
 
 func TestMapReference(t *testing.T) {
 	cases := []struct {
 		src, prefix string
-		keepHost    bool
+		dropHost    bool
 		want        string
 	}{
-		{"docker.io/library/nginx:1.27", "registry.internal/mirror", false, "registry.internal/mirror/library/nginx"},
-		{"nginx:1.27", "registry.internal/mirror", false, "registry.internal/mirror/library/nginx"},
-		{"docker.io/library/nginx:1.27", "registry.internal/mirror", true, "registry.internal/mirror/docker.io/library/nginx"},
-		{"index.docker.io/library/nginx:1.27", "registry.internal/mirror", true, "registry.internal/mirror/docker.io/library/nginx"},
-		{"localhost:5000/team/app:v1", "registry.internal/mirror", true, "registry.internal/mirror/localhost_5000/team/app"},
-		{"localhost:5000/team/app:v1", "registry.internal/mirror", false, "registry.internal/mirror/team/app"},
-		{"ghcr.io/org/app@sha256:" + strings.Repeat("a", 64), "registry.internal/a/b", false, "registry.internal/a/b/org/app"},
-		{"ghcr.io/org/app:1", "registry.internal", false, "registry.internal/org/app"},
-		{"ghcr.io/org/app:1", "registry.internal:5000", true, "registry.internal:5000/ghcr.io/org/app"},
+		{"docker.io/library/nginx:1.27", "registry.internal/mirror", true, "registry.internal/mirror/library/nginx"},
+		{"nginx:1.27", "registry.internal/mirror", true, "registry.internal/mirror/library/nginx"},
+		{"docker.io/library/nginx:1.27", "registry.internal/mirror", false, "registry.internal/mirror/docker.io/library/nginx"},
+		{"nginx:1.27", "registry.internal/mirror", false, "registry.internal/mirror/docker.io/library/nginx"},
+		{"index.docker.io/library/nginx:1.27", "registry.internal/mirror", false, "registry.internal/mirror/docker.io/library/nginx"},
+		{"REGISTRY-1.Docker.IO/library/nginx:1.27", "registry.internal/mirror", false, "registry.internal/mirror/docker.io/library/nginx"},
+		{"localhost:5000/team/app:v1", "registry.internal/mirror", false, "registry.internal/mirror/localhost_5000/team/app"},
+		{"localhost:5000/team/app:v1", "registry.internal/mirror", true, "registry.internal/mirror/team/app"},
+		{"registry.example:443/team/app:v1", "registry.internal/mirror", false, "registry.internal/mirror/registry.example/team/app"},
+		{"ghcr.io/org/app@sha256:" + strings.Repeat("a", 64), "registry.internal/a/b", true, "registry.internal/a/b/org/app"},
+		{"ghcr.io/org/app:1", "registry.internal", true, "registry.internal/org/app"},
+		{"ghcr.io/org/app:1", "registry.internal:5000", false, "registry.internal:5000/ghcr.io/org/app"},
+		// Two registries, one path: apart by default.
+		{"evil.example/vendor/app:1.0", "registry.internal", false, "registry.internal/evil.example/vendor/app"},
+		{"registry.vendor.example/vendor/app:1.0", "registry.internal", false, "registry.internal/registry.vendor.example/vendor/app"},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("%s under %s keepHost=%v", c.src, c.prefix, c.keepHost), func(t *testing.T) {
-			src, err := name.ParseReference(c.src)
+		t.Run(fmt.Sprintf("%s under %s dropHost=%v", c.src, c.prefix, c.dropHost), func(t *testing.T) {
+			src, err := bundle.ParseName(c.src)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -978,7 +989,7 @@ func TestMapReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := airlock.MapReference(src, prefix, c.keepHost)
+			got, err := airlock.MapReference(src, prefix, c.dropHost)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1018,9 +1029,11 @@ func TestImportVariants(t *testing.T) {
 		wantTags   []string
 	}{
 		{"by digest", []string{src + "@" + f.w.Digest.String()}, nil, nil,
-			"bydigest", "bydigest/vendor/app", false, append([]string{fallback}, legacyTags(f.w)...)},
-		{"keep source host", nil, nil, []airlock.Option{airlock.WithKeepSourceHost()},
+			"bydigest", "bydigest/" + hostDir + "/vendor/app", false, append([]string{fallback}, legacyTags(f.w)...)},
+		{"source host kept by default", nil, nil, nil,
 			"kept", "kept/" + hostDir + "/vendor/app", true, append([]string{"1.0", fallback}, legacyTags(f.w)...)},
+		{"source host dropped (unsafe opt-out)", nil, nil, []airlock.Option{airlock.WithDropSourceHostUnsafe()},
+			"dropped", "dropped/vendor/app", true, append([]string{"1.0", fallback}, legacyTags(f.w)...)},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

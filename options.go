@@ -59,7 +59,7 @@ type options struct {
 	onlyVerified bool
 	force        bool
 	dryRun       bool
-	keepHost     bool
+	dropHost     bool
 }
 
 func newOptions(opts []Option) (*options, error) {
@@ -278,7 +278,19 @@ func WithDryRun() Option {
 }
 
 // WithKeepSourceHost (Import) keeps the source registry host as the first
-// path component under the target prefix (see docs/cli.md, reference mapping).
+// path component under the target prefix (see docs/cli.md, reference
+// mapping). This is the default; the option remains for callers that
+// named it and undoes WithDropSourceHostUnsafe.
 func WithKeepSourceHost() Option {
-	return func(o *options) error { o.keepHost = true; return nil }
+	return func(o *options) error { o.dropHost = false; return nil }
+}
+
+// WithDropSourceHostUnsafe (Import) drops the source registry host from the
+// target path: docker.io/library/nginx:1.27 lands at PREFIX/library/nginx:1.27.
+// Unsafe: images from different registries with the same path (which the
+// policy may judge by different rules, e.g. evil.example/vendor/app and
+// registry.vendor.example/vendor/app) then land at the same target
+// reference, so one can take the other's tag.
+func WithDropSourceHostUnsafe() Option {
+	return func(o *options) error { o.dropHost = true; return nil }
 }

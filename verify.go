@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/airlock-oci/airlock/bundle"
@@ -71,10 +70,13 @@ func (e *ReportError) Is(target error) bool {
 
 // verified is the outcome of verifying a bundle, kept open for import.
 type verified struct {
-	report       *verify.Report
-	reader       *bundle.Reader
-	inv          *bundle.Inventory
-	graph        *bundle.Graph
+	report *verify.Report
+	reader *bundle.Reader
+	inv    *bundle.Inventory
+	graph  *bundle.Graph
+	// images is what the checks and the push use: derived from the graph,
+	// the inventory reconciled against it (bundle.Reader.Reconcile).
+	images       []bundle.CheckedImage
 	trustRefused bool
 }
 
@@ -175,12 +177,12 @@ func (o *options) openBundle(path string) (*verified, error) {
 		v.integrityFailed(err)
 		return v, nil
 	}
-	for _, img := range inv.Images {
-		h, err := v1.NewHash(img.Digest)
-		if err != nil || v.graph.Nodes[h] == nil || !v.graph.Nodes[h].Root {
-			v.integrityFailed(fmt.Errorf("%w: inventory lists image %s as %s, which index.json does not hold", bundle.ErrInvalidBundle, img.Reference, img.Digest))
-			return v, nil
-		}
+	// The inventory is an index, not evidence: every fact the verdict or
+	// the push depends on is derived from the content graph, and the
+	// inventory must agree with it.
+	if v.images, err = r.Reconcile(v.graph, inv); err != nil {
+		v.integrityFailed(err)
+		return v, nil
 	}
 	v.inv = inv
 	recordOmitted(rep, inv)
@@ -236,19 +238,17 @@ func (o *options) judge(v *verified, persist bool) error {
 		rep.Trust = summaries
 		return err
 	}
-	for _, img := range inv.Images {
-		evs, findings := collectEvidence(r, v.graph, img)
-		for _, ev := range evs {
-			findings = append(findings, verify.Check(ev, tm, copts))
-		}
-		in := verify.ImageInput{Reference: img.Name, Digest: img.Digest, Findings: findings, Index: indexEntries(v.graph, img.Digest)}
+	checker := newEvidenceChecker(r, tm, copts)
+	for _, img := range v.images {
+		// One canonical name: the policy judges it, the report shows it,
+		// import maps it.
+		in := verify.ImageInput{Reference: img.Name.String(), Name: img.Name.Repository(),
+			Digest: img.Descriptor.Digest.String(), Findings: checker.findings(img),
+			Index: indexEntries(v.graph, img.Descriptor.Digest.String())}
 		for _, p := range img.Platforms {
-			in.Platforms = append(in.Platforms, verify.PlatformInput{Platform: p.Platform, Digest: p.Digest})
+			in.Platforms = append(in.Platforms, verify.PlatformInput{Platform: p.Platform, Digest: p.Descriptor.Digest.String()})
 		}
-		res := o.policy.Evaluate(in)
-		res.Reference = img.Reference
-		res.Name = repositoryOf(img.Name)
-		rep.Images = append(rep.Images, res)
+		rep.Images = append(rep.Images, o.policy.Evaluate(in))
 	}
 	for i := range summaries {
 		// Findings name an operator key "key:<name>" (verify.Check).
@@ -270,16 +270,6 @@ func (o *options) judge(v *verified, persist bool) error {
 		rep.Warnings = append(rep.Warnings, "trust material carried by the bundle matched a pinned root and was refused; see trust")
 	}
 	return nil
-}
-
-// repositoryOf is the fully qualified repository of a reference (the
-// report's images[].name), or the reference itself if it does not parse.
-func repositoryOf(ref string) string {
-	r, err := name.ParseReference(ref, name.WeakValidation)
-	if err != nil {
-		return ref
-	}
-	return r.Context().Name()
 }
 
 // loadTrust verifies the TUF sources a bundle carries against the pinned

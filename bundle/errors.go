@@ -38,6 +38,13 @@ var (
 	// ErrMalformed: a document (oci-layout, index.json, manifest, inventory)
 	// that does not parse or breaks its schema.
 	ErrMalformed = fmt.Errorf("%w: malformed document", ErrInvalidBundle)
+	// ErrInvalidName: an image name the reference grammar refuses (see ParseName).
+	ErrInvalidName = fmt.Errorf("%w: invalid image name", ErrMalformed)
+	// ErrDisagreement: the inventory or an index.json entry states a fact
+	// that the content-addressed graph contradicts (Reader.Reconcile).
+	ErrDisagreement = fmt.Errorf("%w: inventory disagrees with the content", ErrMalformed)
+	// ErrTooManyArtifacts: more artifacts or evidence than Limits allows.
+	ErrTooManyArtifacts = fmt.Errorf("%w: too many artifacts", ErrTooLarge)
 )
 
 // Errors that are not about the bundle's content.

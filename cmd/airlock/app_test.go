@@ -70,7 +70,7 @@ func TestCLI(t *testing.T) {
 		{"trust update on another pin", []string{"trust", "update", bundlePath, "--trust-dir", publicDir}, exitPolicy, []string{"no TUF repository in the bundle matches"}},
 		{"trust show", []string{"trust", "show", demo.TUFName, "--trust-dir", trustDir}, 0, []string{"timestamp"}},
 		{"import dry run", []string{"import", bundlePath, "--to", w.TargetHost() + "/m", "--dry-run", "--trust-dir", trustDir, "--policy", policy}, 0,
-			[]string{"DRY RUN", w.TargetHost() + "/m/vendor/app:1.0"}},
+			[]string{"DRY RUN", w.TargetHost() + "/m/" + strings.ReplaceAll(w.SourceHost(), ":", "_") + "/vendor/app:1.0"}},
 		{"import", []string{"import", bundlePath, "--to", w.TargetHost() + "/m", "--trust-dir", trustDir, "--policy", policy, "--receipt", filepath.Join(dir, "receipt.json")}, 0,
 			[]string{"pushed"}},
 		{"import --at refused", []string{"import", bundlePath, "--to", w.TargetHost() + "/m", "--trust-dir", trustDir, "--policy", policy, "--at", "2026-01-01T00:00:00Z"}, exitError, nil},

@@ -16,8 +16,9 @@ func importCommand() *cli.Command {
 		Usage:     "verify a bundle, then push what passed (signatures included) into a registry",
 		ArgsUsage: "BUNDLE",
 		Flags: append(append(verifyFlags(),
-			&cli.StringFlag{Name: "to", Required: true, Usage: "target `REGISTRY[/PREFIX]`; docker.io/library/nginx:1.27 lands at REGISTRY/PREFIX/library/nginx:1.27"},
-			&cli.BoolFlag{Name: "keep-host", Usage: "keep the source registry host under the prefix (REGISTRY/PREFIX/docker.io/library/nginx:1.27)"},
+			&cli.StringFlag{Name: "to", Required: true, Usage: "target `REGISTRY[/PREFIX]`; docker.io/library/nginx:1.27 lands at REGISTRY/PREFIX/docker.io/library/nginx:1.27"},
+			&cli.BoolFlag{Name: "keep-host", Hidden: true, Usage: "the default now: the source registry host is kept under the prefix"},
+			&cli.BoolFlag{Name: "drop-host", Usage: "UNSAFE: drop the source registry host (REGISTRY/PREFIX/library/nginx:1.27); images of different registries with the same path, which the policy may judge by different rules, then land at the same target reference and can take each other's tags"},
 			&cli.BoolFlag{Name: "only-verified", Usage: "import the images that passed and report the others, instead of refusing the whole bundle"},
 			&cli.BoolFlag{Name: "force", Usage: "move tags that already point at a different digest"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "verify and print what would be pushed where; push nothing"},
@@ -43,8 +44,12 @@ func importCommand() *cli.Command {
 			}
 			opts = append(opts, ropts...)
 			opts = append(opts, airlock.WithConcurrency(c.Int("concurrency")))
-			if c.Bool("keep-host") {
-				opts = append(opts, airlock.WithKeepSourceHost())
+			if c.Bool("drop-host") {
+				if c.Bool("keep-host") {
+					return fmt.Errorf("%w: --drop-host and --keep-host contradict each other", airlock.ErrUsage)
+				}
+				fmt.Fprintln(c.App.ErrWriter, "WARNING: --drop-host: the source registry host is not part of the target path; images from different registries with the same path land at the same target reference")
+				opts = append(opts, airlock.WithDropSourceHostUnsafe())
 			}
 			if c.Bool("only-verified") {
 				opts = append(opts, airlock.WithOnlyVerified())
