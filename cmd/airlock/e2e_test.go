@@ -377,8 +377,10 @@ func TestE2EVerifyAndImport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	appB := regB.Host + "/mirror/acme/app:v1"
-	legacyB := regB.Host + "/mirror/acme/legacy:v1"
+	// The source host is kept in the target path (the default mapping).
+	srcDir := strings.ReplaceAll(w.reg.Host, ":", "_")
+	appB := regB.Host + "/mirror/" + srcDir + "/acme/app:v1"
+	legacyB := regB.Host + "/mirror/" + srcDir + "/acme/legacy:v1"
 	if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", appB)); got != w.appDig.String() {
 		t.Fatalf("imported digest %s, want %s", got, w.appDig)
 	}
@@ -464,7 +466,7 @@ func TestE2EImportSharedBlobs(t *testing.T) {
 	}
 	want, _ := img.Digest()
 	for _, repo := range []string{"team/one", "team/two"} {
-		ref, _ := name.ParseReference(dst.Host+"/"+repo+":v1", name.Insecure)
+		ref, _ := name.ParseReference(dst.Host+"/"+strings.ReplaceAll(src.Host, ":", "_")+"/"+repo+":v1", name.Insecure)
 		got, err := remote.Image(ref)
 		if err != nil {
 			t.Fatal(err)
