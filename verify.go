@@ -28,7 +28,13 @@ type ReportError struct {
 	Report *verify.Report
 	// TrustRefused is set when a TUF source matched a pin and was refused.
 	TrustRefused bool
+	// cause is the integrity failure, when there is one: errors.Is sees
+	// through it to the bundle package's sentinels (ErrDisagreement...).
+	cause error
 }
+
+// Unwrap returns the integrity failure, if any.
+func (e *ReportError) Unwrap() error { return e.cause }
 
 func (e *ReportError) Error() string {
 	failed := 0
@@ -78,13 +84,15 @@ type verified struct {
 	// the inventory reconciled against it (bundle.Reader.Reconcile).
 	images       []bundle.CheckedImage
 	trustRefused bool
+	// integrityErr is why the bundle failed integrity, if it did.
+	integrityErr error
 }
 
 func (v *verified) err() error {
 	if v.report.ExitCode() == verify.ExitOK && !v.trustRefused {
 		return nil
 	}
-	return &ReportError{Report: v.report, TrustRefused: v.trustRefused}
+	return &ReportError{Report: v.report, TrustRefused: v.trustRefused, cause: v.integrityErr}
 }
 
 // Verify checks a bundle fully offline: every blob against its digest, the
@@ -132,6 +140,7 @@ func (v *verified) failed() bool { return v.report.Verdict == verify.VerdictInte
 // integrityFailed records an integrity failure: nothing in the bundle can be
 // relied on, so the report carries no image verdicts.
 func (v *verified) integrityFailed(err error) {
+	v.integrityErr = err
 	v.report.Integrity = verify.Integrity{OK: false, Error: err.Error()}
 	v.report.Images = []verify.ImageResult{}
 	v.report.Finish()

@@ -419,6 +419,7 @@ func samePlatforms(got []CheckedPlatform, listed []Platform) error {
 // graph, keeps each once, and orders them subjects first.
 func (rc *reconciler) artifacts(ci *CheckedImage, im Image, attest map[v1.Hash]v1.Descriptor, where string) error {
 	byDigest := map[v1.Hash]int{}
+	tags := map[string]v1.Hash{} // legacy tag -> artifact
 	var list []CheckedArtifact
 	for j, a := range im.Artifacts {
 		aw := fmt.Sprintf("%s artifacts[%d] (%s)", where, j, a.Digest)
@@ -432,6 +433,12 @@ func (rc *reconciler) artifacts(ci *CheckedImage, im Image, attest map[v1.Hash]v
 				return disagree("%s is listed twice with different kind, subject, tag or origin", aw)
 			}
 			continue // listed again: checked once
+		}
+		if ca.Tag != "" {
+			if other, dup := tags[ca.Tag]; dup {
+				return disagree("%s: legacy tag %s names both %s and %s", aw, ca.Tag, other, ca.Descriptor.Digest)
+			}
+			tags[ca.Tag] = ca.Descriptor.Digest
 		}
 		byDigest[ca.Descriptor.Digest] = len(list)
 		list = append(list, ca)
