@@ -60,9 +60,13 @@ unit:
 test: tools vet
 	AIRLOCK_E2E=1 $(GO) test -count=1 -timeout 40m ./...
 
-# Run every fuzz target for FUZZTIME each (the seed corpora run in `make test`).
+# Run every fuzz target for FUZZTIME each (the seed corpora run in `make test`),
+# then the gate's property test (random edits of a bundle's unsigned
+# metadata never improve a verdict) for PROPERTYTIME (a few seconds in `make test`).
 FUZZTIME ?= 15s
+PROPERTYTIME ?= 2m
 fuzz:
+	AIRLOCK_PROPERTY_TIME=$(PROPERTYTIME) $(GO) test -count=1 -run '^TestGateProperty$$' -v . | grep -E '^(---|ok|FAIL|.*outcomes)'
 	@for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \

@@ -35,6 +35,7 @@ type bundleEdit struct {
 	w     *bundle.Writer
 	index []v1.Descriptor
 	inv   *bundle.Inventory
+	added map[v1.Hash][]byte // blobs put by the edit
 }
 
 // editBundle copies src to dst through edit.
@@ -88,6 +89,10 @@ func (e *bundleEdit) put(mt types.MediaType, data []byte) v1.Descriptor {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if e.added == nil {
+		e.added = map[v1.Hash][]byte{}
+	}
+	e.added[d.Digest] = data
 	return d
 }
 
@@ -111,9 +116,12 @@ func (e *bundleEdit) manifest(h string) *v1.Manifest {
 
 // index reads an image index of the source bundle.
 func (e *bundleEdit) imageIndex(h v1.Hash) *v1.IndexManifest {
-	data, err := e.r.ReadBlob(h, 4<<20)
-	if err != nil {
-		e.t.Fatal(err)
+	data, ok := e.added[h]
+	if !ok {
+		var err error
+		if data, err = e.r.ReadBlob(h, 4<<20); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 	idx, err := v1.ParseIndexManifest(strings.NewReader(string(data)))
 	if err != nil {
