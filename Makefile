@@ -66,7 +66,7 @@ test: tools vet
 FUZZTIME ?= 15s
 PROPERTYTIME ?= 2m
 fuzz:
-	AIRLOCK_PROPERTY_TIME=$(PROPERTYTIME) $(GO) test -count=1 -run '^TestGateProperty$$' -v . | grep -E '^(---|ok|FAIL|.*outcomes)'
+	AIRLOCK_PROPERTY_TIME=$(PROPERTYTIME) $(GO) test -count=1 -timeout 30m -run '^TestGateProperty$$' .
 	@for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \

@@ -12,12 +12,14 @@ import (
 // (github.com/distribution/reference, reference.go) and these rules:
 //
 //   - a name whose first component has no ".", no ":" and is not
-//     "localhost" is on Docker Hub: "nginx" is "docker.io/library/nginx",
+//     "localhost" is on Docker Hub (a first component with uppercase
+//     letters, which distribution reads as a host, is refused as ambiguous): "nginx" is "docker.io/library/nginx",
 //     "vendor/app" is "docker.io/vendor/app";
 //   - the registry host is lowercased; Docker Hub's aliases
 //     ("index.docker.io", "registry-1.docker.io") are "docker.io";
 //   - ":443", the HTTPS default port, is dropped (registry.example:443 is
-//     registry.example); every other port is kept as written, so
+//     registry.example) unless the host alone has no "." and is not
+//     localhost; every other port is kept as written, so
 //     registry.example:5000 and registry.example are different registries;
 //   - path components must match [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*:
 //     uppercase, empty components ("a//b"), dot segments ("..", "."), a
@@ -85,7 +87,12 @@ func ParseName(s string) (Name, error) {
 		return bad("no repository")
 	}
 	first, path, hasSlash := strings.Cut(rest, "/")
-	if hasSlash && (strings.ContainsAny(first, ".:") || first == "localhost" || first != strings.ToLower(first)) {
+	if hasSlash && !strings.ContainsAny(first, ".:[") && first != strings.ToLower(first) {
+		// distribution reads an uppercase first component as a host, but
+		// lowercased it would name a Docker Hub path: ambiguous, refused.
+		return bad("first component %q has uppercase letters but no '.' or ':': neither a registry host nor a repository path", first)
+	}
+	if hasSlash && (strings.ContainsAny(first, ".:") || strings.EqualFold(first, "localhost")) {
 		host, err := canonicalHost(first)
 		if err != nil {
 			return bad("%v", err)
@@ -149,8 +156,8 @@ func canonicalHost(h string) (string, error) {
 	case "index.docker.io", "registry-1.docker.io":
 		host = DockerHub
 	}
-	if port == "443" {
-		port = ""
+	if port == "443" && (strings.ContainsAny(host, ".[") || host == "localhost") {
+		port = "" // kept when the host alone would read as a Docker Hub path
 	}
 	if port != "" {
 		return host + ":" + port, nil
