@@ -28,6 +28,13 @@
 // (rebuilding damaged parts) when the plain file is absent, and an
 // interrupted split Commit resumes.
 //
+// The inventory is an index, not evidence. Reconcile derives the images from
+// the content graph (index.json entries, the image index's children, each
+// artifact's tag or manifest subject) and refuses a bundle whose inventory
+// says otherwise; the CheckedImage values it returns are what verification
+// and import consume. ParseName gives every image its one canonical Name
+// (distribution reference grammar).
+//
 // This package is the archive format only: it talks to no registry and
 // judges no signature.
 package bundle
