@@ -502,3 +502,48 @@ func readAllT(t *testing.T, rc interface {
 		}
 	}
 }
+
+// An artifact's index.json entry may name its legacy tag by ref.name or by a
+// bare tag annotation; either must be the tag the content proves.
+func TestGateArtifactEntryNames(t *testing.T) {
+	g := newGateFixture(t)
+	sigTag := "sha256-" + strings.TrimPrefix(g.idx, "sha256:") + ".sig"
+	entry := func(e *bundleEdit) int {
+		i := e.artifact(func(a bundle.Artifact) bool { return a.Tag == sigTag })
+		h := e.inv.Images[0].Artifacts[i].Digest
+		for j, d := range e.index {
+			if d.Digest.String() == h {
+				return j
+			}
+		}
+		e.t.Fatal("no entry")
+		return -1
+	}
+	setAnn := func(e *bundleEdit, k, v string) {
+		j := entry(e)
+		ann := map[string]string{}
+		for kk, vv := range e.index[j].Annotations {
+			ann[kk] = vv
+		}
+		ann[k] = v
+		e.index[j].Annotations = ann
+	}
+	cases := []struct {
+		name, key, value, reason string
+	}{
+		{"ref.name with the image's tag", bundle.AnnotationRefName, g.w.SourceHost() + "/vendor/app:1.0", "not the legacy tag"},
+		{"bare tag annotation with the image's tag", "dev.airlock.tag", "1.0", "not the legacy tag"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := editBundle(t, g.src, filepath.Join(g.dir, fmt.Sprintf("entry%d.tar", i)), func(e *bundleEdit) { setAnn(e, c.key, c.value) })
+			g.refusedMalformed(t, path, bundle.ErrDisagreement, c.reason)
+		})
+	}
+	t.Run("bare tag annotation with the legacy tag", func(t *testing.T) {
+		path := editBundle(t, g.src, filepath.Join(g.dir, "entry-ok.tar"), func(e *bundleEdit) { setAnn(e, "dev.airlock.tag", sigTag) })
+		if _, err := airlock.Verify(context.Background(), path, g.verifyOpts()...); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -156,6 +156,7 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 	var images []*indexEntry
 	artifactNames := map[v1.Hash][]Name{} // legacy tags index.json gives artifacts
 	artifactEntries := map[v1.Hash]int{}
+	artifactTags := map[v1.Hash][]string{} // the same, as a bare tag annotation
 	for i, d := range rc.g.Roots {
 		where := fmt.Sprintf("index.json manifests[%d] (%s)", i, d.Digest)
 		role := d.Annotations[AnnotationRole]
@@ -181,6 +182,9 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 			artifactEntries[d.Digest] = i
 			if hasName {
 				artifactNames[d.Digest] = append(artifactNames[d.Digest], nm)
+			}
+			if tag, ok := d.Annotations[annotationArtifactTag]; ok {
+				artifactTags[d.Digest] = append(artifactTags[d.Digest], tag)
 			}
 		case RoleInventory, RoleTrust:
 			if hasName {
@@ -215,6 +219,13 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 			return nil, disagree("index.json manifests[%d] is artifact %s, which no inventory image lists", pos, h)
 		}
 	}
+	for h, tags := range artifactTags {
+		for _, tag := range tags {
+			if !legacyTagged(out, h, tag) {
+				return nil, disagree("index.json gives artifact %s the tag %q (%s), which is not the legacy tag the inventory gives it", h, tag, annotationArtifactTag)
+			}
+		}
+	}
 	for h, names := range artifactNames {
 		for _, n := range names {
 			if !rc.legacyNamed(out, h, n) {
@@ -247,6 +258,22 @@ func entryName(d v1.Descriptor) (Name, bool, error) {
 		return Name{}, false, disagree("%s %s and %s %s name different images", AnnotationRefName, got[0], AnnotationImageName, got[1])
 	}
 	return got[0], true, nil
+}
+
+// annotationArtifactTag is the bare legacy tag some writers put on an
+// artifact's index.json entry instead of a full ref.name; checked like one.
+const annotationArtifactTag = "dev.airlock.tag"
+
+// legacyTagged reports whether tag is the legacy tag of artifact h.
+func legacyTagged(images []CheckedImage, h v1.Hash, tag string) bool {
+	for _, ci := range images {
+		for _, a := range ci.Artifacts {
+			if a.Descriptor.Digest == h && a.FoundBy == FoundByLegacyTag && a.Tag == tag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // legacyNamed reports whether n is repository:tag of the legacy artifact h.
