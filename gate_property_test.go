@@ -75,7 +75,12 @@ func TestGateProperty(t *testing.T) {
 	}
 
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (AIRLOCK_PROPERTY_TIME runs longer)", seed)
+	if s := os.Getenv("AIRLOCK_PROPERTY_SEED"); s != "" {
+		if _, err := fmt.Sscan(s, &seed); err != nil {
+			t.Fatalf("AIRLOCK_PROPERTY_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("seed %d (AIRLOCK_PROPERTY_SEED replays it; AIRLOCK_PROPERTY_TIME runs longer)", seed)
 	rng := rand.New(rand.NewPCG(seed, 8))
 	deadline := time.Now().Add(propertyDuration(t))
 	outcomes := map[string]int{}
