@@ -156,12 +156,20 @@ func (e *bundleEdit) putImage(arch string) v1.Descriptor {
 
 // imageEntry is the index.json position of the image entry.
 func (e *bundleEdit) imageEntry() int {
+	i := e.findImageEntry()
+	if i < 0 {
+		e.t.Fatal("no image entry")
+	}
+	return i
+}
+
+// findImageEntry is the index.json position of the first image entry, or -1.
+func (e *bundleEdit) findImageEntry() int {
 	for i, d := range e.index {
 		if d.Annotations[bundle.AnnotationRole] == bundle.RoleImage {
 			return i
 		}
 	}
-	e.t.Fatal("no image entry")
 	return -1
 }
 
