@@ -511,8 +511,10 @@ func readAllT(t *testing.T, rc interface {
 	}
 }
 
-// An artifact's index.json entry may name its legacy tag by ref.name or by a
-// bare tag annotation; either must be the tag the content proves.
+// An artifact's index.json entry may name its legacy tag by ref.name or by
+// dev.airlock.tag; either must be the tag the content proves. A referrers
+// fallback index entry must be named by its subject's fallback tag and list
+// only referrers whose manifests name that subject.
 func TestGateArtifactEntryNames(t *testing.T) {
 	g := newGateFixture(t)
 	sigTag := "sha256-" + strings.TrimPrefix(g.idx, "sha256:") + ".sig"
@@ -540,7 +542,8 @@ func TestGateArtifactEntryNames(t *testing.T) {
 		name, key, value, reason string
 	}{
 		{"ref.name with the image's tag", bundle.AnnotationRefName, g.w.SourceHost() + "/vendor/app:1.0", "not the legacy tag"},
-		{"bare tag annotation with the image's tag", "dev.airlock.tag", "1.0", "not the legacy tag"},
+		{"dev.airlock.tag with the image's tag", bundle.AnnotationTag, g.w.SourceHost() + "/vendor/app:1.0", "not the legacy tag"},
+		{"dev.airlock.tag in another repository", bundle.AnnotationTag, g.w.SourceHost() + "/vendor/other:" + sigTag, "not the legacy tag"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -548,10 +551,52 @@ func TestGateArtifactEntryNames(t *testing.T) {
 			g.refusedMalformed(t, path, bundle.ErrDisagreement, c.reason)
 		})
 	}
-	t.Run("bare tag annotation with the legacy tag", func(t *testing.T) {
-		path := editBundle(t, g.src, filepath.Join(g.dir, "entry-ok.tar"), func(e *bundleEdit) { setAnn(e, "dev.airlock.tag", sigTag) })
+	t.Run("dev.airlock.tag with the legacy tag", func(t *testing.T) {
+		path := editBundle(t, g.src, filepath.Join(g.dir, "entry-ok.tar"), func(e *bundleEdit) { setAnn(e, bundle.AnnotationTag, g.w.SourceHost()+"/vendor/app:"+sigTag) })
 		if _, err := airlock.Verify(context.Background(), path, g.verifyOpts()...); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A referrers fallback index in index.json (--referrers-tags, for regctl and
+// oras) is named by its subject's fallback tag and lists only referrers of
+// that subject that the inventory lists.
+func TestGateReferrersIndex(t *testing.T) {
+	g := newGateFixture(t)
+	src := g.export(t, "reftags.tar", nil, airlock.WithReferrersTags())
+	if _, err := airlock.Verify(context.Background(), src, g.verifyOpts()...); err != nil {
+		t.Fatalf("untouched: %v", err)
+	}
+	refIdx := func(e *bundleEdit) int {
+		for i, d := range e.index {
+			if d.Annotations[bundle.AnnotationRole] == bundle.RoleReferrers {
+				return i
+			}
+		}
+		e.t.Fatal("no referrers index")
+		return -1
+	}
+	cases := []struct {
+		name, reason string
+		edit         func(e *bundleEdit)
+	}{
+		{"named with the image's tag", "not the fallback tag", func(e *bundleEdit) {
+			i := refIdx(e)
+			e.index[i].Annotations = map[string]string{bundle.AnnotationRole: bundle.RoleReferrers, bundle.AnnotationSubject: g.idx, bundle.AnnotationRefName: "1.0"}
+		}},
+		{"listing an unsigned image", "not a listed referrer", func(e *bundleEdit) {
+			i := refIdx(e)
+			idx := e.imageIndex(e.index[i].Digest)
+			idx.Manifests = append(idx.Manifests, e.putImage("amd64"))
+			d := e.putJSON(types.OCIImageIndex, idx)
+			e.index[i].Digest, e.index[i].Size = d.Digest, d.Size
+		}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := editBundle(t, src, filepath.Join(g.dir, fmt.Sprintf("refidx%d.tar", i)), c.edit)
+			g.refusedMalformed(t, path, bundle.ErrDisagreement, c.reason)
+		})
+	}
 }

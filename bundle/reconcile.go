@@ -156,10 +156,14 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 	var images []*indexEntry
 	artifactNames := map[v1.Hash][]Name{} // legacy tags index.json gives artifacts
 	artifactEntries := map[v1.Hash]int{}
-	artifactTags := map[v1.Hash][]string{} // the same, as a bare tag annotation
+	var referrers []int // index.json positions of referrers fallback indexes
 	for i, d := range rc.g.Roots {
 		where := fmt.Sprintf("index.json manifests[%d] (%s)", i, d.Digest)
 		role := d.Annotations[AnnotationRole]
+		if role == RoleReferrers {
+			referrers = append(referrers, i) // named by a bare fallback tag: checked below
+			continue
+		}
 		nm, hasName, err := entryName(d)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -183,15 +187,19 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 			if hasName {
 				artifactNames[d.Digest] = append(artifactNames[d.Digest], nm)
 			}
-			if tag, ok := d.Annotations[annotationArtifactTag]; ok {
-				artifactTags[d.Digest] = append(artifactTags[d.Digest], tag)
+			if s, ok := d.Annotations[AnnotationTag]; ok {
+				n, err := ParseName(s)
+				if err != nil {
+					return nil, fmt.Errorf("%s: annotation %s: %w", where, AnnotationTag, err)
+				}
+				artifactNames[d.Digest] = append(artifactNames[d.Digest], n)
 			}
 		case RoleInventory, RoleTrust:
 			if hasName {
 				return nil, disagree("%s has role %s but carries the image name %s", where, role, nm)
 			}
 		default:
-			return nil, disagree("%s has role %q: every entry must be an image, artifact, trust or inventory entry", where, role)
+			return nil, disagree("%s has role %q: every entry must be an image, artifact, referrers, trust or inventory entry", where, role)
 		}
 	}
 	listed := map[v1.Hash]bool{} // artifacts the inventory lists outside image indexes
@@ -219,11 +227,9 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 			return nil, disagree("index.json manifests[%d] is artifact %s, which no inventory image lists", pos, h)
 		}
 	}
-	for h, tags := range artifactTags {
-		for _, tag := range tags {
-			if !legacyTagged(out, h, tag) {
-				return nil, disagree("index.json gives artifact %s the tag %q (%s), which is not the legacy tag the inventory gives it", h, tag, annotationArtifactTag)
-			}
+	for _, pos := range referrers {
+		if err := rc.referrersIndex(pos, listed); err != nil {
+			return nil, err
 		}
 	}
 	for h, names := range artifactNames {
@@ -260,20 +266,41 @@ func entryName(d v1.Descriptor) (Name, bool, error) {
 	return got[0], true, nil
 }
 
-// annotationArtifactTag is the bare legacy tag some writers put on an
-// artifact's index.json entry instead of a full ref.name; checked like one.
-const annotationArtifactTag = "dev.airlock.tag"
-
-// legacyTagged reports whether tag is the legacy tag of artifact h.
-func legacyTagged(images []CheckedImage, h v1.Hash, tag string) bool {
-	for _, ci := range images {
-		for _, a := range ci.Artifacts {
-			if a.Descriptor.Digest == h && a.FoundBy == FoundByLegacyTag && a.Tag == tag {
-				return true
-			}
+// referrersIndex checks a referrers fallback index entry of index.json
+// (RoleReferrers, written for layout readers such as regctl and oras): it
+// is named by exactly the fallback tag of its subject, and every manifest
+// it lists is an artifact the inventory lists whose own manifest names
+// that subject. Import does not push it (it writes its own).
+func (rc *reconciler) referrersIndex(pos int, listed map[v1.Hash]bool) error {
+	d := rc.g.Roots[pos]
+	where := fmt.Sprintf("index.json manifests[%d] (%s, referrers index)", pos, d.Digest)
+	subj, err := parseDigest(d.Annotations[AnnotationSubject])
+	if err != nil {
+		return disagree("%s: annotation %s: %v", where, AnnotationSubject, err)
+	}
+	if tag := d.Annotations[AnnotationRefName]; tag != "sha256-"+subj.Hex {
+		return disagree("%s is named %q, not the fallback tag of its subject %s", where, tag, subj)
+	}
+	if d.Annotations[AnnotationImageName] != "" || d.Annotations[AnnotationTag] != "" {
+		return disagree("%s carries an image or artifact name", where)
+	}
+	n := rc.g.Nodes[d.Digest]
+	if n == nil || n.Index == nil {
+		return disagree("%s is not an image index", where)
+	}
+	for _, c := range n.Index.Manifests {
+		cn := rc.g.Nodes[c.Digest]
+		var s *v1.Descriptor
+		if cn != nil && cn.Manifest != nil {
+			s = cn.Manifest.Subject
+		} else if cn != nil && cn.Index != nil {
+			s = cn.Index.Subject
+		}
+		if s == nil || s.Digest != subj || !listed[c.Digest] {
+			return disagree("%s lists %s, which is not a listed referrer whose manifest names %s", where, c.Digest, subj)
 		}
 	}
-	return false
+	return nil
 }
 
 // legacyNamed reports whether n is repository:tag of the legacy artifact h.
