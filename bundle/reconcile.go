@@ -222,9 +222,9 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 			return nil, disagree("index.json manifests[%d] names image %s (%s), which the inventory does not list", e.pos, e.name, e.desc.Digest)
 		}
 	}
-	for h, pos := range artifactEntries {
-		if !listed[h] {
-			return nil, disagree("index.json manifests[%d] is artifact %s, which no inventory image lists", pos, h)
+	for i, d := range rc.g.Roots { // index.json order: the first problem is named
+		if _, ok := artifactEntries[d.Digest]; ok && !listed[d.Digest] {
+			return nil, disagree("index.json manifests[%d] is artifact %s, which no inventory image lists", i, d.Digest)
 		}
 	}
 	for _, pos := range referrers {
@@ -232,12 +232,13 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 			return nil, err
 		}
 	}
-	for h, names := range artifactNames {
-		for _, n := range names {
-			if !rc.legacyNamed(out, h, n) {
-				return nil, disagree("index.json names artifact %s %s, which is not the legacy tag the inventory gives it", h, n)
+	for _, d := range rc.g.Roots {
+		for _, n := range artifactNames[d.Digest] {
+			if !rc.legacyNamed(out, d.Digest, n) {
+				return nil, disagree("index.json names artifact %s %s, which is not the legacy tag the inventory gives it", d.Digest, n)
 			}
 		}
+		delete(artifactNames, d.Digest)
 	}
 	return out, nil
 }
