@@ -72,7 +72,7 @@ func TestDeltaFromReceipt(t *testing.T) {
 	}
 	var omittedBytes int64
 	for _, o := range inv.Omitted {
-		if o.Source != receipt || o.Repository != f.w.TargetHost()+"/mirror/vendor/app" || o.Size <= 0 {
+		if o.Source != receipt || o.Repository != f.w.TargetHost()+"/mirror/"+f.srcDir()+"/vendor/app" || o.Size <= 0 {
 			t.Errorf("omitted %+v", o)
 		}
 		omittedBytes += o.Size
@@ -125,7 +125,7 @@ func TestDeltaFromReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import of the delta: %v", err)
 	}
-	checkImported(t, f, mirrorRepoAt(t, f.w.TargetHost(), "other"), delta)
+	checkImported(t, f, mirrorRepoAt(t, f, f.w.TargetHost(), "other"), delta)
 	if res2.Holds == nil || len(res2.Holds.Blobs) != len(res.Holds.Blobs) {
 		t.Errorf("the delta's receipt holds %+v", res2.Holds)
 	}
@@ -176,9 +176,11 @@ func TestReceiptSize(t *testing.T) {
 	}
 }
 
-func mirrorRepoAt(t *testing.T, host, prefix string) name.Repository {
+// mirrorRepoAt is where the demo image lands under host/prefix (the source
+// host kept in the path, the default mapping).
+func mirrorRepoAt(t *testing.T, f *fixture, host, prefix string) name.Repository {
 	t.Helper()
-	r, err := name.NewRepository(host + "/" + prefix + "/vendor/app")
+	r, err := name.NewRepository(host + "/" + prefix + "/" + f.srcDir() + "/vendor/app")
 	if err != nil {
 		t.Fatal(err)
 	}

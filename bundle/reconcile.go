@@ -194,12 +194,12 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 				}
 				artifactNames[d.Digest] = append(artifactNames[d.Digest], n)
 			}
-		case RoleInventory, RoleTrust:
+		case RoleInventory, RoleTrust, RoleBundleSignature:
 			if hasName {
 				return nil, disagree("%s has role %s but carries the image name %s", where, role, nm)
 			}
 		default:
-			return nil, disagree("%s has role %q: every entry must be an image, artifact, referrers, trust or inventory entry", where, role)
+			return nil, disagree("%s has role %q: every entry must be an image, artifact, referrers, trust, inventory or bundle-signature entry", where, role)
 		}
 	}
 	listed := map[v1.Hash]bool{} // artifacts the inventory lists outside image indexes
@@ -354,7 +354,7 @@ func (rc *reconciler) image(im Image, where string, entries []*indexEntry) (Chec
 		return CheckedImage{}, disagree("%s: %s is not an image manifest or index", where, root.Digest)
 	}
 	ci := CheckedImage{Name: nm, Reference: im.Reference, Descriptor: plain(root)}
-	attest, err := rc.platforms(&ci, n)
+	attest, err := rc.platforms(&ci, n, im.Platforms)
 	if err != nil {
 		return CheckedImage{}, fmt.Errorf("%s: %w", where, err)
 	}
@@ -374,10 +374,10 @@ func plain(d v1.Descriptor) v1.Descriptor {
 
 // platforms fills ci.Platforms from the graph and returns the BuildKit
 // attestation manifests of the image's indexes, by digest.
-func (rc *reconciler) platforms(ci *CheckedImage, n *Node) (map[v1.Hash]v1.Descriptor, error) {
+func (rc *reconciler) platforms(ci *CheckedImage, n *Node, listed []Platform) (map[v1.Hash]v1.Descriptor, error) {
 	attest := map[v1.Hash]v1.Descriptor{}
 	if n.Index == nil {
-		p, err := rc.configPlatform(n)
+		p, err := rc.configPlatform(n, listed)
 		if err != nil {
 			return nil, err
 		}
@@ -425,9 +425,18 @@ func (rc *reconciler) platforms(ci *CheckedImage, n *Node) (map[v1.Hash]v1.Descr
 
 // configPlatform reads a single-platform image's platform from its config
 // (capped at 1 MiB, checked against its digest); "unknown" when it has none.
-func (rc *reconciler) configPlatform(n *Node) (string, error) {
+// A delta bundle may omit the config: the platform of a single manifest is
+// then the inventory's label, which no verdict depends on (the image is its
+// own and only platform; the policy judges it by its digest).
+func (rc *reconciler) configPlatform(n *Node, listed []Platform) (string, error) {
 	m := n.Manifest
 	if !m.Config.MediaType.IsConfig() || m.Config.Size > maxConfigSize {
+		return "unknown", nil
+	}
+	if cn := rc.g.Nodes[m.Config.Digest]; cn != nil && cn.Omitted {
+		if len(listed) == 1 && listed[0].Digest == n.Descriptor.Digest.String() {
+			return listed[0].Platform, nil
+		}
 		return "unknown", nil
 	}
 	data, err := rc.r.ReadBlob(m.Config.Digest, maxConfigSize)
