@@ -89,7 +89,8 @@ func TestE2ESignedSplitDelta(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("import of the delta: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	imported := reg.Host + "/weekly/acme/app:v1"
+	// The source host is kept in the target path (the default mapping).
+	imported := reg.Host + "/weekly/" + strings.ReplaceAll(w.reg.Host, ":", "_") + "/acme/app:v1"
 	if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", imported)); got != w.appDig.String() {
 		t.Fatalf("imported digest %s, want %s", got, w.appDig)
 	}
@@ -117,7 +118,7 @@ func TestE2ESignedSplitDelta(t *testing.T) {
 		if code != exitError || !strings.Contains(stderr, "sha256:") || !strings.Contains(stderr, receipt) || !strings.Contains(stderr, "nothing was tagged") {
 			t.Errorf("exit %d, want %d; stderr:\n%s", code, exitError, stderr)
 		}
-		if out, err := testenv.RunErr("", nil, testenv.Tool(t, "crane"), "ls", "--insecure", empty.Host+"/mirror/acme/app"); err == nil && strings.TrimSpace(out) != "" {
+		if out, err := testenv.RunErr("", nil, testenv.Tool(t, "crane"), "ls", "--insecure", empty.Host+"/mirror/"+strings.ReplaceAll(w.reg.Host, ":", "_")+"/acme/app"); err == nil && strings.TrimSpace(out) != "" {
 			t.Errorf("tags in the target after a refused import: %q", out)
 		}
 	})
