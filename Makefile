@@ -17,7 +17,7 @@ CRANE_VERSION    := v0.22.1
 ORAS_VERSION     := v1.3.6
 REGCTL_VERSION   := v0.11.7
 
-.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd
+.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd sigstack-tools test-sigstore
 
 all: build
 
@@ -51,13 +51,38 @@ tools: skopeo containerd $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane $(TOOL
 
 bench-tools: tools
 
+# A private Sigstore on loopback for the keyless end-to-end tests
+# (internal/sigstack): Fulcio, Rekor v2 (rekor-tiles, POSIX) and a timestamp
+# authority, built from the Go module proxy into $(SIGSTACK). A target whose
+# binary exists is not rebuilt.
+SIGSTACK             := $(TOOLS)/sigstack
+FULCIO_VERSION       := v1.8.8
+REKOR_TILES_VERSION  := v2.2.1
+TSA_VERSION          := v2.1.3
+export AIRLOCK_SIGSTACK_BIN := $(SIGSTACK)
+
+$(SIGSTACK)/fulcio:
+	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/fulcio@$(FULCIO_VERSION)
+
+$(SIGSTACK)/posix:
+	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@$(REKOR_TILES_VERSION)
+
+$(SIGSTACK)/timestamp-server:
+	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@$(TSA_VERSION)
+
+sigstack-tools: $(TOOLS)/cosign $(SIGSTACK)/fulcio $(SIGSTACK)/posix $(SIGSTACK)/timestamp-server
+
+# Only the tests that run against the private Sigstore.
+test-sigstore: sigstack-tools $(TOOLS)/registry
+	AIRLOCK_E2E=1 $(GO) test -count=1 -timeout 20m -run 'Keyless' -v ./cmd/airlock
+
 vet:
 	$(GO) vet ./...
 
 unit:
 	$(GO) test ./...
 
-test: tools vet
+test: tools sigstack-tools vet
 	AIRLOCK_E2E=1 $(GO) test -count=1 -timeout 40m ./...
 
 # Run every fuzz target for FUZZTIME each (the seed corpora run in `make test`),

@@ -220,3 +220,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 func (c *Containerd) Ctr(args ...string) (string, error) {
 	return RunErr("", nil, "ctr", append([]string{"--address", c.Socket}, args...)...)
 }
+
+// SigstackBinDir is where `make sigstack-tools` puts the private Sigstore's
+// binaries: $AIRLOCK_SIGSTACK_BIN (set by make), else tools/sigstack at the
+// module root.
+func SigstackBinDir() string {
+	if d := os.Getenv("AIRLOCK_SIGSTACK_BIN"); d != "" {
+		return d
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return filepath.Join("tools", "sigstack")
+	}
+	return filepath.Join(root, "tools", "sigstack")
+}
