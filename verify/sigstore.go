@@ -228,9 +228,35 @@ func verifyKeyless(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA bo
 		if !requireSCT {
 			f.Reason = addNote(f.Reason, "no signed certificate timestamp required: "+sctWhy(opts))
 		}
+		f.Reason = addNote(f.Reason, signingTimeNote(f.Timestamps))
 		return f
 	}
 	return fail(f, fmt.Errorf("%w: %s", ErrSignature, strings.Join(errs, "; ")))
+}
+
+// signingTimeNote says, in words, which trusted time the short-lived
+// certificate was judged at: a TSA's RFC 3161 timestamp, the log's
+// integrated time, or both (Rekor v2 records no time, so there only a
+// TSA can vouch).
+func signingTimeNote(ts []Timestamp) string {
+	var tsa, log bool
+	for _, t := range ts {
+		switch t.Kind {
+		case "rfc3161":
+			tsa = true
+		case "tlog-integrated":
+			log = true
+		}
+	}
+	switch {
+	case tsa && log:
+		return "certificate valid at the signing time vouched by both a timestamp authority and the log"
+	case tsa:
+		return "certificate valid at the signing time vouched by a timestamp authority (the log records no time)"
+	case log:
+		return "certificate valid at the signing time vouched by the log's integrated time (no timestamp authority)"
+	}
+	return ""
 }
 
 func sctWhy(opts Options) string {
@@ -421,6 +447,9 @@ func proofsOf(entries []*tlog.Entry, tmat root.TrustedMaterial) []TLogProof {
 }
 
 func addNote(reason, note string) string {
+	if note == "" {
+		return reason
+	}
 	if reason == "" {
 		return note
 	}
