@@ -12,12 +12,13 @@ TOOLS := $(CURDIR)/tools
 export PATH := $(TOOLS):$(PATH)
 
 COSIGN_VERSION   := v2.6.5
+COSIGN3_VERSION  := v3.1.3
 REGISTRY_VERSION := v3.1.2
 CRANE_VERSION    := v0.22.1
 ORAS_VERSION     := v1.3.6
 REGCTL_VERSION   := v0.11.7
 
-.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd sigstack-tools test-sigstore
+.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd sigstack-tools test-sigstore mariadb
 
 all: build
 
@@ -26,6 +27,14 @@ build:
 
 $(TOOLS)/cosign:
 	GOBIN=$(TOOLS) $(GO) install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
+
+# cosign v3 is also called `cosign`: it gets its own GOBIN, named by version
+# (a version bump rebuilds), and tools/cosign3 points at it.
+$(TOOLS)/cosign-$(COSIGN3_VERSION)/cosign:
+	GOBIN=$(TOOLS)/cosign-$(COSIGN3_VERSION) $(GO) install github.com/sigstore/cosign/v3/cmd/cosign@$(COSIGN3_VERSION)
+
+$(TOOLS)/cosign3: $(TOOLS)/cosign-$(COSIGN3_VERSION)/cosign
+	ln -sfn cosign-$(COSIGN3_VERSION)/cosign $@
 
 $(TOOLS)/registry:
 	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
@@ -70,7 +79,25 @@ $(SIGSTACK)/posix:
 $(SIGSTACK)/timestamp-server:
 	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@$(TSA_VERSION)
 
-sigstack-tools: $(TOOLS)/cosign $(SIGSTACK)/fulcio $(SIGSTACK)/posix $(SIGSTACK)/timestamp-server
+# Rekor v1 for legacy keyless signatures with a log entry: rekor-server on
+# Trillian (log server and signer) and MariaDB from Debian.
+REKOR_VERSION    := v1.5.3
+TRILLIAN_VERSION := v1.7.3
+
+$(SIGSTACK)/rekor-server:
+	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/rekor/cmd/rekor-server@$(REKOR_VERSION)
+
+$(SIGSTACK)/trillian_log_server $(SIGSTACK)/trillian_log_signer &:
+	GOBIN=$(SIGSTACK) $(GO) install github.com/google/trillian/cmd/trillian_log_server@$(TRILLIAN_VERSION) github.com/google/trillian/cmd/trillian_log_signer@$(TRILLIAN_VERSION)
+
+$(SIGSTACK)/trillian-storage.sql:
+	cp "$$(GOFLAGS=-mod=mod $(GO) mod download -json github.com/google/trillian@$(TRILLIAN_VERSION) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p')/storage/mysql/schema/storage.sql" $@
+
+mariadb:
+	@command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null; }
+
+sigstack-tools: $(TOOLS)/cosign $(TOOLS)/cosign3 $(SIGSTACK)/fulcio $(SIGSTACK)/posix $(SIGSTACK)/timestamp-server \
+	$(SIGSTACK)/rekor-server $(SIGSTACK)/trillian_log_server $(SIGSTACK)/trillian_log_signer $(SIGSTACK)/trillian-storage.sql mariadb
 
 # Only the tests that run against the private Sigstore.
 test-sigstore: sigstack-tools $(TOOLS)/registry

@@ -6,6 +6,10 @@
 // (`cosign trusted-root create`, `cosign signing-config create`), as an
 // operator of a private deployment would.
 //
+// With Config.RekorV1 it also runs Rekor v1 (rekor-server on Trillian and
+// MariaDB from Debian) for legacy keyless signatures, which need a log
+// entry and which Rekor v2 cannot hold.
+//
 // Every process runs in its own process group on ports chosen free at start;
 // Close kills the groups and removes the working directory. A Stack is safe
 // for concurrent use once started (Token may be called from many tests).
@@ -45,6 +49,9 @@ type Config struct {
 	BinDir string
 	// Cosign is the cosign binary that writes the trusted root and signing config.
 	Cosign string
+	// RekorV1 also starts Rekor v1 (rekor-server, Trillian and MariaDB) for
+	// legacy keyless signatures with a log entry.
+	RekorV1 bool
 }
 
 // Stack is a running private Sigstore.
@@ -58,6 +65,14 @@ type Stack struct {
 	TrustedRoot string
 	// SigningConfig is the signing config for Rekor v2 with the TSA.
 	SigningConfig string
+	// RekorV1URL and SigningConfigV1 (Rekor v1 with the TSA) are set when
+	// Config.RekorV1 was; the trusted root then lists both logs.
+	RekorV1URL      string
+	SigningConfigV1 string
+	// FulcioChain and RekorV1Key are PEM files for legacy cosign signing
+	// (SIGSTORE_ROOT_FILE, SIGSTORE_REKOR_PUBLIC_KEY).
+	FulcioChain string
+	RekorV1Key  string
 	// Started is the time the trust material's validity begins.
 	Started time.Time
 	// StartDuration is how long Start took.
@@ -78,6 +93,9 @@ func Missing(cfg Config) []string {
 	}
 	if _, err := os.Stat(cfg.Cosign); err != nil {
 		out = append(out, cfg.Cosign)
+	}
+	if cfg.RekorV1 {
+		out = append(out, RekorV1Missing(cfg)...)
 	}
 	return out
 }
@@ -166,21 +184,32 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.waitTCP(ctx, "rekor-v2", "127.0.0.1:"+p(3)); err != nil {
 		return s, err
 	}
+	var rekorV1Pub string
+	if cfg.RekorV1 {
+		if rekorV1Pub, err = s.startRekorV1(ctx, cfg); err != nil {
+			return s, err
+		}
+	}
 	fulcioPEM, tsaPEM := filepath.Join(dir, "fulcio-chain.pem"), filepath.Join(dir, "tsa-chain.pem")
 	if err := os.WriteFile(fulcioPEM, fulcioChain, 0o600); err != nil {
 		return s, err
 	}
+	s.FulcioChain, s.RekorV1Key = fulcioPEM, rekorV1Pub
 	if err := os.WriteFile(tsaPEM, tsaChain, 0o600); err != nil {
 		return s, err
 	}
 
 	start := s.Started.Format(time.RFC3339)
 	s.TrustedRoot = filepath.Join(dir, "trusted_root.json")
-	if out, err := runCosign(ctx, cfg.Cosign, dir, "trusted-root", "create",
-		"--fulcio=url="+s.FulcioURL+",certificate-chain="+fulcioPEM+",start-time="+start,
-		"--rekor=url="+s.RekorURL+",public-key="+rekorPub+",start-time="+start+",origin=127.0.0.1",
-		"--tsa=url="+s.TSAURL+",certificate-chain="+tsaPEM+",start-time="+start,
-		"--out", s.TrustedRoot); err != nil {
+	trArgs := []string{"trusted-root", "create",
+		"--fulcio=url=" + s.FulcioURL + ",certificate-chain=" + fulcioPEM + ",start-time=" + start,
+		"--rekor=url=" + s.RekorURL + ",public-key=" + rekorPub + ",start-time=" + start + ",origin=127.0.0.1",
+		"--tsa=url=" + s.TSAURL + ",certificate-chain=" + tsaPEM + ",start-time=" + start,
+		"--out", s.TrustedRoot}
+	if rekorV1Pub != "" {
+		trArgs = append(trArgs, "--rekor=url="+s.RekorV1URL+",public-key="+rekorV1Pub+",start-time="+start)
+	}
+	if out, err := runCosign(ctx, cfg.Cosign, dir, trArgs...); err != nil {
 		return s, fmt.Errorf("cosign trusted-root create: %w\n%s", err, out)
 	}
 	s.SigningConfig = filepath.Join(dir, "signing_config.json")
@@ -194,6 +223,15 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		"--tsa="+svc(s.TSAURL), "--tsa-config=ANY",
 		"--out", s.SigningConfig); err != nil {
 		return s, fmt.Errorf("cosign signing-config create: %w\n%s", err, out)
+	}
+	if rekorV1Pub != "" {
+		s.SigningConfigV1 = filepath.Join(dir, "signing_config_rekor_v1.json")
+		if out, err := runCosign(ctx, cfg.Cosign, dir, "signing-config", "create",
+			"--fulcio="+svc(s.FulcioURL), "--rekor="+svc(s.RekorV1URL), "--rekor-config=ANY",
+			"--oidc-provider="+svc(s.Issuer.URL), "--tsa="+svc(s.TSAURL), "--tsa-config=ANY",
+			"--out", s.SigningConfigV1); err != nil {
+			return s, fmt.Errorf("cosign signing-config create (Rekor v1): %w\n%s", err, out)
+		}
 	}
 	s.StartDuration = time.Since(t0)
 	return s, nil
