@@ -595,3 +595,7 @@ func TestE2EKeylessRekorV1(t *testing.T) {
 		w.cosignVerify(t, alice, "verify-attestation", "--type", "slsaprovenance1", bundledB+"@"+bundledDig.String())
 	})
 }
+
+// TestE2EKeylessRekorV2Cosign3 is the same round trip written and checked
+// by cosign v3 (which writes DSSE entries in Rekor v2 as cosign 2.6 does not).
+func TestE2EKeylessRekorV2Cosign3(t *testing.T) { keylessRekorV2(t, "cosign3") }
