@@ -53,7 +53,7 @@ func lookPath(name string) (string, error) {
 // rekor-server with an in-memory signer, and returns the log's public key
 // file. Rekor creates its Trillian tree on first start.
 func (s *Stack) startRekorV1(ctx context.Context, cfg Config) (string, error) {
-	ports, err := freePorts(7)
+	ports, err := freePorts(6)
 	if err != nil {
 		return "", err
 	}
@@ -135,9 +135,11 @@ func (s *Stack) startRekorV1(ctx context.Context, cfg Config) (string, error) {
 	s.RekorV1URL = "http://127.0.0.1:" + p(5)
 	if err := s.start(ctx, "rekor-v1", filepath.Join(cfg.BinDir, RekorV1Bin), "serve",
 		"--trillian_log_server.address=127.0.0.1", "--trillian_log_server.port="+p(1),
-		"--rekor_server.address=127.0.0.1", "--port="+p(5), "--http-metrics-port="+p(6),
-		"--rekor_server.signer=memory", "--enable_retrieve_api=false",
-		"--enable_stable_checkpoint=false", "--log_type=dev"); err != nil {
+		"--rekor_server.address=127.0.0.1", "--port="+p(5), "--rekor_server.signer=memory",
+		// No search index: it would need Redis. (rekor-server also serves
+		// metrics on :2112, hard-coded; a busy port there is ignored.)
+		"--enabled_api_endpoints=getLogInfo,getPublicKey,getLogProof,createLogEntry,getLogEntryByIndex,getLogEntryByUUID",
+		"--log_type=dev"); err != nil {
 		return "", err
 	}
 	pub, err := s.waitGet(ctx, "rekor-v1", s.RekorV1URL+"/api/v1/log/publicKey")
