@@ -4,6 +4,9 @@
 # Debian; cosign, the distribution registry, crane, oras and regctl with
 # `go install` at pinned versions into ./tools) and runs every test, the
 # end-to-end ones included (as root: the containerd tests start a daemon).
+# The keyless tests also need a private Sigstore (`make sigstack-tools`:
+# Fulcio, Rekor v1 and v2, a TSA, Trillian, MariaDB); `make test-sigstore`
+# runs just them.
 
 SHELL := /bin/bash
 GO ?= go
@@ -100,7 +103,7 @@ sigstack-tools: $(TOOLS)/cosign $(TOOLS)/cosign3 $(SIGSTACK)/fulcio $(SIGSTACK)/
 	$(SIGSTACK)/rekor-server $(SIGSTACK)/trillian_log_server $(SIGSTACK)/trillian_log_signer $(SIGSTACK)/trillian-storage.sql mariadb
 
 # Only the tests that run against the private Sigstore.
-test-sigstore: sigstack-tools $(TOOLS)/registry
+test-sigstore: sigstack-tools $(TOOLS)/registry $(TOOLS)/crane
 	AIRLOCK_E2E=1 $(GO) test -count=1 -timeout 20m -run 'Keyless' -v ./cmd/airlock
 
 vet:

@@ -315,6 +315,15 @@ func keylessRekorV2(t *testing.T, cosign string) {
 			}
 			if im.Reference == app {
 				want[mallory] = 1
+				// The intruder's genuine signature is in the bundle but
+				// does not count, and the report says why.
+				said := false
+				for _, r := range im.Rules {
+					said = said || (r.Satisfied && strings.Contains(r.Reason, "not counted") && strings.Contains(r.Reason, mallory))
+				}
+				if !said {
+					t.Errorf("%s: no rule says the intruder's signature was not counted: %+v", im.Reference, im.Rules)
+				}
 			}
 			for who, n := range want {
 				if bySigner[who] != n {
