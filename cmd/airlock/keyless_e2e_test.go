@@ -186,13 +186,20 @@ func (w *keylessWorld) legacySign(t *testing.T, who string, args ...string) {
 }
 
 // legacyVerify runs `cosign verify|verify-attestation` of legacy
-// signatures against the private trusted root (Rekor v1 entries).
+// signatures (Rekor v1 entries) against the private Sigstore: verify reads
+// the trusted root; cosign 2.6's verify-attestation takes one only with
+// --new-bundle-format, so it gets the Fulcio chain and Rekor key instead.
 func (w *keylessWorld) legacyVerify(t *testing.T, who string, args ...string) {
 	t.Helper()
-	base := []string{"--trusted-root", w.s.TrustedRoot, "--certificate-identity", who,
-		"--certificate-oidc-issuer", w.s.Issuer.URL, "--insecure-ignore-sct",
-		"--allow-http-registry", "--allow-insecure-registry"}
-	testenv.Run(t, w.dir, w.env, w.cosign, append(args[:1:1], append(base, args[1:]...)...)...)
+	base := []string{"--certificate-identity", who, "--certificate-oidc-issuer", w.s.Issuer.URL,
+		"--insecure-ignore-sct", "--allow-http-registry", "--allow-insecure-registry"}
+	env := w.env
+	if args[0] == "verify" {
+		base = append(base, "--trusted-root", w.s.TrustedRoot)
+	} else {
+		env = append(env[:len(env):len(env)], "SIGSTORE_ROOT_FILE="+w.s.FulcioChain, "SIGSTORE_REKOR_PUBLIC_KEY="+w.s.RekorV1Key)
+	}
+	testenv.Run(t, w.dir, env, w.cosign, append(args[:1:1], append(base, args[1:]...)...)...)
 }
 
 // keylessReport is the part of the JSON report these tests read.

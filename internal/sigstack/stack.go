@@ -102,7 +102,15 @@ func Missing(cfg Config) []string {
 
 // Start starts every part and writes the trust material. On error nothing
 // is left running.
-func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	s, err := start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if m := Missing(cfg); len(m) > 0 {
 		return nil, fmt.Errorf("sigstack: missing %s (run `make sigstack-tools`)", strings.Join(m, ", "))
 	}
