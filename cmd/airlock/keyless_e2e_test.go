@@ -181,6 +181,9 @@ func (w *keylessWorld) legacySign(t *testing.T, who string, args ...string) {
 	}
 	base := []string{"--fulcio-url", w.s.FulcioURL, "--rekor-url", w.s.RekorV1URL, "--identity-token", tok,
 		"--insecure-skip-verify", "--allow-http-registry", "--allow-insecure-registry", "-y"}
+	if w.cosign == "cosign3" {
+		base = append(base, "--new-bundle-format=false", "--use-signing-config=false")
+	}
 	env := append(w.env[:len(w.env):len(w.env)], "SIGSTORE_ROOT_FILE="+w.s.FulcioChain, "SIGSTORE_REKOR_PUBLIC_KEY="+w.s.RekorV1Key)
 	testenv.Run(t, w.dir, env, w.cosign, append(args[:1:1], append(base, args[1:]...)...)...)
 }
@@ -516,8 +519,14 @@ rules:
 // an image, an index and each platform, and Sigstore bundles logged in
 // Rekor v1 with a TSA timestamp; export, offline verify, import, cosign
 // verify on the target.
-func TestE2EKeylessRekorV1(t *testing.T) {
-	w := newKeylessWorld(t, "cosign")
+func TestE2EKeylessRekorV1(t *testing.T) { keylessRekorV1(t, "cosign") }
+
+// TestE2EKeylessRekorV1Cosign3: the same written and checked by cosign v3
+// (legacy format asked for explicitly: v3 writes bundles by default).
+func TestE2EKeylessRekorV1Cosign3(t *testing.T) { keylessRekorV1(t, "cosign3") }
+
+func keylessRekorV1(t *testing.T, cosign string) {
+	w := newKeylessWorld(t, cosign)
 	if w.s.RekorV1URL == "" {
 		t.Skip("Rekor v1 not built (make sigstack-tools builds it)")
 	}
