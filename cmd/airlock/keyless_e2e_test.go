@@ -463,55 +463,75 @@ rules:
 		t.Fatal(err)
 	}
 
-	offline(t)
-	report := filepath.Join(dir, "report.json")
-	stdout, stderr, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--policy", policyPath, "--report", report, bundlePath)
-	if code != 0 {
-		t.Fatalf("verify exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	rep := readReport(t, report)
-	var used []string
-	for _, ts := range rep.Trust {
-		if ts.Used {
-			used = append(used, ts.Kind+" "+ts.Name)
+	t.Run("verify offline", func(t *testing.T) {
+		offline(t)
+		report := filepath.Join(dir, "report.json")
+		stdout, stderr, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--policy", policyPath, "--report", report, bundlePath)
+		if code != 0 {
+			t.Fatalf("verify exit %d\n%s\n%s", code, stdout, stderr)
 		}
-	}
-	if len(used) != 1 || !strings.HasPrefix(used[0], "tuf ") || !strings.Contains(used[0], "private") {
-		t.Fatalf("trust sources used: %v, want only the private TUF repository", used)
-	}
-	if n := len(rep.Images); n != 1 {
-		t.Fatalf("%d images", n)
-	}
-	verified := 0
-	for _, f := range rep.Images[0].Findings {
-		if f.Status == "verified" && f.Signer != nil && f.Signer.Identity == alice {
-			verified++
-			if len(f.TrustMaterial) == 0 || !strings.Contains(f.TrustMaterial[0], "private") {
-				t.Errorf("finding verified by %v, want the private TUF source", f.TrustMaterial)
+		rep := readReport(t, report)
+		var used []string
+		for _, ts := range rep.Trust {
+			if ts.Used {
+				used = append(used, ts.Kind+" "+ts.Name)
 			}
 		}
-	}
-	if verified != 2 {
-		t.Errorf("%d findings verified as %s, want 2\n%s", verified, alice, stdout)
-	}
+		if len(used) != 1 || !strings.HasPrefix(used[0], "tuf ") || !strings.Contains(used[0], "private") {
+			t.Fatalf("trust sources used: %v, want only the private TUF repository", used)
+		}
+		if n := len(rep.Images); n != 1 {
+			t.Fatalf("%d images", n)
+		}
+		verified := 0
+		for _, f := range rep.Images[0].Findings {
+			if f.Status == "verified" && f.Signer != nil && f.Signer.Identity == alice {
+				verified++
+				if len(f.TrustMaterial) == 0 || !strings.Contains(f.TrustMaterial[0], "private") {
+					t.Errorf("finding verified by %v, want the private TUF source", f.TrustMaterial)
+				}
+			}
+		}
+		if verified != 2 {
+			t.Errorf("%d findings verified as %s, want 2\n%s", verified, alice, stdout)
+		}
 
-	// A trust store that pinned another root refuses the same bundle's
-	// material, and with it every signature.
-	otherRepo, err := tufrepo.New(time.Now().Add(24 * time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherRoot := filepath.Join(dir, "other-root.json")
-	if err := os.WriteFile(otherRoot, otherRepo.RootJSON(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	otherTrust := filepath.Join(dir, "other-trust")
-	if _, stderr, code := airlockRun(t, "trust", "init", "--trust-dir", otherTrust, "--root", otherRoot, "--name", "private"); code != 0 {
-		t.Fatalf("trust init exit %d: %s", code, stderr)
-	}
-	if stdout, _, code := airlockRun(t, "verify", "--trust-dir", otherTrust, "--policy", policyPath, bundlePath); code == 0 {
-		t.Errorf("verify against another pinned root passed:\n%s", stdout)
-	}
+		// A trust store that pinned another root refuses the same bundle's
+		// material, and with it every signature.
+		otherRepo, err := tufrepo.New(time.Now().Add(24 * time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherRoot := filepath.Join(dir, "other-root.json")
+		if err := os.WriteFile(otherRoot, otherRepo.RootJSON(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		otherTrust := filepath.Join(dir, "other-trust")
+		if _, stderr, code := airlockRun(t, "trust", "init", "--trust-dir", otherTrust, "--root", otherRoot, "--name", "private"); code != 0 {
+			t.Fatalf("trust init exit %d: %s", code, stderr)
+		}
+		if stdout, _, code := airlockRun(t, "verify", "--trust-dir", otherTrust, "--policy", policyPath, bundlePath); code == 0 {
+			t.Errorf("verify against another pinned root passed:\n%s", stdout)
+		}
+	})
+
+	// import persists the accepted TUF state and pushes; cosign checks the
+	// copy on the target against the same trusted root.
+	t.Run("import and cosign verify", func(t *testing.T) {
+		regB := testenv.StartRegistry(t)
+		stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--policy", policyPath,
+			"--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath)
+		if code != 0 {
+			t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		appB := importedRef(t, regB.Host, "acme/app") + "@" + appDig.String()
+		w.cosignVerify(t, alice, "verify", appB)
+		w.cosignVerify(t, alice, "verify-attestation", "--type", "slsaprovenance1", appB)
+		out, stderr, code := airlockRun(t, "trust", "list", "--trust-dir", trustDir)
+		if code != 0 || !strings.Contains(out, "private") {
+			t.Errorf("trust list after import: exit %d\n%s%s", code, out, stderr)
+		}
+	})
 }
 
 // TestE2EKeylessRekorV1 covers what needs Rekor v1: legacy keyless .sig and
