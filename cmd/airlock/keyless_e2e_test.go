@@ -54,7 +54,7 @@ func keylessStack(t *testing.T) *sigstack.Stack {
 		t.Skipf("private Sigstore binaries missing (run `make sigstack-tools`): %v", m)
 	}
 	keyless.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		// Rekor v1 (Trillian, MariaDB) too, when it is built; make builds it.
 		cfg.RekorV1 = testenv.Required() || len(sigstack.RekorV1Missing(cfg)) == 0
@@ -560,10 +560,19 @@ func keylessRekorV1(t *testing.T, cosign string) {
 	}
 	w.bundleSignWith(t, w.s.SigningConfigV1, alice, "sign", at(bundled, bundledDig))
 	w.bundleSignWith(t, w.s.SigningConfigV1, alice, "attest", "--type", "slsaprovenance1", "--predicate", w.pred, at(bundled, bundledDig))
+	// An intruder's genuine legacy signature mixed in next to alice's, and
+	// one image signed by the intruder alone.
+	w.legacySign(t, mallory, "sign", at(legacy, legacyDig))
+	intruded, intrudedDig, _ := w.push(t, "acme/intruded", false)
+	w.legacySign(t, mallory, "sign", at(intruded, intrudedDig))
 
 	dir := t.TempDir()
 	bundlePath := filepath.Join(dir, "bundle.tar")
 	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", bundlePath, legacy, multi, bundled); code != 0 {
+		t.Fatalf("export exit %d: %s", code, stderr)
+	}
+	intrudedPath := filepath.Join(dir, "intruded.tar")
+	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", intrudedPath, intruded); code != 0 {
 		t.Fatalf("export exit %d: %s", code, stderr)
 	}
 	trustDir := filepath.Join(dir, "trust")
@@ -583,8 +592,15 @@ func keylessRekorV1(t *testing.T, cosign string) {
 		for _, im := range rep.Images {
 			kinds := map[string]int{}
 			for _, f := range im.Findings {
-				if f.Status != "verified" || f.Signer == nil || f.Signer.Identity != alice {
+				if f.Status != "verified" || f.Signer == nil {
 					t.Errorf("%s: %s finding %s: %s", im.Reference, f.Kind, f.Status, f.Reason)
+					continue
+				}
+				if f.Signer.Identity == mallory && im.Reference == legacy && f.Kind == "cosign-signature" {
+					continue // the intruder's: genuine, and not counted (below)
+				}
+				if f.Signer.Identity != alice {
+					t.Errorf("%s: %s finding signed by %s", im.Reference, f.Kind, f.Signer.Identity)
 					continue
 				}
 				kinds[f.Kind]++
@@ -614,12 +630,22 @@ func keylessRekorV1(t *testing.T, cosign string) {
 			if fmt.Sprint(kinds) != fmt.Sprint(want) {
 				t.Errorf("%s: verified %v, want %v", im.Reference, kinds, want)
 			}
+			if im.Reference == legacy {
+				said := false
+				for _, r := range im.Rules {
+					said = said || (r.Satisfied && strings.Contains(r.Reason, "not counted") && strings.Contains(r.Reason, mallory))
+				}
+				if !said {
+					t.Errorf("%s: no rule says the intruder's signature was not counted: %+v", im.Reference, im.Rules)
+				}
+			}
 		}
-		for _, tc := range []struct{ name, identity, issuer string }{
-			{"wrong identity", mallory, w.s.Issuer.URL},
-			{"wrong issuer", alice, "https://token.actions.githubusercontent.com"},
+		for _, tc := range []struct{ name, bundle, identity, issuer string }{
+			{"wrong identity", bundlePath, "bob@airlock.test", w.s.Issuer.URL},
+			{"wrong issuer", bundlePath, alice, "https://token.actions.githubusercontent.com"},
+			{"intruder's signature only", intrudedPath, alice, w.s.Issuer.URL},
 		} {
-			if stdout, _, code := airlockRun(t, append(append([]string{"verify"}, policy(tc.identity, tc.issuer)...), bundlePath)...); code != exitPolicy {
+			if stdout, _, code := airlockRun(t, append(append([]string{"verify"}, policy(tc.identity, tc.issuer)...), tc.bundle)...); code != exitPolicy {
 				t.Errorf("%s: exit %d, want %d\n%s", tc.name, code, exitPolicy, stdout)
 			}
 		}

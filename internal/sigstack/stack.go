@@ -304,7 +304,8 @@ func (s *Stack) start(ctx context.Context, name, bin string, args ...string) err
 	return ctx.Err()
 }
 
-const startTimeout = 60 * time.Second
+// startTimeout is generous: CI shares 2 cores with builds.
+const startTimeout = 3 * time.Minute
 
 // waitGet polls url until it answers 200 and returns the body.
 func (s *Stack) waitGet(ctx context.Context, name, url string) ([]byte, error) {
