@@ -266,6 +266,19 @@ func (s *Stack) Close() {
 	}
 }
 
+// Pids returns the process ids of the parts started (each leads its group).
+func (s *Stack) Pids() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for _, cmd := range s.procs {
+		if cmd.Process != nil {
+			out = append(out, cmd.Process.Pid)
+		}
+	}
+	return out
+}
+
 // Logs returns the tail of every process's output, for failure messages.
 func (s *Stack) Logs() string {
 	s.mu.Lock()
