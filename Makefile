@@ -21,7 +21,7 @@ CRANE_VERSION    := v0.22.1
 ORAS_VERSION     := v1.3.6
 REGCTL_VERSION   := v0.11.7
 
-.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd sigstack-tools test-sigstore mariadb
+.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd sigstack-tools test-sigstore mariadb sigstack-fixtures
 
 all: build
 
@@ -101,6 +101,11 @@ mariadb:
 
 sigstack-tools: $(TOOLS)/cosign $(TOOLS)/cosign3 $(SIGSTACK)/fulcio $(SIGSTACK)/posix $(SIGSTACK)/timestamp-server \
 	$(SIGSTACK)/rekor-server $(SIGSTACK)/trillian_log_server $(SIGSTACK)/trillian_log_signer $(SIGSTACK)/trillian-storage.sql mariadb
+
+# Rewrite testdata/sigstack: real cosign v2 and v3 keyless bundles made
+# against the private Sigstore, which `go test ./verify` checks offline.
+sigstack-fixtures: sigstack-tools
+	$(GO) run ./hack/sigstackfixtures -bin-dir $(SIGSTACK) -cosign $(TOOLS)/cosign -cosign3 $(TOOLS)/cosign3 -out testdata/sigstack
 
 # Only the tests that run against the private Sigstore.
 test-sigstore: sigstack-tools $(TOOLS)/registry $(TOOLS)/crane

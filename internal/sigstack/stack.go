@@ -114,6 +114,13 @@ func start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if m := Missing(cfg); len(m) > 0 {
 		return nil, fmt.Errorf("sigstack: missing %s (run `make sigstack-tools`)", strings.Join(m, ", "))
 	}
+	// The parts run in the stack's directory: relative paths would break.
+	if cfg.BinDir, err = filepath.Abs(cfg.BinDir); err != nil {
+		return nil, err
+	}
+	if cfg.Cosign, err = filepath.Abs(cfg.Cosign); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	// A short path: Fulcio's unix socket must fit in 108 bytes.
 	dir, err := os.MkdirTemp("", "sigstack")
