@@ -79,6 +79,7 @@ $(SIGSTACK)/fulcio:
 $(SIGSTACK)/posix:
 	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@$(REKOR_TILES_VERSION)
 
+# The plain build, which cmd/airlock/e2e_tsa_test.go runs on its own.
 $(SIGSTACK)/timestamp-server:
 	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@$(TSA_VERSION)
 
@@ -87,8 +88,15 @@ $(SIGSTACK)/timestamp-server:
 REKOR_VERSION    := v1.5.3
 TRILLIAN_VERSION := v1.7.3
 
-$(SIGSTACK)/rekor-server:
-	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/rekor/cmd/rekor-server@$(REKOR_VERSION)
+# timestamp-server and rekor-server hard-code a metrics listener on :2112
+# (every interface; timestamp-server exits when the port is taken): the
+# stack runs them built from their module source with that listener moved to
+# an ephemeral loopback port, so stacks and other tests never collide.
+$(SIGSTACK)/rekor-server-lo:
+	GO=$(GO) ./hack/sigstack-build-loopback.sh github.com/sigstore/rekor@$(REKOR_VERSION) cmd/rekor-server/app/serve.go cmd/rekor-server $@
+
+$(SIGSTACK)/timestamp-server-lo:
+	GO=$(GO) ./hack/sigstack-build-loopback.sh github.com/sigstore/timestamp-authority/v2@$(TSA_VERSION) pkg/server/prometheus.go cmd/timestamp-server $@
 
 $(SIGSTACK)/trillian_log_server $(SIGSTACK)/trillian_log_signer &:
 	GOBIN=$(SIGSTACK) $(GO) install github.com/google/trillian/cmd/trillian_log_server@$(TRILLIAN_VERSION) github.com/google/trillian/cmd/trillian_log_signer@$(TRILLIAN_VERSION)
@@ -100,7 +108,7 @@ mariadb:
 	@command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null; }
 
 sigstack-tools: $(TOOLS)/cosign $(TOOLS)/cosign3 $(SIGSTACK)/fulcio $(SIGSTACK)/posix $(SIGSTACK)/timestamp-server \
-	$(SIGSTACK)/rekor-server $(SIGSTACK)/trillian_log_server $(SIGSTACK)/trillian_log_signer $(SIGSTACK)/trillian-storage.sql mariadb
+	$(SIGSTACK)/timestamp-server-lo $(SIGSTACK)/rekor-server-lo $(SIGSTACK)/trillian_log_server $(SIGSTACK)/trillian_log_signer $(SIGSTACK)/trillian-storage.sql mariadb
 
 # Rewrite testdata/sigstack: real cosign v2 and v3 keyless bundles made
 # against the private Sigstore, which `go test ./verify` checks offline.
@@ -109,7 +117,7 @@ sigstack-fixtures: sigstack-tools
 
 # Only the tests that run against the private Sigstore.
 test-sigstore: sigstack-tools $(TOOLS)/registry $(TOOLS)/crane
-	AIRLOCK_E2E=1 $(GO) test -count=1 -timeout 20m -run 'Keyless' -v ./cmd/airlock
+	AIRLOCK_E2E=1 $(GO) test -count=1 -timeout 20m -run 'Keyless|TestStartClose|TestPartsDieWithTheTestBinary|TestIssuerToken|TestRealCosignPrivateSigstoreBundles' -v ./cmd/airlock ./internal/sigstack ./verify
 
 vet:
 	$(GO) vet ./...

@@ -13,7 +13,7 @@ import (
 // Rekor v1 binaries (Trillian's log server and signer, rekor-server) and
 // the Trillian MySQL schema, as `make sigstack-rekor-v1` puts them in BinDir.
 const (
-	RekorV1Bin         = "rekor-server"
+	RekorV1Bin         = "rekor-server-lo" // metrics on an ephemeral loopback port, not :2112
 	TrillianServerBin  = "trillian_log_server"
 	TrillianSignerBin  = "trillian_log_signer"
 	TrillianSchemaFile = "trillian-storage.sql"
@@ -136,8 +136,7 @@ func (s *Stack) startRekorV1(ctx context.Context, cfg Config) (string, error) {
 	if err := s.start(ctx, "rekor-v1", filepath.Join(cfg.BinDir, RekorV1Bin), "serve",
 		"--trillian_log_server.address=127.0.0.1", "--trillian_log_server.port="+p(1),
 		"--rekor_server.address=127.0.0.1", "--port="+p(5), "--rekor_server.signer=memory",
-		// No search index: it would need Redis. (rekor-server also serves
-		// metrics on :2112, hard-coded; a busy port there is ignored.)
+		// No search index: it would need Redis.
 		"--enabled_api_endpoints=getLogInfo,getPublicKey,getLogProof,createLogEntry,getLogEntryByIndex,getLogEntryByUUID",
 		"--log_type=dev"); err != nil {
 		return "", err

@@ -40,7 +40,9 @@ import (
 const (
 	FulcioBin  = "fulcio"
 	RekorV2Bin = "posix" // github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix
-	TSABin     = "timestamp-server"
+	// TSABin is timestamp-server built with its metrics listener on an
+	// ephemeral loopback port instead of :2112 (hack/sigstack-build-loopback.sh).
+	TSABin = "timestamp-server-lo"
 )
 
 // Config says where the binaries are.
