@@ -79,10 +79,6 @@ $(SIGSTACK)/fulcio:
 $(SIGSTACK)/posix:
 	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@$(REKOR_TILES_VERSION)
 
-# The plain build, which cmd/airlock/e2e_tsa_test.go runs on its own.
-$(SIGSTACK)/timestamp-server:
-	GOBIN=$(SIGSTACK) $(GO) install github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@$(TSA_VERSION)
-
 # Rekor v1 for legacy keyless signatures with a log entry: rekor-server on
 # Trillian (log server and signer) and MariaDB from Debian.
 REKOR_VERSION    := v1.5.3
@@ -107,7 +103,7 @@ $(SIGSTACK)/trillian-storage.sql:
 mariadb:
 	@command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null; }
 
-sigstack-tools: $(TOOLS)/cosign $(TOOLS)/cosign3 $(SIGSTACK)/fulcio $(SIGSTACK)/posix $(SIGSTACK)/timestamp-server \
+sigstack-tools: $(TOOLS)/cosign $(TOOLS)/cosign3 $(SIGSTACK)/fulcio $(SIGSTACK)/posix \
 	$(SIGSTACK)/timestamp-server-lo $(SIGSTACK)/rekor-server-lo $(SIGSTACK)/trillian_log_server $(SIGSTACK)/trillian_log_signer $(SIGSTACK)/trillian-storage.sql mariadb
 
 # Rewrite testdata/sigstack: real cosign v2 and v3 keyless bundles made
