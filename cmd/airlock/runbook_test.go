@@ -86,6 +86,7 @@ func TestRunbook(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv("AIRLOCK_TRUST_DIR", filepath.Join(dir, "trust"))
+	t.Setenv("COSIGN_PASSWORD", "runbook") // the signed transfer's key pair
 	pg, err := trust.PublicGood()
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +148,24 @@ func TestRunbook(t *testing.T) {
 	// the archived report records, saying it is an audit.
 	if _, err := os.Stat("receipt.json"); err != nil {
 		t.Errorf("receipt not written: %v", err)
+	}
+	// The signed weekly delta was carried in parts, its signature verified,
+	// and the blobs the first import delivered were left out of it.
+	if _, err := os.Stat("weekly.tar"); err == nil {
+		t.Error("the split export also wrote a plain weekly.tar")
+	}
+	var weekly struct {
+		BundleSignature  json.RawMessage `json:"bundleSignature"`
+		ExpectedAtTarget struct {
+			Count int `json:"count"`
+		} `json:"expectedAtTarget"`
+		Parts json.RawMessage `json:"parts"`
+	}
+	if data, err := os.ReadFile("weekly-report.json"); err != nil || json.Unmarshal(data, &weekly) != nil {
+		t.Fatalf("weekly-report.json: %v", err)
+	}
+	if len(weekly.BundleSignature) == 0 || len(weekly.Parts) == 0 || weekly.ExpectedAtTarget.Count == 0 {
+		t.Errorf("weekly report: signature %s, parts %s, %d blobs expected at the target; want all three", weekly.BundleSignature, weekly.Parts, weekly.ExpectedAtTarget.Count)
 	}
 	var orig, audit struct {
 		Verdict string          `json:"verdict"`
