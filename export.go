@@ -26,6 +26,12 @@ import (
 )
 
 // Progress is one progress event. Byte counts are cumulative.
+//
+// Export announces the fetch phase with one event per image (Done 0, its
+// Total and BlobsTotal) before the first byte moves, so a caller can show
+// the size of the whole transfer from the start; each blob counts for the
+// first image that needs it, so an image whose blobs all belong to earlier
+// ones has Total 0.
 type Progress struct {
 	Phase string // "discover", "capture", "fetch", "verify", "push"
 	// Image is the reference the event belongs to ("" for work shared by
@@ -503,6 +509,10 @@ func (o *options) fetchProgress(found []*registry.Discovery) func(bundle.Progres
 				a.blobs++
 			}
 		}
+	}
+	for _, d := range found {
+		a := images[d.Ref.String()]
+		o.progress(Progress{Phase: "fetch", Image: d.Ref.String(), Total: a.total, BlobsTotal: a.blobs})
 	}
 	var mu sync.Mutex
 	blobDone := map[v1.Hash]int64{}

@@ -87,6 +87,7 @@ func exportCommand() *cli.Command {
 				opts = append(opts, airlock.WithCarriedKey(p))
 			}
 			prog := newProgress(c.App.ErrWriter, format == "text" && !c.Bool("quiet"))
+			prog.expectImages(len(refs))
 			opts = append(opts, airlock.WithProgress(prog.update))
 			ctx, cancel := withTimeout(c)
 			defer cancel()
