@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# make bench: measure airlock verify and import on a 1 GiB+ workload in one
-# run, beside the yardsticks the issues name, and print ratios. The machine
-# is shared and noisy: every figure is the best of ROUNDS, and peers run
-# interleaved with airlock so they see the same conditions.
+# make bench: measure airlock export, verify and import on a 1 GiB+ workload
+# in one run, beside the yardsticks the issues name, and print ratios; then
+# a signed catalogue of many small images at several sizes (time per image,
+# slope, peak RSS, against a per-image regctl loop), and import into a
+# registry on S3 storage (SeaweedFS) beside the filesystem registry. The
+# machine is shared and noisy: every figure is the best of ROUNDS, and peers
+# run interleaved with airlock so they see the same conditions.
+#
+# Sizes can be overridden for a quick run, e.g.
+#   ROUNDS=1 IMAGES=2 LAYERS=1 SIZE_MIB=4 CATALOGUE_SIZES="20 50" ./hack/bench.sh
+# CATALOGUE_SIZES="" skips the catalogue, S3=0 the S3-backed registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools:$PATH" GOTOOLCHAIN=local
 ROUNDS=${ROUNDS:-3}
 IMAGES=${IMAGES:-4} LAYERS=${LAYERS:-4} SIZE_MIB=${SIZE_MIB:-66}
+CATALOGUE_SIZES=${CATALOGUE_SIZES-100 500 2000} CATALOGUE_ROUNDS=${CATALOGUE_ROUNDS:-1}
+S3=${S3:-1}
 
 work=$(mktemp -d /tmp/airlock-bench.XXXXXX)
 pids=()
@@ -98,6 +107,192 @@ fi
 printf '  airlock import (verify + push)  %6.2fs  %7.0f MB/s  peak RSS %d MiB\n' "$a" "$(echo "$bytes/$a/1000000" | bc -l)" "$((rss / 1024))"
 printf '  ratio airlock/crane             %6.0f%%  (target >= 90%%, RSS < 64 MiB)\n' "$(echo "100*$c/$a" | bc -l)"
 
+# The sections below are functions, each self-contained, called further down.
+
+timed_cpu() { # cmd... -> "seconds maxrss_kib cpu_seconds" (user+sys)
+	/usr/bin/time -f '%e %M %U %S' -o "$work/time" "$@" >"$work/out" 2>&1 || { echo "FAILED: $*" >&2; tail -20 "$work/out" >&2; exit 1; }
+	awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$work/time"
+}
+field() { echo "$1" | cut -d' ' -f"$2"; }
+ratio() { echo "$1 / $2" | bc -l; }
+
+# Export beside crane pull --format oci of the same images into a bare
+# directory (crane writes no tar, keeps no signatures and hashes nothing it
+# does not have to): wall and CPU ratios.
+bench_export() {
+	echo
+	echo "== export from a loopback distribution registry   best of $ROUNDS"
+	local ew=() ec=() er=() cw=() cc=() t
+	for i in $(seq "$ROUNDS"); do
+		rm -f "$work/export.tar"
+		t=$(timed_cpu "$work/airlock" export --no-tuf --insecure-registry "$src" -o "$work/export.tar" "${refs[@]}")
+		ew+=("$(field "$t" 1)") er+=("$(field "$t" 2)") ec+=("$(field "$t" 3)")
+		rm -rf "$work/crane-pull"
+		t=$(timed_cpu crane pull --insecure --format oci "${refs[@]}" "$work/crane-pull")
+		cw+=("$(field "$t" 1)") cc+=("$(field "$t" 3)")
+	done
+	local a c acpu ccpu rss
+	a=$(printf '%s\n' "${ew[@]}" | best); c=$(printf '%s\n' "${cw[@]}" | best)
+	acpu=$(printf '%s\n' "${ec[@]}" | best); ccpu=$(printf '%s\n' "${cc[@]}" | best)
+	rss=$(printf '%s\n' "${er[@]}" | sort -g | tail -1)
+	printf '  crane pull --format oci (dir, drops signatures)  %6.2fs  CPU %6.2fs  %7.0f MB/s\n' "$c" "$ccpu" "$(echo "$bytes/$c/1000000" | bc -l)"
+	printf '  airlock export --no-tuf (hashed tar)             %6.2fs  CPU %6.2fs  %7.0f MB/s  peak RSS %d MiB\n' "$a" "$acpu" "$(echo "$bytes/$a/1000000" | bc -l)" "$((rss / 1024))"
+	printf '  ratio airlock/crane  wall %.2f  CPU %.2f  (target wall <= 1.00)\n' "$(ratio "$a" "$c")" "$(ratio "$acpu" "$ccpu")"
+}
+
+# A signed catalogue of many small images (hack/benchdata -catalogue): export,
+# verify and import at each of CATALOGUE_SIZES, against a per-image
+# `regctl image copy --referrers --digest-tags` loop into one OCI layout.
+bench_catalogue() {
+	[ -n "$CATALOGUE_SIZES" ] || return 0
+	local sizes=($CATALOGUE_SIZES) max=0 n
+	for n in "${sizes[@]}"; do [ "$n" -gt "$max" ] && max=$n; done
+	echo
+	echo "== catalogue: up to $max small images sharing a 1 MiB base layer, each with a legacy signature,"
+	echo "   a Sigstore-bundle signature (referrer) and a legacy attestation, signed in process with a key"
+	local csrc t0 t1
+	csrc=$(start_registry "$work/cat-src")
+	t0=$(date +%s.%N)
+	mapfile -t crefs < <("$work/benchdata" -registry "$csrc" -catalogue "$max" -key-out "$work/cat.pub")
+	t1=$(date +%s.%N)
+	printf '  built %d images in %.0fs\n' "${#crefs[@]}" "$(echo "$t1 - $t0" | bc -l)"
+	[ "${#crefs[@]}" -eq "$max" ] || { echo "FAILED: benchdata made ${#crefs[@]} of $max images" >&2; exit 1; }
+	regctl registry set --tls disabled "$csrc" >/dev/null 2>&1
+	echo "  best of $CATALOGUE_ROUNDS; per image = time/N; slope = extra time per extra image since the previous size"
+	printf '  %6s  %-8s %8s %9s %8s %9s\n' images step wall "per image" slope "peak RSS"
+	local prev_n=0 prev_e=0 prev_v=0 prev_i=0 first_pe="" last_pe="" last_rss=0 worst_ratio_rx="" worst_ratio_ie=""
+	local summary=()
+	for n in "${sizes[@]}"; do
+		printf '%s\n' "${crefs[@]:0:$n}" >"$work/cat-$n.list"
+		local ew=() er=() vw=() vr=() iw=() ir=() rw=() t dst
+		for i in $(seq "$CATALOGUE_ROUNDS"); do
+			rm -f "$work/cat-$n.tar"
+			t=$(timed_cpu "$work/airlock" export --no-tuf --insecure-registry "$csrc" -o "$work/cat-$n.tar" -f "$work/cat-$n.list")
+			ew+=("$(field "$t" 1)") er+=("$(field "$t" 2)")
+			t=$(timed_cpu "$work/airlock" verify --trust-dir "$work/trust" --key "$work/cat.pub" "$work/cat-$n.tar")
+			vw+=("$(field "$t" 1)") vr+=("$(field "$t" 2)")
+			dst=$(start_registry "$work/cat-dst-$n-$i")
+			t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cat.pub" --insecure-registry "$dst" --to "$dst/mirror" "$work/cat-$n.tar")
+			iw+=("$(field "$t" 1)") ir+=("$(field "$t" 2)")
+			rm -rf "$work/cat-dst-$n-$i/data"
+			# regctl copies one image per call; time the whole loop.
+			rm -rf "$work/regctl-layout"
+			t0=$(date +%s.%N)
+			local r r2
+			for r in "${crefs[@]:0:$n}"; do
+				r2=${r##*/}
+				regctl image copy --referrers --digest-tags "$r" "ocidir://$work/regctl-layout:${r2%%:*}" >/dev/null 2>"$work/out" || { echo "FAILED: regctl image copy $r" >&2; cat "$work/out" >&2; exit 1; }
+			done
+			t1=$(date +%s.%N)
+			rw+=("$(echo "$t1 - $t0" | bc -l)")
+		done
+		local e v im rx erss vrss irss
+		e=$(printf '%s\n' "${ew[@]}" | best); v=$(printf '%s\n' "${vw[@]}" | best); im=$(printf '%s\n' "${iw[@]}" | best); rx=$(printf '%s\n' "${rw[@]}" | best)
+		erss=$(printf '%s\n' "${er[@]}" | sort -g | tail -1); vrss=$(printf '%s\n' "${vr[@]}" | sort -g | tail -1); irss=$(printf '%s\n' "${ir[@]}" | sort -g | tail -1)
+		row() { # step wall rss prev_wall
+			local slope="-"
+			[ "$prev_n" -gt 0 ] && slope=$(printf '%.1fms' "$(echo "1000*($2 - $4)/($n - $prev_n)" | bc -l)")
+			printf '  %6d  %-8s %7.2fs %7.1fms %8s %6d MiB\n' "$n" "$1" "$2" "$(echo "1000*$2/$n" | bc -l)" "$slope" "$(($3 / 1024))"
+		}
+		row export "$e" "$erss" "$prev_e"
+		row verify "$v" "$vrss" "$prev_v"
+		row import "$im" "$irss" "$prev_i"
+		printf '  %6d  %-8s %7.2fs %7.1fms   regctl image copy --referrers --digest-tags, one call per image\n' "$n" regctl "$rx" "$(echo "1000*$rx/$n" | bc -l)"
+		summary+=("$(printf '  %6d images: export %.1fx faster than the regctl loop (target >= 20x); import/export %.2f (target <= 2.00)' "$n" "$(ratio "$rx" "$e")" "$(ratio "$im" "$e")")")
+		[ -z "$first_pe" ] && first_pe="$(echo "$e/$n" | bc -l) $(echo "$v/$n" | bc -l) $(echo "$im/$n" | bc -l)" first_n=$n
+		last_pe="$(echo "$e/$n" | bc -l) $(echo "$v/$n" | bc -l) $(echo "$im/$n" | bc -l)" last_n=$n
+		last_rss=$erss; [ "$vrss" -gt "$last_rss" ] && last_rss=$vrss; [ "$irss" -gt "$last_rss" ] && last_rss=$irss
+		prev_n=$n prev_e=$e prev_v=$v prev_i=$im
+		rm -f "$work/cat-$n.tar"
+	done
+	printf '%s\n' "${summary[@]}"
+	local k step
+	for k in 1 2 3; do
+		step=$(echo "export verify import" | cut -d' ' -f$k)
+		printf '  %-6s time per image at %d vs %d: %.2fx  (target <= 1.00: no worse at the larger size)\n' "$step" "$last_n" "$first_n" \
+			"$(ratio "$(field "$last_pe" $k)" "$(field "$first_pe" $k)")"
+	done
+	printf '  peak RSS at %d images: %d MiB  (target < 128 MiB)\n' "$last_n" "$((last_rss / 1024))"
+}
+
+# A registry on S3 storage: distribution with its s3 driver on SeaweedFS
+# (`weed server -s3`, all on loopback), as users build one when one host's
+# disk is not enough.
+start_s3() { # dir -> prints the S3 endpoint URL
+	local dir=$1 s3p mp vp fp
+	s3p=$(port) mp=$(port) vp=$(port) fp=$(port)
+	mkdir -p "$dir/data"
+	cat >"$dir/s3.json" <<JSON
+{"identities":[{"name":"bench","credentials":[{"accessKey":"airlockbench","secretKey":"airlockbenchsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+	weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.port="$mp" -master.port.grpc="$(port)" \
+		-volume.port="$vp" -volume.port.grpc="$(port)" -filer.port="$fp" -filer.port.grpc="$(port)" \
+		-s3 -s3.port="$s3p" -s3.port.grpc="$(port)" -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 >"$dir/log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$fp/" 2>/dev/null && curl -sS -o /dev/null "http://127.0.0.1:$s3p/" 2>/dev/null && break; sleep 0.2; done
+	for _ in $(seq 50); do
+		echo "s3.bucket.create -name registry" | weed shell -master="127.0.0.1:$mp" -filer="127.0.0.1:$fp" >"$dir/shell.log" 2>&1 && break
+		sleep 0.5
+	done
+	echo "http://127.0.0.1:$s3p"
+}
+start_s3_registry() { # dir s3-endpoint root -> prints host:port
+	local dir=$1 ep=$2 root=$3 p; p=$(port)
+	mkdir -p "$dir"
+	cat >"$dir/config.yml" <<CFG
+version: 0.1
+log: {level: error}
+storage:
+  s3: {accesskey: airlockbench, secretkey: airlockbenchsecret, region: us-east-1, regionendpoint: "$ep", bucket: registry, forcepathstyle: true, secure: false, v4auth: true, rootdirectory: "$root"}
+  redirect: {disable: true}
+  delete: {enabled: true}
+http: {addr: 127.0.0.1:$p, secret: airlock-bench-shared-secret}
+CFG
+	registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$p/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+	echo "127.0.0.1:$p"
+}
+
+bench_s3() {
+	[ "$S3" = 1 ] || return 0
+	echo
+	if ! command -v weed >/dev/null; then
+		echo "== import into an S3-backed registry: SKIPPED, no weed in tools/ (make weed builds it)"
+		return 0
+	fi
+	echo "== import into distribution on S3 storage (SeaweedFS) beside the filesystem registry   best of $ROUNDS"
+	local ep fw=() fr=() sw=() sr=() cf=() cs=() t dst
+	ep=$(start_s3 "$work/s3")
+	for i in $(seq "$ROUNDS"); do
+		dst=$(start_registry "$work/s3cmp-fs-$i")
+		t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" "$work/bundle.tar")
+		fw+=("$(field "$t" 1)") fr+=("$(field "$t" 2)")
+		rm -rf "$work/s3cmp-fs-$i/data"
+		dst=$(start_registry "$work/s3cmp-fsc-$i")
+		t=$(timed_cpu crane push --insecure --index "$work/layout" "$dst/crane/all:v1"); cf+=("$(field "$t" 1)")
+		rm -rf "$work/s3cmp-fsc-$i/data"
+		# Every run gets storage of its own (a root directory in the bucket).
+		dst=$(start_s3_registry "$work/s3reg-a$i" "$ep" "/airlock$i")
+		t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" "$work/bundle.tar")
+		sw+=("$(field "$t" 1)") sr+=("$(field "$t" 2)")
+		dst=$(start_s3_registry "$work/s3reg-c$i" "$ep" "/crane$i")
+		t=$(timed_cpu crane push --insecure --index "$work/layout" "$dst/crane/all:v1"); cs+=("$(field "$t" 1)")
+	done
+	local f s c1 c2
+	f=$(printf '%s\n' "${fw[@]}" | best); s=$(printf '%s\n' "${sw[@]}" | best)
+	c1=$(printf '%s\n' "${cf[@]}" | best); c2=$(printf '%s\n' "${cs[@]}" | best)
+	printf '  %-28s %-16s %7s %9s %9s\n' registry step wall MB/s "peak RSS"
+	printf '  %-28s %-16s %6.2fs %9.0f %6d MiB\n' filesystem "airlock import" "$f" "$(echo "$bytes/$f/1000000" | bc -l)" "$(($(printf '%s\n' "${fr[@]}" | sort -g | tail -1) / 1024))"
+	printf '  %-28s %-16s %6.2fs %9.0f\n' filesystem "crane push" "$c1" "$(echo "$bytes/$c1/1000000" | bc -l)"
+	printf '  %-28s %-16s %6.2fs %9.0f %6d MiB\n' "s3 (SeaweedFS)" "airlock import" "$s" "$(echo "$bytes/$s/1000000" | bc -l)" "$(($(printf '%s\n' "${sr[@]}" | sort -g | tail -1) / 1024))"
+	printf '  %-28s %-16s %6.2fs %9.0f\n' "s3 (SeaweedFS)" "crane push" "$c2" "$(echo "$bytes/$c2/1000000" | bc -l)"
+	printf '  ratio airlock/crane  filesystem %.2f  s3 %.2f  (target <= 1.11)\n' "$(ratio "$f" "$c1")" "$(ratio "$s" "$c2")"
+}
+
+# Export is measured on the workload as pushed, before the weekly sync changes it.
+bench_export
+
 echo
 echo "== weekly sync: full export, receipt, one image's top layer changes, delta export   best of $ROUNDS"
 # Throughput of the transfer formats beside a plain export of the same set.
@@ -138,3 +333,6 @@ printf '  delta bundle                         %12d  (%.2f%% of the full bundle)
 printf '  overhead: manifests, evidence, tar   %12d  (%.2f%% of the changed bytes; target: changed bytes within 1%% plus manifests and evidence)\n' "$over" "$(echo "100*$over/$changed" | bc -l)"
 "$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" --force "$work/delta.tar" >/dev/null || { echo "FAILED: delta import" >&2; exit 1; }
 echo "  delta imported into the target that holds week 1"
+
+bench_catalogue
+bench_s3
