@@ -240,6 +240,10 @@ func ParseReport(data []byte) (*Report, error) {
 // Summary writes the human summary for a terminal: the bundle, integrity
 // and trust first, then one block per image with every rule and every
 // finding explained on a line of its own, then the verdict and exit code.
+// Images that passed alike (GroupMin or more with the same verdict,
+// platforms, rule outcomes, signers and kinds of evidence, and no warnings)
+// share one block that names each of them on a line; every other image has
+// its own block.
 // Text that came from the bundle (identities, reasons) is escaped so that
 // it cannot drive the terminal.
 func (r *Report) Summary(w io.Writer) {
@@ -321,8 +325,20 @@ func (r *Report) SummaryOutcome(w io.Writer, outcome string, code int) {
 	for _, wmsg := range r.Warnings {
 		sw.line("  WARNING:    %s", wmsg)
 	}
-	for _, img := range r.Images {
-		img.summary(sw)
+	// Images of one shape (GroupMin or more) are described once; the others,
+	// and every image that did not pass, each in full.
+	groupOf, groups := groupImages(r.Images)
+	done := make([]bool, len(groups))
+	for i := range r.Images {
+		g := groupOf[i]
+		if g < 0 {
+			r.Images[i].summary(sw)
+			continue
+		}
+		if !done[g] {
+			done[g] = true
+			groupSummary(sw, r.Images, groups[g])
+		}
 	}
 	if len(r.Images) == 0 {
 		sw.line("")

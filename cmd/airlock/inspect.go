@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/bundle"
 )
 
 func inspectCommand() *cli.Command {
@@ -40,11 +42,33 @@ func inspectCommand() *cli.Command {
 	}
 }
 
+// inspectGroupMin is the number of alike images from which inspect
+// describes them once and lists them a line each.
+const inspectGroupMin = 5
+
 func printInspection(w io.Writer, ins *airlock.Inspection) {
 	fmt.Fprintf(w, "bundle %s: %d blobs, %s (exported by %s %s at %s; informational)\n", ins.Bundle, ins.Blobs, humanBytes(ins.Bytes),
 		ins.Exporter.Name, ins.Exporter.Version, ins.Exporter.Time.UTC().Format(time.RFC3339))
 	printInspectedTransfer(w, ins)
-	for _, img := range ins.Images {
+	// Images alike (same platforms, same kinds of evidence found the same
+	// way on the same parts) are described once; the others one by one.
+	byShape := map[string][]int{}
+	shapeOf := make([]string, len(ins.Images))
+	for i := range ins.Images {
+		if s, ok := inspectShape(&ins.Images[i]); ok {
+			shapeOf[i] = s
+			byShape[s] = append(byShape[s], i)
+		}
+	}
+	printed := map[string]bool{}
+	for i, img := range ins.Images {
+		if s := shapeOf[i]; s != "" && len(byShape[s]) >= inspectGroupMin {
+			if !printed[s] {
+				printed[s] = true
+				printInspectGroup(w, ins.Images, byShape[s])
+			}
+			continue
+		}
 		fmt.Fprintf(w, "\n%s\n", img.Reference)
 		fmt.Fprintf(w, "  digest     %s (%s)\n", img.Digest, humanBytes(img.TotalSize))
 		if img.SourceDigest != "" {
@@ -88,6 +112,84 @@ func printInspection(w io.Writer, ins *airlock.Inspection) {
 		for _, r := range t.Roles {
 			fmt.Fprintf(w, "  %-10s v%-5d expires %s\n", r.Role, r.Version, r.Expires.UTC().Format(time.RFC3339))
 		}
+	}
+}
+
+// inspectShape is what alike images share: platforms, vouching counts and
+// each artifact's kind, predicate types, how it was found and what part of
+// the image it is attached to. Filtered images are never grouped (their
+// notes are their own).
+func inspectShape(img *airlock.InspectedImage) (string, bool) {
+	if img.Filter != nil || img.SourceDigest != "" {
+		return "", false
+	}
+	var b strings.Builder
+	for _, p := range img.Platforms {
+		fmt.Fprintf(&b, "platform %s\n", p.Platform)
+	}
+	v := img.Vouching
+	fmt.Fprintf(&b, "signatures %d sboms %d\n", v.Signatures, v.SBOMs)
+	for _, p := range airlock.SortedKeys(v.Attestations) {
+		fmt.Fprintf(&b, "attestation %d %s\n", v.Attestations[p], p)
+	}
+	for _, t := range airlock.SortedKeys(v.Other) {
+		fmt.Fprintf(&b, "other %d %s\n", v.Other[t], t)
+	}
+	arts := make([]string, len(img.Artifacts))
+	for i, a := range img.Artifacts {
+		arts[i] = artifactShape(img, a)
+	}
+	sort.Strings(arts)
+	b.WriteString(strings.Join(arts, "\n"))
+	return b.String(), true
+}
+
+// artifactShape describes an artifact without its digests.
+func artifactShape(img *airlock.InspectedImage, a bundle.Artifact) string {
+	on := "an artifact"
+	if a.Subject == img.Digest {
+		on = "the image"
+	}
+	for _, p := range img.Platforms {
+		if a.Subject == p.Digest && a.Subject != img.Digest {
+			on = "platform " + p.Platform
+		}
+	}
+	s := fmt.Sprintf("%-20s on %s via %s", a.Kind, on, a.FoundBy)
+	if len(a.PredicateTypes) > 0 {
+		s += " " + strings.Join(a.PredicateTypes, ",")
+	}
+	return s
+}
+
+func printInspectGroup(w io.Writer, images []airlock.InspectedImage, members []int) {
+	first := &images[members[0]]
+	var plats []string
+	for _, p := range first.Platforms {
+		plats = append(plats, p.Platform)
+	}
+	fmt.Fprintf(w, "\n%d images alike\n", len(members))
+	fmt.Fprintf(w, "  platforms  %s\n", strings.Join(plats, ", "))
+	v := first.Vouching
+	fmt.Fprintf(w, "  signatures %d each\n", v.Signatures)
+	for _, p := range airlock.SortedKeys(v.Attestations) {
+		fmt.Fprintf(w, "  attestation %dx %s each\n", v.Attestations[p], p)
+	}
+	fmt.Fprintf(w, "  sboms      %d each\n", v.SBOMs)
+	for _, t := range airlock.SortedKeys(v.Other) {
+		fmt.Fprintf(w, "  other      %dx %s each\n", v.Other[t], t)
+	}
+	arts := make([]string, len(first.Artifacts))
+	for i, a := range first.Artifacts {
+		arts[i] = artifactShape(first, a)
+	}
+	sort.Strings(arts)
+	for _, a := range arts {
+		fmt.Fprintf(w, "    - %s\n", a)
+	}
+	for _, i := range members {
+		img := &images[i]
+		fmt.Fprintf(w, "  %s  %s (%s)\n", img.Reference, img.Digest, humanBytes(img.TotalSize))
 	}
 }
 
