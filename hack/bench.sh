@@ -20,7 +20,8 @@ S3=${S3:-1}
 
 work=$(mktemp -d /tmp/airlock-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# Servers are started inside $(...), a subshell: their pids go to a file.
+cleanup() { for p in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -34,7 +35,7 @@ storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:$p}
 CFG
 	registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-	pids+=($!)
+	pids+=($!); echo $! >>"$work/pids"
 	for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$p/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 	echo "127.0.0.1:$p"
 }
@@ -225,10 +226,10 @@ start_s3() { # dir -> prints the S3 endpoint URL
 	cat >"$dir/s3.json" <<JSON
 {"identities":[{"name":"bench","credentials":[{"accessKey":"airlockbench","secretKey":"airlockbenchsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
-	weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.port="$mp" -master.port.grpc="$(port)" \
+	(cd "$dir" && exec weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.port="$mp" -master.port.grpc="$(port)" \
 		-volume.port="$vp" -volume.port.grpc="$(port)" -filer.port="$fp" -filer.port.grpc="$(port)" \
-		-s3 -s3.port="$s3p" -s3.port.grpc="$(port)" -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 >"$dir/log" 2>&1 &
-	pids+=($!)
+		-s3 -s3.port="$s3p" -s3.port.grpc="$(port)" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 >"$dir/log" 2>&1) &
+	pids+=($!); echo $! >>"$work/pids"
 	for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$fp/" 2>/dev/null && curl -sS -o /dev/null "http://127.0.0.1:$s3p/" 2>/dev/null && break; sleep 0.2; done
 	for _ in $(seq 50); do
 		echo "s3.bucket.create -name registry" | weed shell -master="127.0.0.1:$mp" -filer="127.0.0.1:$fp" >"$dir/shell.log" 2>&1 && break
@@ -249,7 +250,7 @@ storage:
 http: {addr: 127.0.0.1:$p, secret: airlock-bench-shared-secret}
 CFG
 	registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-	pids+=($!)
+	pids+=($!); echo $! >>"$work/pids"
 	for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$p/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 	echo "127.0.0.1:$p"
 }
