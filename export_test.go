@@ -1,8 +1,10 @@
 package airlock_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -231,5 +233,48 @@ func TestExportCapturesPublicGoodByDefault(t *testing.T) {
 	}
 	if _, serr := os.Stat(out); serr == nil {
 		t.Error("a bundle was left behind")
+	}
+}
+
+// A registry that sends other bytes than the digest names: the bundle
+// writer's own check refuses the blob (export hashes each blob once, in the
+// writer), the export fails with a digest mismatch and leaves nothing.
+func TestExportRefusesWrongBlobContent(t *testing.T) {
+	f := newFixture(t, demo.Options{})
+	u, err := url.Parse(f.w.Source.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var corrupted atomic.Int32
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodGet || !strings.Contains(resp.Request.URL.Path, "/blobs/sha256:") || resp.ContentLength < 100 {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		body[len(body)/2] ^= 0xff // same size, other content
+		corrupted.Add(1)
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	out := filepath.Join(f.dir, "lied.tar")
+	_, err = airlock.Export(context.Background(), out, []string{strings.TrimPrefix(srv.URL, "http://") + "/vendor/app:1.0"}, f.tuf())
+	if !errors.Is(err, bundle.ErrDigestMismatch) || !errors.Is(err, airlock.ErrExport) {
+		t.Fatalf("err = %v, want ErrExport wrapping bundle.ErrDigestMismatch", err)
+	}
+	if corrupted.Load() == 0 {
+		t.Fatal("no blob went through the corrupting proxy")
+	}
+	entries, _ := os.ReadDir(f.dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "lied.tar") {
+			t.Errorf("left behind: %s", e.Name())
+		}
 	}
 }

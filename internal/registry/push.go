@@ -20,6 +20,28 @@ import (
 // buffered. The caller closes it.
 func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor) (io.ReadCloser, error) {
 	what := fmt.Sprintf("blob %s@%s", repo, desc.Digest)
+	body, err := c.fetchBlobBody(ctx, repo, desc, what)
+	if err != nil {
+		return nil, err
+	}
+	vr, err := newVerifyReader(body, desc, what)
+	if err != nil {
+		body.Close()
+		return nil, err
+	}
+	return vr, nil
+}
+
+// FetchBlobUnsafeUnhashed is FetchBlob without the digest check: only a
+// Content-Length that differs from desc.Size is refused. It is for a
+// caller that itself checks the size and sha256 of every byte as it writes
+// them (the bundle writer does, and refuses the blob otherwise), so that
+// each blob is hashed once, not twice. Anyone else wants FetchBlob.
+func (c *Client) FetchBlobUnsafeUnhashed(ctx context.Context, repo name.Repository, desc v1.Descriptor) (io.ReadCloser, error) {
+	return c.fetchBlobBody(ctx, repo, desc, fmt.Sprintf("blob %s@%s", repo, desc.Digest))
+}
+
+func (c *Client) fetchBlobBody(ctx context.Context, repo name.Repository, desc v1.Descriptor, what string) (io.ReadCloser, error) {
 	var body io.ReadCloser
 	err := c.retry(ctx, "fetching "+what, func() error {
 		resp, err := c.send(ctx, request{
@@ -40,12 +62,7 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", what, err)
 	}
-	vr, err := newVerifyReader(body, desc, what)
-	if err != nil {
-		body.Close()
-		return nil, err
-	}
-	return vr, nil
+	return body, nil
 }
 
 // Resolve HEADs ref and returns its descriptor. A registry that does not
