@@ -2,8 +2,9 @@
 #
 # `make test` installs everything the tests need (skopeo and containerd from
 # Debian; cosign, the distribution registry, crane, oras and regctl with
-# `go install` at pinned versions into ./tools) and runs every test, the
-# end-to-end ones included (as root: the containerd tests start a daemon).
+# `go install` at pinned versions into ./tools; SeaweedFS built from its module
+# source, see $(TOOLS)/weed) and runs every test, the end-to-end ones included
+# (as root: the containerd tests start a daemon).
 # The keyless tests also need a private Sigstore (`make sigstack-tools`:
 # Fulcio, Rekor v1 and v2, a TSA, Trillian, MariaDB); `make test-sigstore`
 # runs just them.
@@ -20,8 +21,13 @@ REGISTRY_VERSION := v3.1.2
 CRANE_VERSION    := v0.22.1
 ORAS_VERSION     := v1.3.6
 REGCTL_VERSION   := v0.11.7
+# SeaweedFS: the S3 storage behind the shared-storage registry end-to-end test
+# and benchmark. Its go.mod has replace directives, so `go install` refuses it;
+# build it from a copy of the module source instead (about 4 minutes on 2
+# cores, once: the binary is cached in the tools folder).
+WEED_VERSION     := v0.0.0-20261109003541-7506e5f91cd6
 
-.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd sigstack-tools test-sigstore mariadb sigstack-fixtures
+.PHONY: all build test unit e2e bench tools bench-tools fuzz vet clean skopeo containerd sigstack-tools test-sigstore mariadb sigstack-fixtures weed
 
 all: build
 
@@ -51,6 +57,17 @@ $(TOOLS)/oras:
 $(TOOLS)/regctl:
 	GOBIN=$(TOOLS) $(GO) install github.com/regclient/regclient/cmd/regctl@$(REGCTL_VERSION)
 
+$(TOOLS)/weed:
+	@set -euo pipefail; \
+	dir=$$($(GO) mod download -json github.com/seaweedfs/seaweedfs@$(WEED_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$dir" || { echo "go mod download gave no source directory for seaweedfs@$(WEED_VERSION)" >&2; exit 1; }; \
+	tmp=$$(mktemp -d); trap 'chmod -R u+w "$$tmp"; rm -rf "$$tmp"' EXIT; \
+	cp -r "$$dir/." "$$tmp/src"; chmod -R u+w "$$tmp/src"; \
+	echo "building weed from $$dir"; \
+	cd "$$tmp/src" && $(GO) build -o $(TOOLS)/weed.tmp ./weed && mv $(TOOLS)/weed.tmp $(TOOLS)/weed
+
+weed: $(TOOLS)/weed
+
 skopeo:
 	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null; }
 
@@ -59,7 +76,7 @@ skopeo:
 containerd:
 	@command -v containerd >/dev/null && command -v ctr >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd >/dev/null; }
 
-tools: skopeo containerd $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane $(TOOLS)/oras $(TOOLS)/regctl
+tools: skopeo containerd $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane $(TOOLS)/oras $(TOOLS)/regctl $(TOOLS)/weed
 
 bench-tools: tools
 
