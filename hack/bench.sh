@@ -220,19 +220,20 @@ bench_catalogue() {
 # (`weed server -s3`, all on loopback), as users build one when one host's
 # disk is not enough.
 start_s3() { # dir -> prints the S3 endpoint URL
-	local dir=$1 s3p mp vp fp
-	s3p=$(port) mp=$(port) vp=$(port) fp=$(port)
+	local dir=$1 s3p mp vp fp mgp fgp
+	s3p=$(port) mp=$(port) vp=$(port) fp=$(port) mgp=$(port) fgp=$(port)
 	mkdir -p "$dir/data"
 	cat >"$dir/s3.json" <<JSON
 {"identities":[{"name":"bench","credentials":[{"accessKey":"airlockbench","secretKey":"airlockbenchsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
-	(cd "$dir" && exec weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.port="$mp" -master.port.grpc="$(port)" \
-		-volume.port="$vp" -volume.port.grpc="$(port)" -filer.port="$fp" -filer.port.grpc="$(port)" \
-		-s3 -s3.port="$s3p" -s3.port.grpc="$(port)" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 >"$dir/log" 2>&1) &
+	(cd "$dir" && exec weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.port="$mp" -master.port.grpc="$mgp" \
+		-volume.port="$vp" -volume.port.grpc="$(port)" -filer.port="$fp" -filer.port.grpc="$fgp" \
+		-s3 -s3.port="$s3p" -s3.port.grpc="$(port)" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 -master.telemetry=false >"$dir/log" 2>&1) &
 	pids+=($!); echo $! >>"$work/pids"
 	for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$fp/" 2>/dev/null && curl -sS -o /dev/null "http://127.0.0.1:$s3p/" 2>/dev/null && break; sleep 0.2; done
 	for _ in $(seq 50); do
-		echo "s3.bucket.create -name registry" | weed shell -master="127.0.0.1:$mp" -filer="127.0.0.1:$fp" >"$dir/shell.log" 2>&1 && break
+		# host:port.grpcport: the gRPC ports are not port+10000 here.
+		echo "s3.bucket.create -name registry" | weed shell -master="127.0.0.1:$mp.$mgp" -filer="127.0.0.1:$fp.$fgp" >"$dir/shell.log" 2>&1 && break
 		sleep 0.5
 	done
 	echo "http://127.0.0.1:$s3p"

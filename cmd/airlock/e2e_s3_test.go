@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airlock-oci/airlock/internal/testenv"
+)
+
+// A registry built as users build one when a single host is not enough:
+// two distribution processes on S3 storage (SeaweedFS) with a shared
+// http.secret. airlock imports through one; real cosign verifies the
+// signatures and attestations through either.
+func TestE2EImportIntoS3Registry(t *testing.T) {
+	w := newCosignWorld(t)
+	s3 := testenv.StartS3(t)
+	const secret = "airlock-e2e-shared-secret"
+	regA := testenv.StartS3Registry(t, s3, "/shared", secret)
+	regB := testenv.StartS3Registry(t, s3, "/shared", secret)
+
+	dir := t.TempDir()
+	bundlePath := filepath.Join(dir, "bundle.tar")
+	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", bundlePath, w.app, w.legacy, w.multi); code != 0 {
+		t.Fatalf("export exit %d: %s", code, stderr)
+	}
+	trustDir := filepath.Join(dir, "trust")
+	stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--key", w.pub, "--insecure-registry", regA.Host,
+		"--to", regA.Host+"/mirror", "--receipt", filepath.Join(dir, "receipt.json"), bundlePath)
+	if code != 0 {
+		t.Fatalf("import into the S3-backed registry: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	emptyRoot := filepath.Join(dir, "empty-trusted-root.json")
+	if err := os.WriteFile(emptyRoot, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cosignVerify := func(args ...string) {
+		t.Helper()
+		base := []string{"--key", w.pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", emptyRoot}
+		testenv.Run(t, w.dir, w.env, "cosign", append(args[:1:1], append(base, args[1:]...)...)...)
+	}
+	for _, reg := range []*testenv.Registry{regA, regB} {
+		app := reg.Host + "/mirror/acme/app:v1"
+		if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", app)); got != w.appDig.String() {
+			t.Fatalf("%s has digest %s, want %s", app, got, w.appDig)
+		}
+		cosignVerify("verify", app)
+		cosignVerify("verify-attestation", "--type", "slsaprovenance1", app)
+		cosignVerify("verify", reg.Host+"/mirror/acme/legacy:v1")
+		cosignVerify("verify", reg.Host+"/mirror/acme/multi:v1")
+	}
+
+	// Importing again through the other process finds everything in place.
+	if _, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--key", w.pub, "--insecure-registry", regB.Host,
+		"--to", regB.Host+"/mirror", bundlePath); code != 0 {
+		t.Fatalf("second import through the other registry process: exit %d: %s", code, stderr)
+	}
+}
