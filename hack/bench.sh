@@ -21,7 +21,12 @@ S3=${S3:-1}
 work=$(mktemp -d /tmp/airlock-bench.XXXXXX)
 pids=()
 # Servers are started inside $(...), a subshell: their pids go to a file.
-cleanup() { for p in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# weed leaves /tmp/seaweedfs-*-PORT.sock behind: remove those of our ports.
+cleanup() {
+	for p in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+	for p in $(cat "$work/weed-ports" 2>/dev/null); do rm -f /tmp/seaweedfs-*-"$p".sock; done
+	rm -rf "$work"
+}
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -220,15 +225,16 @@ bench_catalogue() {
 # (`weed server -s3`, all on loopback), as users build one when one host's
 # disk is not enough.
 start_s3() { # dir -> prints the S3 endpoint URL
-	local dir=$1 s3p mp vp fp mgp fgp
-	s3p=$(port) mp=$(port) vp=$(port) fp=$(port) mgp=$(port) fgp=$(port)
+	local dir=$1 s3p mp vp fp mgp fgp vgp sgp
+	s3p=$(port) mp=$(port) vp=$(port) fp=$(port) mgp=$(port) fgp=$(port) vgp=$(port) sgp=$(port)
+	echo "$s3p $mp $vp $fp $mgp $fgp $vgp $sgp" >>"$work/weed-ports"
 	mkdir -p "$dir/data"
 	cat >"$dir/s3.json" <<JSON
 {"identities":[{"name":"bench","credentials":[{"accessKey":"airlockbench","secretKey":"airlockbenchsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
 	(cd "$dir" && exec weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.port="$mp" -master.port.grpc="$mgp" \
-		-volume.port="$vp" -volume.port.grpc="$(port)" -filer.port="$fp" -filer.port.grpc="$fgp" \
-		-s3 -s3.port="$s3p" -s3.port.grpc="$(port)" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 -master.telemetry=false >"$dir/log" 2>&1) &
+		-volume.port="$vp" -volume.port.grpc="$vgp" -filer.port="$fp" -filer.port.grpc="$fgp" \
+		-s3 -s3.port="$s3p" -s3.port.grpc="$sgp" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 -master.telemetry=false >"$dir/log" 2>&1) &
 	pids+=($!); echo $! >>"$work/pids"
 	for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$fp/" 2>/dev/null && curl -sS -o /dev/null "http://127.0.0.1:$s3p/" 2>/dev/null && break; sleep 0.2; done
 	for _ in $(seq 50); do
@@ -266,6 +272,10 @@ bench_s3() {
 	echo "== import into distribution on S3 storage (SeaweedFS) beside the filesystem registry   best of $ROUNDS"
 	local ep fw=() fr=() sw=() sr=() cf=() cs=() t dst
 	ep=$(start_s3 "$work/s3")
+	# SeaweedFS grows its volumes on the first writes: warm it up first, so
+	# that whichever runs first does not pay for it.
+	dst=$(start_s3_registry "$work/s3reg-warm" "$ep" "/warmup")
+	timed_cpu crane push --insecure --index "$work/layout" "$dst/warm/all:v1" >/dev/null
 	for i in $(seq "$ROUNDS"); do
 		dst=$(start_registry "$work/s3cmp-fs-$i")
 		t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" "$work/bundle.tar")
