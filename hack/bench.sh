@@ -146,6 +146,19 @@ bench_export() {
 	printf '  ratio airlock/crane  wall %.2f  CPU %.2f  (target wall <= 1.00)\n' "$(ratio "$a" "$c")" "$(ratio "$acpu" "$ccpu")"
 }
 
+kib() { echo "$1" | awk '{printf "%.0f KiB", $1 / 1024}'; }
+inventory_size() { # bundle.tar -> bytes of the inventory document
+	python3 - "$1" <<'PY'
+import json, sys, tarfile
+t = tarfile.open(sys.argv[1])
+for m in json.load(t.extractfile("index.json"))["manifests"]:
+    if m.get("annotations", {}).get("dev.airlock.role") == "inventory":
+        man = json.load(t.extractfile("blobs/sha256/" + m["digest"].split(":")[1]))
+        print(sum(l["size"] for l in man["layers"]))
+        break
+PY
+}
+
 # A signed catalogue of many small images (hack/benchdata -catalogue): export,
 # verify and import at each of CATALOGUE_SIZES, against a per-image
 # `regctl image copy --referrers --digest-tags` loop into one OCI layout.
@@ -167,7 +180,7 @@ bench_catalogue() {
 	echo "  best of $CATALOGUE_ROUNDS; per image = time/N; slope = extra time per extra image since the previous size"
 	printf '  %6s  %-8s %8s %9s %8s %9s\n' images step wall "per image" slope "peak RSS"
 	local prev_n=0 prev_e=0 prev_v=0 prev_i=0 first_pe="" last_pe="" last_rss=0 worst_ratio_rx="" worst_ratio_ie=""
-	local summary=()
+	local summary=() sizes_line=()
 	for n in "${sizes[@]}"; do
 		printf '%s\n' "${crefs[@]:0:$n}" >"$work/cat-$n.list"
 		local ew=() er=() vw=() vr=() iw=() ir=() rw=() t dst
@@ -175,10 +188,10 @@ bench_catalogue() {
 			rm -f "$work/cat-$n.tar"
 			t=$(timed_cpu "$work/airlock" export --no-tuf --insecure-registry "$csrc" -o "$work/cat-$n.tar" -f "$work/cat-$n.list")
 			ew+=("$(field "$t" 1)") er+=("$(field "$t" 2)")
-			t=$(timed_cpu "$work/airlock" verify --trust-dir "$work/trust" --key "$work/cat.pub" "$work/cat-$n.tar")
+			t=$(timed_cpu "$work/airlock" verify --trust-dir "$work/trust" --key "$work/cat.pub" --report "$work/cat-$n.report.json" "$work/cat-$n.tar")
 			vw+=("$(field "$t" 1)") vr+=("$(field "$t" 2)")
 			dst=$(start_registry "$work/cat-dst-$n-$i")
-			t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cat.pub" --insecure-registry "$dst" --to "$dst/mirror" "$work/cat-$n.tar")
+			t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cat.pub" --insecure-registry "$dst" --to "$dst/mirror" --receipt "$work/cat-$n.receipt.json" "$work/cat-$n.tar")
 			iw+=("$(field "$t" 1)") ir+=("$(field "$t" 2)")
 			rm -rf "$work/cat-dst-$n-$i/data"
 			# regctl copies one image per call; time the whole loop.
@@ -205,13 +218,15 @@ bench_catalogue() {
 		row import "$im" "$irss" "$prev_i"
 		printf '  %6d  %-8s %7.2fs %7.1fms   regctl image copy --referrers --digest-tags, one call per image\n' "$n" regctl "$rx" "$(echo "1000*$rx/$n" | bc -l)"
 		summary+=("$(printf '  %6d images: export %.1fx faster than the regctl loop (target >= 20x); import/export %.2f (target <= 2.00)' "$n" "$(ratio "$rx" "$e")" "$(ratio "$im" "$e")")")
+		sizes_line+=("$(printf '  %6d images: bundle %s, inventory %s, report %s, receipt %s' "$n" "$(kib "$(stat -c %s "$work/cat-$n.tar")")" \
+			"$(kib "$(inventory_size "$work/cat-$n.tar")")" "$(kib "$(stat -c %s "$work/cat-$n.report.json")")" "$(kib "$(stat -c %s "$work/cat-$n.receipt.json")")")")
 		[ -z "$first_pe" ] && first_pe="$(echo "$e/$n" | bc -l) $(echo "$v/$n" | bc -l) $(echo "$im/$n" | bc -l)" first_n=$n
 		last_pe="$(echo "$e/$n" | bc -l) $(echo "$v/$n" | bc -l) $(echo "$im/$n" | bc -l)" last_n=$n
 		last_rss=$erss; [ "$vrss" -gt "$last_rss" ] && last_rss=$vrss; [ "$irss" -gt "$last_rss" ] && last_rss=$irss
 		prev_n=$n prev_e=$e prev_v=$v prev_i=$im
-		rm -f "$work/cat-$n.tar"
+		rm -f "$work/cat-$n.tar" "$work/cat-$n.report.json" "$work/cat-$n.receipt.json"
 	done
-	printf '%s\n' "${summary[@]}"
+	printf '%s\n' "${summary[@]}" "${sizes_line[@]}"
 	local k step
 	for k in 1 2 3; do
 		step=$(echo "export verify import" | cut -d' ' -f$k)
