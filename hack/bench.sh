@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: measure airlock export, verify and import on a 1 GiB+ workload
-# in one run, beside the yardsticks the issues name, and print ratios; then
-# a signed catalogue of many small images at several sizes (time per image,
+# in one run, beside the yardsticks the issues name, and print ratios; a
+# weekly sync (split, parity-protected and delta exports); then a signed
+# catalogue of many small images at several sizes (time per image,
 # slope, peak RSS, against a per-image regctl loop), and import into a
 # registry on S3 storage (SeaweedFS) beside the filesystem registry. The
 # machine is shared and noisy: every figure is the best of ROUNDS, and peers
