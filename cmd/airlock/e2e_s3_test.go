@@ -41,15 +41,18 @@ func TestE2EImportIntoS3Registry(t *testing.T) {
 		base := []string{"--key", w.pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", emptyRoot}
 		testenv.Run(t, w.dir, w.env, "cosign", append(args[:1:1], append(base, args[1:]...)...)...)
 	}
+	// The source host stays in the target path (host:port as host_port).
+	srcDir := strings.ReplaceAll(w.reg.Host, ":", "_")
 	for _, reg := range []*testenv.Registry{regA, regB} {
-		app := reg.Host + "/mirror/acme/app:v1"
+		prefix := reg.Host + "/mirror/" + srcDir
+		app := prefix + "/acme/app:v1"
 		if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", app)); got != w.appDig.String() {
 			t.Fatalf("%s has digest %s, want %s", app, got, w.appDig)
 		}
 		cosignVerify("verify", app)
 		cosignVerify("verify-attestation", "--type", "slsaprovenance1", app)
-		cosignVerify("verify", reg.Host+"/mirror/acme/legacy:v1")
-		cosignVerify("verify", reg.Host+"/mirror/acme/multi:v1")
+		cosignVerify("verify", prefix+"/acme/legacy:v1")
+		cosignVerify("verify", prefix+"/acme/multi:v1")
 	}
 
 	// Importing again through the other process finds everything in place.
