@@ -139,7 +139,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 
 	pred := &verify.BundlePredicate{Sources: refs}
 	w, err := bundle.Create(out, append([]bundle.WriterOption{bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger),
-		bundle.WithProgress(o.fetchProgress(found))}, o.splitOptions(pred)...)...)
+		bundle.WithProgress(o.fetchProgress(found))}, o.splitOptions(ctx, pred)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
@@ -184,7 +184,7 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	if _, err := w.PutInventory(inv); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
-	if err := o.signBundle(w, inv, pred); err != nil {
+	if err := o.signBundle(ctx, w, inv, pred); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
 

@@ -2,6 +2,7 @@ package airlock
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -45,6 +46,9 @@ func WithSignKey(path string, password func() ([]byte, error)) Option {
 		if err != nil {
 			return fmt.Errorf("%w: --sign-key %s: %w", ErrUsage, path, err)
 		}
+		if o.signer != nil {
+			return fmt.Errorf("%w: --sign-key and keyless signing exclude each other", ErrUsage)
+		}
 		o.signer = s
 		return nil
 	}
@@ -68,10 +72,11 @@ func WithSplit(partSize int64, parity int) Option {
 	}
 }
 
-// bundleSigner signs DSSE envelopes with a key.
+// bundleSigner signs DSSE envelopes with a key, or keylessly.
 type bundleSigner struct {
-	signer signature.Signer
-	keyID  string // hex sha256 of the PKIX public key, the Sigstore bundle's key hint
+	signer  signature.Signer
+	keyID   string         // hex sha256 of the PKIX public key, the Sigstore bundle's key hint
+	keyless *keylessSigner // WithKeyless: signer and keyID are unset
 }
 
 func loadSignKey(path string, password func() ([]byte, error)) (*bundleSigner, error) {
@@ -112,7 +117,9 @@ type statementSubject struct {
 
 // sign makes a Sigstore bundle v0.3 with a DSSE envelope holding an in-toto
 // statement about subjects (name -> "sha256:<hex>").
-func (s *bundleSigner) sign(subjects []statementSubject, pred verify.BundlePredicate) ([]byte, error) {
+// Keyless, the bundle carries the Fulcio certificate, the log entries and
+// the timestamps instead of the key hint; the statement is the same.
+func (s *bundleSigner) sign(ctx context.Context, subjects []statementSubject, pred verify.BundlePredicate) ([]byte, error) {
 	st := struct {
 		Type          string                 `json:"_type"`
 		Subject       []statementSubject     `json:"subject"`
@@ -124,6 +131,13 @@ func (s *bundleSigner) sign(subjects []statementSubject, pred verify.BundlePredi
 		return nil, err
 	}
 	const payloadType = "application/vnd.in-toto+json"
+	if s.keyless != nil {
+		b, err := s.keyless.sign(ctx, payloadType, payload)
+		if err != nil {
+			return nil, err
+		}
+		return protojson.Marshal(b)
+	}
 	sig, err := s.signer.SignMessage(bytes.NewReader(dsse.PAE(payloadType, payload)))
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
@@ -145,14 +159,14 @@ func subject(name, digest string) statementSubject {
 }
 
 // writerOptions are the bundle.Writer options for a split or signed export.
-func (o *options) splitOptions(pred *verify.BundlePredicate) []bundle.WriterOption {
+func (o *options) splitOptions(ctx context.Context, pred *verify.BundlePredicate) []bundle.WriterOption {
 	if o.partSize == 0 {
 		return nil
 	}
 	opts := []bundle.WriterOption{bundle.WithSplit(o.partSize, o.parity)}
 	if o.signer != nil {
 		opts = append(opts, bundle.WithPartsSigner(func(d string) ([]byte, error) {
-			return o.signer.sign([]statementSubject{subject("parts.json", d)}, *pred)
+			return o.signer.sign(ctx, []statementSubject{subject("parts.json", d)}, *pred)
 		}))
 	}
 	return opts
@@ -161,7 +175,7 @@ func (o *options) splitOptions(pred *verify.BundlePredicate) []bundle.WriterOpti
 // signBundle adds the bundle signature to w: a statement naming index.json
 // (as it will be written, without the signature's own entry) and the
 // inventory document. Called once everything else is in the index.
-func (o *options) signBundle(w *bundle.Writer, inv *bundle.Inventory, pred *verify.BundlePredicate) error {
+func (o *options) signBundle(ctx context.Context, w *bundle.Writer, inv *bundle.Inventory, pred *verify.BundlePredicate) error {
 	if o.signer == nil {
 		return nil
 	}
@@ -180,7 +194,7 @@ func (o *options) signBundle(w *bundle.Writer, inv *bundle.Inventory, pred *veri
 		Time:     inv.Exporter.Time,
 		Sources:  pred.Sources,
 	}
-	sig, err := o.signer.sign([]statementSubject{subject("index.json", idx), subject("inventory.json", invDigest)}, *pred)
+	sig, err := o.signer.sign(ctx, []statementSubject{subject("index.json", idx), subject("inventory.json", invDigest)}, *pred)
 	if err != nil {
 		return fmt.Errorf("signing the bundle: %w", err)
 	}
@@ -384,6 +398,8 @@ type ExportedTransfer struct {
 	Signed bool `json:"signed"`
 	// KeyID of the signing key (hex sha256 of its public key).
 	KeyID string `json:"keyId,omitempty"`
+	// Keyless says who signed keylessly, and through which services.
+	Keyless *KeylessSigned `json:"keyless,omitempty"`
 	// Parts and ParityParts count the files of a split bundle; PartsFile
 	// is its parts manifest.
 	Parts       int    `json:"parts,omitempty"`
@@ -401,6 +417,9 @@ func (o *options) exportedTransfer(out string, inv *bundle.Inventory) *ExportedT
 	t := &ExportedTransfer{Signed: o.signer != nil, Omitted: len(inv.Omitted)}
 	if o.signer != nil {
 		t.KeyID = o.signer.keyID
+		if o.signer.keyless != nil {
+			t.Keyless = o.signer.keyless.signed()
+		}
 	}
 	for _, b := range inv.Omitted {
 		t.OmittedBytes += b.Size
