@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +20,11 @@ import (
 func transferExportFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle with this cosign private key `FILE` (password from COSIGN_PASSWORD, or asked on a terminal)"},
+		&cli.StringFlag{Name: "identity-token", Usage: "sign the bundle keylessly with this OIDC identity `TOKEN`, or a file holding it (default: SIGSTORE_ID_TOKEN); needs --signing-config or --fulcio-url and --rekor-url"},
+		&cli.StringFlag{Name: "signing-config", Usage: "keyless: the Sigstore signing config `FILE` naming Fulcio, Rekor (v1 or v2) and the timestamp authority"},
+		&cli.StringFlag{Name: "fulcio-url", Usage: "keyless: the Fulcio `URL` (instead of --signing-config)"},
+		&cli.StringFlag{Name: "rekor-url", Usage: "keyless: the Rekor v1 `URL` to log the signature in (instead of --signing-config)"},
+		&cli.StringFlag{Name: "timestamp-server-url", Usage: "keyless: the RFC 3161 timestamp authority `URL` (instead of --signing-config)"},
 		&cli.StringFlag{Name: "split-size", Usage: "write the bundle as parts of `SIZE` (bytes, or with KB, MB, GB, KiB, MiB, GiB) named -o.000, -o.001, ... and -o.parts.json"},
 		&cli.StringSliceFlag{Name: "since", Usage: "leave out image blobs that this import receipt `FILE` (import --receipt), or an earlier bundle, says the target holds (repeatable; also an earlier bundle's inventory)"},
 		&cli.IntFlag{Name: "parity", Usage: "with --split-size: add `N` Reed–Solomon parity parts (-o.p00, ...) so that N lost or damaged parts can be rebuilt"},
@@ -30,8 +37,18 @@ func transferExportOptions(c *cli.Context) ([]airlock.Option, error) {
 	if s := c.StringSlice("since"); len(s) > 0 {
 		opts = append(opts, airlock.WithSince(s...))
 	}
+	keyless, err := keylessOptions(c)
+	if err != nil {
+		return nil, err
+	}
 	if k := c.String("sign-key"); k != "" {
+		if keyless != nil {
+			return nil, fmt.Errorf("%w: --sign-key and keyless signing (--identity-token, --signing-config, --fulcio-url, --rekor-url, --timestamp-server-url) exclude each other", airlock.ErrUsage)
+		}
 		opts = append(opts, airlock.WithSignKey(k, cosignPassword(c.App.ErrWriter)))
+	}
+	if keyless != nil {
+		opts = append(opts, keyless)
 	}
 	switch s := c.String("split-size"); {
 	case s != "":
@@ -44,6 +61,74 @@ func transferExportOptions(c *cli.Context) ([]airlock.Option, error) {
 		return nil, fmt.Errorf("%w: --parity needs --split-size", airlock.ErrUsage)
 	}
 	return opts, nil
+}
+
+// keylessFlags ask for keyless signing; SIGSTORE_ID_TOKEN alone does not.
+var keylessFlags = []string{"identity-token", "signing-config", "fulcio-url", "rekor-url", "timestamp-server-url"}
+
+// keylessOptions turns the keyless flags into an option (nil when none is
+// given). The token is read as cosign reads it: --identity-token is the
+// token itself when it looks like a JWT, else a file holding it; without
+// the flag, SIGSTORE_ID_TOKEN.
+func keylessOptions(c *cli.Context) (airlock.Option, error) {
+	asked := false
+	for _, f := range keylessFlags {
+		asked = asked || c.IsSet(f)
+	}
+	if !asked {
+		return nil, nil
+	}
+	tok := c.String("identity-token")
+	switch {
+	case tok == "":
+		tok = os.Getenv("SIGSTORE_ID_TOKEN")
+	case !looksLikeJWT(tok):
+		raw, err := readSmallFile(tok, 64<<10)
+		if err != nil {
+			if strings.Count(tok, ".") == 2 {
+				// Likely a damaged token: do not echo a credential.
+				return nil, fmt.Errorf("%w: --identity-token (%d characters) is neither a JWT nor a readable file", airlock.ErrUsage, len(tok))
+			}
+			return nil, fmt.Errorf("%w: --identity-token is neither a JWT nor a readable file: %v", airlock.ErrUsage, err)
+		}
+		tok = strings.TrimSpace(string(raw))
+	}
+	return airlock.WithKeyless(airlock.Keyless{
+		IDToken:       tok,
+		SigningConfig: c.String("signing-config"),
+		FulcioURL:     c.String("fulcio-url"),
+		RekorURL:      c.String("rekor-url"),
+		TSAURL:        c.String("timestamp-server-url"),
+		TrustedRoots:  c.StringSlice("trusted-root"),
+	}), nil
+}
+
+// looksLikeJWT reports whether s has a JWT's shape: three dot-separated
+// base64url parts, the first a JSON header.
+func looksLikeJWT(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	hdr, err := base64.RawURLEncoding.DecodeString(parts[0])
+	return err == nil && json.Valid(hdr)
+}
+
+// readSmallFile reads a file of at most max bytes.
+func readSmallFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(raw)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return raw, nil
 }
 
 // cosignPassword reads the key password as cosign does: COSIGN_PASSWORD
@@ -130,7 +215,20 @@ func printExportTransfer(w io.Writer, t *airlock.ExportedTransfer) {
 	if t.Parts > 0 {
 		fmt.Fprintf(w, "  parts     %d data + %d parity, listed in %s\n", t.Parts, t.ParityParts, t.PartsFile)
 	}
-	if t.Signed {
+	switch {
+	case t.Keyless != nil:
+		k := t.Keyless
+		fmt.Fprintf(w, "  signed    keyless as %s (issuer %s), certificate from %s\n", k.Identity, k.Issuer, k.Fulcio)
+		for _, l := range k.Logs {
+			fmt.Fprintf(w, "            logged in %s\n", l)
+		}
+		for _, u := range k.TSAs {
+			fmt.Fprintf(w, "            timestamped by %s\n", u)
+		}
+		if k.Checked {
+			fmt.Fprintf(w, "            checked against --trusted-root before it was stored\n")
+		}
+	case t.Signed:
 		fmt.Fprintf(w, "  signed    key id %s\n", t.KeyID)
 	}
 	if t.Omitted > 0 {
