@@ -142,6 +142,9 @@ func (p *Policy) CheckBundleSignature(present bool, f Finding, inventoryDigest s
 	}
 	res.Signer, res.SignedAt, res.Exporter, res.Sources = f.Signer, pred.Time, &pred.Exporter, pred.Sources
 	res.Timestamps, res.TLog = f.Timestamps, f.TLog
+	// A keyless signature's notes say what vouched for its time and why
+	// it counted (no CT log in the trusted root, a TSA or the log's time).
+	res.Reason = f.Reason
 	if !res.Required {
 		res.Status = BundleSigVerified
 		return res
