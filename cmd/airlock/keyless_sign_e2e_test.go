@@ -203,6 +203,21 @@ rules:
 		}
 	})
 
+	// Split: the parts manifest is signed keylessly too, by the same
+	// certificate, and verify requires that.
+	split := filepath.Join(dir, "split.tar")
+	if stdout, stderr, code := airlockRun(t, append(append([]string{"export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", split,
+		"--split-size", "8KiB", "--identity-token", tok}, flags...), app)...); code != 0 {
+		t.Fatalf("keyless-signed split export: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Run("split, verify offline", func(t *testing.T) {
+		offline(t)
+		stdout, stderr, code := airlockRun(t, append(verifyArgs(policy("courier", courier, w.s.Issuer.URL)), split)...)
+		if code != 0 || !strings.Contains(stdout, "parts manifest signature: verified") {
+			t.Fatalf("verify of the split bundle: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	})
+
 	t.Run("tag changed", func(t *testing.T) {
 		offline(t)
 		tampered := retagBundle(t, bundlePath, ":v1", ":v2")
