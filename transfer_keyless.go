@@ -255,26 +255,37 @@ func (k *keylessSigner) signed() *KeylessSigned {
 }
 
 // onceCertificate asks Fulcio once and hands the same certificate to every
-// signature of the export (they share the ephemeral key).
+// signature of the export (they share the ephemeral key), asking again
+// when it is about to expire: a split export signs its parts manifest at
+// the end, possibly after the certificate's few minutes (the identity token
+// must then still be valid).
 type onceCertificate struct {
-	p   sign.CertificateProvider
-	mu  sync.Mutex
-	der []byte
+	p        sign.CertificateProvider
+	mu       sync.Mutex
+	der      []byte
+	notAfter time.Time
 }
 
 var _ sign.CertificateProvider = (*onceCertificate)(nil)
 
+// certMargin is how long a certificate must still be valid to be reused.
+const certMargin = time.Minute
+
 func (c *onceCertificate) GetCertificate(ctx context.Context, kp sign.Keypair, opts *sign.CertificateProviderOptions) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.der != nil {
+	if c.der != nil && time.Now().Add(certMargin).Before(c.notAfter) {
 		return c.der, nil
 	}
 	der, err := c.p.GetCertificate(ctx, kp, opts)
 	if err != nil {
 		return nil, fmt.Errorf("getting a certificate from Fulcio: %w", err)
 	}
-	c.der = der
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("the certificate Fulcio returned does not parse: %w", err)
+	}
+	c.der, c.notAfter = der, cert.NotAfter
 	return der, nil
 }
 
