@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/airlock-oci/airlock/internal/demo"
+	"github.com/airlock-oci/airlock/internal/testenv"
 	"github.com/airlock-oci/airlock/trust"
 )
 
@@ -83,6 +84,10 @@ func TestRunbook(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	// The runbook makes the exporter's key pair with cosign, as an operator
+	// would: put the one `make test` installs first on the PATH.
+	cosign := testenv.Tool(t, "cosign")
+	t.Setenv("PATH", filepath.Dir(cosign)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv("AIRLOCK_TRUST_DIR", filepath.Join(dir, "trust"))
