@@ -1,10 +1,11 @@
 # airlock: build, test, benchmark.
 #
 # `make test` installs everything the tests need (skopeo and containerd from
-# Debian; cosign, the distribution registry, crane, oras and regctl with
-# `go install` at pinned versions into ./tools; SeaweedFS built from its module
-# source, see $(TOOLS)/weed) and runs every test, the end-to-end ones included
-# (as root: the containerd tests start a daemon).
+# Debian; cosign v2 and v3, the distribution registry, crane, oras and regctl
+# with `go install` at pinned versions into ./tools, cosign v3 as
+# ./tools/cosign3; SeaweedFS built from its module source, see $(TOOLS)/weed)
+# and runs every test, the end-to-end ones included (as root: the containerd
+# tests start a daemon).
 # The keyless tests also need a private Sigstore (`make sigstack-tools`:
 # Fulcio, Rekor v1 and v2, a TSA, Trillian, MariaDB); `make test-sigstore`
 # runs just them.
@@ -76,7 +77,7 @@ skopeo:
 containerd:
 	@command -v containerd >/dev/null && command -v ctr >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd >/dev/null; }
 
-tools: skopeo containerd $(TOOLS)/cosign $(TOOLS)/registry $(TOOLS)/crane $(TOOLS)/oras $(TOOLS)/regctl $(TOOLS)/weed
+tools: skopeo containerd $(TOOLS)/cosign $(TOOLS)/cosign3 $(TOOLS)/registry $(TOOLS)/crane $(TOOLS)/oras $(TOOLS)/regctl $(TOOLS)/weed
 
 bench-tools: tools
 

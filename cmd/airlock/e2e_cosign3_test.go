@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/internal/testenv"
+)
+
+// The round trip for both cosign majors: cosign v2.6.5 (tools/cosign) and
+// v3.1.3 (tools/cosign3) sign and attest a multi-arch index and its platform
+// manifests in each format they write; airlock exports, verifies offline and
+// imports; then `cosign verify` and `cosign verify-attestation` of both
+// majors are run on the source and on the target.
+
+// cosignStyle is one way of signing: a cosign binary and the flags that
+// choose its format. Every style signs with a key and no transparency log
+// (no Fulcio or Rekor is reachable here).
+type cosignStyle struct {
+	name   string
+	bin    string // tool name: cosign (v2) or cosign3 (v3)
+	flags  []string
+	bundle bool // writes Sigstore bundles as OCI referrers (else legacy .sig/.att tags)
+}
+
+// cosignStyles are the formats both majors write offline with a key.
+//   - v3 with its defaults writes Sigstore bundles and takes its service
+//     URLs from a signing config; offline that is a signing config that
+//     names no transparency log (cosign v3 refuses --tlog-upload=false
+//     together with a signing config and points to exactly this).
+//   - v3 still writes the legacy format with --new-bundle-format=false,
+//     which needs --use-signing-config=false.
+func cosignStyles(dir string) []cosignStyle {
+	return []cosignStyle{
+		{name: "v2-legacy", bin: "cosign", flags: []string{"--tlog-upload=false"}},
+		{name: "v2-bundle", bin: "cosign", flags: []string{"--tlog-upload=false", "--new-bundle-format"}, bundle: true},
+		{name: "v3-default", bin: "cosign3", flags: []string{"--signing-config", filepath.Join(dir, "signing-config.json"), "--trusted-root", filepath.Join(dir, "empty-trusted-root.json")}, bundle: true},
+		{name: "v3-legacy", bin: "cosign3", flags: []string{"--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false"}},
+	}
+}
+
+// emptyTrustedRoot is a trusted root with no authorities: what verifying a
+// key signature without a log needs where cosign insists on a trusted root.
+const emptyTrustedRoot = `{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`
+
+// offlineSigningConfig names no Fulcio, no transparency log and no
+// timestamp authority: signing with a key then needs no network.
+const offlineSigningConfig = `{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json","caUrls":[],"oidcUrls":[],"rekorTlogUrls":[],"tsaUrls":[],"rekorTlogConfig":{"selector":"ANY"},"tsaConfig":{"selector":"ANY"}}`
+
+// signedIndex is a two-platform index pushed for one style.
+type signedIndex struct {
+	style     cosignStyle
+	ref       string // tag reference in the source registry
+	digest    v1.Hash
+	platforms []v1.Hash
+}
+
+func pushIndex(t *testing.T, host, repo string) (string, v1.Hash, []v1.Hash) {
+	t.Helper()
+	ref, err := name.ParseReference(host+"/"+repo+":v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ii := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	var plats []v1.Hash
+	for _, arch := range []string{"amd64", "arm64"} {
+		img := ociImage(t, arch, 16<<10, 1)
+		d, _ := img.Digest()
+		plats = append(plats, d)
+		ii = mutate.AppendManifests(ii, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	if err := remote.WriteIndex(ref, ii); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := ii.Digest()
+	return ref.Name(), d, plats
+}
+
+// noNetwork makes every dial through the default transport fail until the
+// returned function is called: what passes under it touched no network.
+func noNetwork(t *testing.T) (restore func()) {
+	t.Helper()
+	orig := http.DefaultTransport
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		t.Errorf("network dial to %s during an offline operation", addr)
+		return nil, errors.New("no network: offline test")
+	}
+	http.DefaultTransport = tr
+	return func() { http.DefaultTransport = orig }
+}
+
+func TestE2ECosignMajors(t *testing.T) {
+	testenv.Tool(t, "cosign")
+	testenv.Tool(t, "cosign3")
+	reg := testenv.StartRegistry(t)
+	dir := t.TempDir()
+	env := []string{"COSIGN_PASSWORD=", "COSIGN_YES=true", "HOME=" + dir, "SIGSTORE_NO_CACHE=1", "TUF_ROOT=" + filepath.Join(dir, "tuf")}
+	for f, data := range map[string]string{
+		"provenance.json":         provenancePredicate,
+		"empty-trusted-root.json": emptyTrustedRoot,
+		"signing-config.json":     offlineSigningConfig,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One key pair, generated by v3, used by both majors.
+	testenv.Run(t, dir, env, "cosign3", "generate-key-pair")
+	key, pub := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+
+	var images []signedIndex
+	for _, st := range cosignStyles(dir) {
+		ref, d, plats := pushIndex(t, reg.Host, "acme/"+st.name)
+		im := signedIndex{style: st, ref: ref, digest: d, platforms: plats}
+		cosign := func(args ...string) {
+			t.Helper()
+			base := append([]string{"--key", key, "--allow-insecure-registry", "--allow-http-registry", "-y"}, st.flags...)
+			testenv.Run(t, dir, env, st.bin, append(args[:1:1], append(base, args[1:]...)...)...)
+		}
+		repo := reg.Host + "/acme/" + st.name + "@"
+		// The index and each platform manifest are signed and attested.
+		for _, dg := range append([]v1.Hash{d}, plats...) {
+			cosign("sign", repo+dg.String())
+			cosign("attest", "--type", "slsaprovenance1", "--predicate", filepath.Join(dir, "provenance.json"), repo+dg.String())
+		}
+		images = append(images, im)
+	}
+
+	bundlePath := filepath.Join(dir, "bundle.tar")
+	args := []string{"export", "--no-tuf", "--insecure-registry", reg.Host, "-o", bundlePath}
+	for _, im := range images {
+		args = append(args, im.ref)
+	}
+	if _, stderr, code := airlockRun(t, args...); code != 0 {
+		t.Fatalf("export exit %d: %s", code, stderr)
+	}
+
+	// What the inventory says was carried for each style.
+	inv := inspectJSON(t, bundlePath)
+	for _, im := range images {
+		kinds := map[string]int{}
+		for _, m := range inv["images"].([]any) {
+			mm := m.(map[string]any)
+			if mm["reference"] != im.ref {
+				continue
+			}
+			for _, a := range mm["artifacts"].([]any) {
+				am := a.(map[string]any)
+				kinds[am["kind"].(string)]++
+			}
+		}
+		// Three manifests, each signed and attested once.
+		want := map[string]int{"cosign-signature": 3, "cosign-attestation": 3}
+		if im.style.bundle {
+			want = map[string]int{"sigstore-bundle": 6}
+		}
+		if fmt.Sprint(kinds) != fmt.Sprint(want) {
+			t.Errorf("%s: artifacts carried %v, want %v", im.style.name, kinds, want)
+		}
+	}
+
+	// Offline verify: every signature and attestation of every style checks
+	// out with the key, and the policy (signature and provenance with a
+	// condition on its content, on every platform) passes.
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(fmt.Sprintf(`apiVersion: airlock.dev/v1
+kind: Policy
+rules:
+  - name: acme
+    images: ["%s/acme/**"]
+    signers: [{key: %s}]
+    platforms: all
+    attestations:
+      - predicateType: https://slsa.dev/provenance/v1
+        condition: 'predicate.runDetails.builder.id == "https://ci.example/builder@v1"'
+`, reg.Host, pub)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trustDir := filepath.Join(dir, "trust")
+	report := filepath.Join(dir, "report.json")
+	restore := noNetwork(t)
+	stdout, stderr, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--policy", policy, "--report", report, bundlePath)
+	restore()
+	if code != 0 {
+		t.Fatalf("offline verify: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rep struct {
+		Verdict string
+		Images  []struct {
+			Reference, Verdict string
+			Findings           []struct{ Kind, Status, Reason, PredicateType, Subject string }
+		}
+	}
+	data, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != "pass" || len(rep.Images) != len(images) {
+		t.Fatalf("report verdict %q with %d images", rep.Verdict, len(rep.Images))
+	}
+	for _, ri := range rep.Images {
+		var sigs, atts int
+		for _, f := range ri.Findings {
+			if f.Status != "verified" {
+				t.Errorf("%s: %s on %s is %s: %s", ri.Reference, f.Kind, f.Subject, f.Status, f.Reason)
+				continue
+			}
+			if f.PredicateType == "https://slsa.dev/provenance/v1" {
+				atts++
+			} else {
+				sigs++
+			}
+		}
+		if sigs != 3 || atts != 3 {
+			t.Errorf("%s: %d verified signatures and %d attestations, want 3 and 3", ri.Reference, sigs, atts)
+		}
+	}
+
+	// A wrong key fails the same bundle (the findings really were checked).
+	otherDir := t.TempDir()
+	testenv.Run(t, otherDir, env, "cosign3", "generate-key-pair")
+	if _, _, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--key", filepath.Join(otherDir, "cosign.pub"), bundlePath); code != exitPolicy {
+		t.Errorf("verify with a wrong key: exit %d, want %d", code, exitPolicy)
+	}
+
+	// Import into a second registry.
+	regB := testenv.StartRegistry(t)
+	if stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--policy", policy, "--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath); code != 0 {
+		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	// cosign of both majors on the source and on the target: whatever
+	// verifies at the source verifies at the target, and each major
+	// verifies what it wrote itself.
+	emptyRoot := filepath.Join(dir, "empty-trusted-root.json")
+	for _, im := range images {
+		target := regB.Host + "/mirror/acme/" + im.style.name + ":v1"
+		if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", target)); got != im.digest.String() {
+			t.Fatalf("%s: imported digest %s, want %s", im.style.name, got, im.digest)
+		}
+		for _, bin := range []string{"cosign", "cosign3"} {
+			for _, cmd := range []string{"verify", "verify-attestation"} {
+				for _, plat := range append([]v1.Hash{im.digest}, im.platforms...) {
+					verifyArgs := []string{cmd, "--key", pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", emptyRoot}
+					if cmd == "verify-attestation" {
+						verifyArgs = append(verifyArgs, "--type", "slsaprovenance1")
+					}
+					verifyArgs = append(verifyArgs, cosignVerifyFlags(bin, im.style)...)
+					src := reg.Host + "/acme/" + im.style.name + "@" + plat.String()
+					dst := regB.Host + "/mirror/acme/" + im.style.name + "@" + plat.String()
+					_, srcErr := testenv.RunErr(dir, env, testenv.Tool(t, bin), append(verifyArgs, src)...)
+					out, dstErr := testenv.RunErr(dir, env, testenv.Tool(t, bin), append(verifyArgs, dst)...)
+					name := fmt.Sprintf("%s %s of %s on %s", bin, cmd, im.style.name, plat)
+					switch {
+					case srcErr == nil && dstErr != nil:
+						t.Errorf("%s passes at the source but fails on the target: %v\n%s", name, dstErr, out)
+					case srcErr != nil && dstErr == nil:
+						t.Errorf("%s fails at the source but passes on the target", name)
+					case sameMajor(bin, im.style) && dstErr != nil:
+						t.Errorf("%s fails on the target: %v\n%s", name, dstErr, out)
+					}
+					t.Logf("%s: source ok=%v, target ok=%v", name, srcErr == nil, dstErr == nil)
+				}
+			}
+		}
+	}
+}
+
+func sameMajor(bin string, st cosignStyle) bool { return bin == st.bin }
+
+// cosignVerifyFlags are the flags a major needs to read a style's format.
+func cosignVerifyFlags(bin string, st cosignStyle) []string {
+	switch {
+	case bin == "cosign" && st.bundle:
+		return []string{"--new-bundle-format"}
+	case bin == "cosign3" && !st.bundle:
+		return []string{"--new-bundle-format=false"}
+	}
+	return nil
+}
