@@ -17,7 +17,8 @@ import (
 // registry that has the OCI 1.1 referrers API (v3 then writes no fallback
 // tag): Sigstore bundles by default, its experimental OCI 1.1 signature
 // referrer, legacy tags, and signatures kept in another repository
-// (COSIGN_REPOSITORY).
+// (COSIGN_REPOSITORY); mirrors it into a second registry with the API and
+// lets cosign v3 verify the copy there.
 func TestRealCosign3ReferrersAPI(t *testing.T) {
 	if !testenv.Required() {
 		t.Skip("slow (real cosign): runs with AIRLOCK_E2E=1 (make test)")
@@ -90,6 +91,39 @@ func TestRealCosign3ReferrersAPI(t *testing.T) {
 		if s.Manifest.ArtifactType != "application/vnd.dev.cosign.artifact.sig.v1+json" {
 			t.Errorf("OCI 1.1 signature artifact type %q", s.Manifest.ArtifactType)
 		}
+	}
+
+	// The copy in a registry with the referrers API verifies with cosign v3
+	// as a user runs it (its defaults), and with a wrong key it does not.
+	dst := newTestRegistry(t, true)
+	target := dst.repo("mirror/app")
+	mirror(t, c, d, target, "v1")
+	back, err := c.Discover(context.Background(), target.Tag("v1"), DiscoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Root.Digest != idxDesc.Digest || !slices.Equal(attSet(back), attSet(d)) {
+		t.Fatalf("mirror differs: %v vs %v", kinds(back), kinds(d))
+	}
+	verify := func(pub string, args ...string) error {
+		base := []string{"--key", pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry"}
+		_, err := testenv.RunErr(dir, env, testenv.Tool(t, "cosign3"), append(args[:1:1], append(base, args[1:]...)...)...)
+		return err
+	}
+	pub := filepath.Join(dir, "cosign.pub")
+	for _, args := range [][]string{
+		{"verify", target.Digest(idxDesc.Digest.String()).String()},
+		{"verify", target.Digest(armDesc.Digest.String()).String()},
+		{"verify-attestation", "--type", "slsaprovenance1", target.Digest(armDesc.Digest.String()).String()},
+	} {
+		if err := verify(pub, args...); err != nil {
+			t.Errorf("cosign v3 %v on the copy: %v", args, err)
+		}
+	}
+	otherDir := t.TempDir()
+	testenv.Run(t, otherDir, env, "cosign3", "generate-key-pair")
+	if err := verify(filepath.Join(otherDir, "cosign.pub"), "verify", target.Digest(armDesc.Digest.String()).String()); err == nil {
+		t.Error("cosign v3 verify of the copy passes with another key")
 	}
 }
 
