@@ -16,8 +16,10 @@ import (
 // checkpoint (note format), no SET and no integrated time, and an RFC 3161
 // timestamp as the trusted signing time (WithoutTimestamp leaves it out,
 // which verifiers must then refuse). This is the shape sigstore-go's
-// VirtualSigstore gives Rekor v2 entries; cosign's own Rekor v2 attestations
-// use dsse 0.0.2 entries, which sigstore-go v1.3.0 cannot check.
+// VirtualSigstore gives Rekor v2 entries, and the one cosign v3.1 writes
+// (its signer, sigstore-go v1.2.2, logs every DSSE envelope to Rekor v2 as
+// hashedrekord 0.0.2 over the PAE); cosign v2.6 (sigstore-go v1.1.4) uses
+// dsse 0.0.2 entries instead, which sigstore-go v1.3.0 cannot check.
 func (s *Signer) BundleAttestationRekorV2(statement []byte, opts ...Option) ([]byte, error) {
 	if s.vs == nil || s.key != nil {
 		return nil, fmt.Errorf("%w: Rekor v2 fixtures need a keyless signer", ErrInput)
