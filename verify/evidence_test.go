@@ -194,6 +194,10 @@ func TestCheck(t *testing.T) {
 
 	attWrongTS := att(keyless, slsa, sign.WithTimestamp())
 	attWrongTS.Annotations[annRFC3161] = att(keyless, spdx, sign.WithTimestamp()).Annotations[annRFC3161]
+	// cosign v3 stamps a legacy attestation's signature bytes, not its envelope.
+	keyTSA := sign.NewKey(e.key, e.vs)
+	attSigTSWrong := att(keyless, slsa, sign.WithTimestampOverSignature())
+	attSigTSWrong.Annotations[annRFC3161] = att(keyless, spdx, sign.WithTimestampOverSignature()).Annotations[annRFC3161]
 	intotoChanged := att(keyless, slsa, sign.WithIntotoEntry())
 	{
 		var env map[string]any
@@ -307,6 +311,16 @@ func TestCheck(t *testing.T) {
 			want{status: StatusVerified, identity: testIdentity, tsKind: "rfc3161", proof: "set"}},
 		{"legacy attestation timestamp over another envelope", attWrongTS, e.tm,
 			want{status: StatusFailed, err: ErrSignature, reason: "RFC 3161 timestamp over the envelope does not verify"}},
+		{"legacy attestation with RFC 3161 timestamp over the signature (cosign v3)", att(keyless, slsa, sign.WithTimestampOverSignature()), e.tm,
+			want{status: StatusVerified, identity: testIdentity, tsKind: "rfc3161", proof: "set"}},
+		{"legacy attestation with key, no log, timestamp over the signature (cosign v3)", att(keyTSA, slsa, sign.WithoutTLog(), sign.WithTimestampOverSignature()), e.tm,
+			want{status: StatusVerified, key: "cosign.pub", tsKind: "rfc3161", predicate: sign.PredicateSLSAProvenanceV1, reason: "no transparency log vouches for this signature"}},
+		{"legacy attestation timestamp over another attestation's signature", attSigTSWrong, e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "RFC 3161 timestamp over the envelope does not verify (nor over its signature)"}},
+		{"intoto attestation, signature timestamp, envelope with two signatures", att(keyless, slsa, sign.WithIntotoEntry(), sign.WithSignatureTwice(), sign.WithTimestampOverSignature()), e.tm,
+			want{status: StatusFailed, err: ErrSignature, reason: "RFC 3161 timestamp over the envelope does not verify:"}},
+		{"intoto attestation, envelope with two signatures, no timestamp", att(keyless, slsa, sign.WithIntotoEntry(), sign.WithSignatureTwice()), e.tm,
+			want{status: StatusVerified, identity: testIdentity}},
 		{"intoto attestation with RFC 3161 timestamp", att(keyless, slsa, sign.WithIntotoEntry(), sign.WithTimestamp()), e.tm,
 			want{status: StatusVerified, identity: testIdentity, tsKind: "rfc3161"}},
 		{"key signature without tlog, with TSA", sig(sign.NewKey(e.key, e.vs), testDigest, sign.WithoutTLog(), sign.WithTimestamp()), e.tm,

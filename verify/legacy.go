@@ -17,6 +17,7 @@ import (
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 )
 
@@ -181,9 +182,18 @@ func checkLegacyAttestation(f Finding, ev Evidence, tm *TrustMaterial, opts Opti
 		f.Reason = addNote(f.Reason, fmt.Sprintf("layer annotation says predicate type %q; the signed statement's %q is reported", a, st.PredicateType))
 	}
 	if tsr != nil {
-		// cosign timestamps the whole envelope of an attestation, which
+		// cosign v2 timestamps the whole envelope of an attestation, which
 		// sigstore-go (timestamps over signature bytes) cannot check: we do.
-		ts, src, err := verifyEnvelopeTimestamp(tsr, ev.Data, vm, f, tm)
+		// cosign v3 builds its legacy attestations from a Sigstore bundle,
+		// so its timestamp is over the DSSE signature bytes, as a bundle's
+		// is; that form is accepted only for an envelope with a single
+		// signature (the one that verified: an intoto entry may carry an
+		// envelope with more, any one of which verifies).
+		stamped := []timestamped{{"envelope", ev.Data}}
+		if len(env.Signatures) == 1 {
+			stamped = append(stamped, timestamped{"signature", env.Signatures[0].Sig})
+		}
+		ts, src, err := verifyEnvelopeTimestamp(tsr, stamped, vm, f, tm)
 		if err != nil {
 			return fail(f, err)
 		}
@@ -202,13 +212,22 @@ func checkLegacyAttestation(f Finding, ev Evidence, tm *TrustMaterial, opts Opti
 	return f
 }
 
-// verifyEnvelopeTimestamp checks an RFC 3161 timestamp over a legacy
-// attestation's envelope bytes against the TSAs of the trust source that
-// verified the signature (keyless), or of any operator-trusted source (key
-// signatures, which no trust source verified: cosign --tlog-upload=false
-// --timestamp-server-url), and that a keyless certificate was valid then.
-// It returns the name of the source whose TSA made the timestamp.
-func verifyEnvelopeTimestamp(tsr, envJSON []byte, vm *protobundle.VerificationMaterial, f Finding, tm *TrustMaterial) (*Timestamp, string, error) {
+// timestamped is what an RFC 3161 timestamp may be over: its name for the
+// reason and its bytes.
+type timestamped struct {
+	what string
+	data []byte
+}
+
+// verifyEnvelopeTimestamp checks an RFC 3161 timestamp over one of the
+// candidates (a legacy attestation's envelope bytes, as cosign v2 stamps
+// them, or its signature, as cosign v3 does) against the TSAs of the trust
+// source that verified the signature (keyless), or of any operator-trusted
+// source (key signatures, which no trust source verified: cosign
+// --tlog-upload=false --timestamp-server-url), and that a keyless
+// certificate was valid then. It returns the name of the source whose TSA
+// made the timestamp.
+func verifyEnvelopeTimestamp(tsr []byte, candidates []timestamped, vm *protobundle.VerificationMaterial, f Finding, tm *TrustMaterial) (*Timestamp, string, error) {
 	var leaf *x509.Certificate
 	if c := vm.GetX509CertificateChain(); c != nil && len(c.Certificates) > 0 {
 		var err error
@@ -223,7 +242,7 @@ func verifyEnvelopeTimestamp(tsr, envJSON []byte, vm *protobundle.VerificationMa
 			continue
 		}
 		for _, tsa := range src.Root.TimestampingAuthorities() {
-			t, err := tsa.Verify(tsr, envJSON)
+			t, err := verifyTimestampOver(tsa, tsr, candidates)
 			if err != nil {
 				errs = append(errs, err.Error())
 				continue
@@ -243,7 +262,28 @@ func verifyEnvelopeTimestamp(tsr, envJSON []byte, vm *protobundle.VerificationMa
 			errs = append(errs, "no timestamping authority in the trust source that verified the signature")
 		}
 	}
-	return nil, "", fmt.Errorf("%w: RFC 3161 timestamp over the envelope does not verify: %s", ErrSignature, strings.Join(errs, "; "))
+	what := candidates[0].what + " does not verify"
+	for _, c := range candidates[1:] {
+		what += " (nor over its " + c.what + ")"
+	}
+	return nil, "", fmt.Errorf("%w: RFC 3161 timestamp over the %s: %s", ErrSignature, what, strings.Join(errs, "; "))
+}
+
+// verifyTimestampOver verifies tsr with tsa over the first candidate whose
+// hash the timestamp names. Every other failure (signature, certificate,
+// validity) is the same for all candidates and reported once.
+func verifyTimestampOver(tsa root.TimestampingAuthority, tsr []byte, candidates []timestamped) (*root.Timestamp, error) {
+	var first error
+	for _, c := range candidates {
+		t, err := tsa.Verify(tsr, c.data)
+		if err == nil {
+			return t, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
 }
 
 func contains(s []string, v string) bool {

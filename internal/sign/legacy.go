@@ -93,7 +93,8 @@ func (s *Signer) signEnvelope(statement []byte) (*signed, []byte, error) {
 // CosignAttestation makes one layer of a legacy cosign attestation manifest:
 // a DSSE envelope around statement (an in-toto statement JSON), logged as a
 // dsse 0.0.1 entry (or intoto 0.0.1 with WithIntotoEntry). WithTimestamp
-// timestamps the whole envelope JSON, as cosign does for attestations.
+// timestamps the whole envelope JSON, as cosign v2 does for attestations;
+// WithTimestampOverSignature the signature bytes, as cosign v3 does.
 func (s *Signer) CosignAttestation(statement []byte, opts ...Option) (Layer, error) {
 	c := newConfig(s, opts)
 	var st struct {
@@ -105,6 +106,12 @@ func (s *Signer) CosignAttestation(statement []byte, opts ...Option) (Layer, err
 	sd, env, err := s.signEnvelope(statement)
 	if err != nil {
 		return Layer{}, err
+	}
+	if c.twoSigs {
+		sig := EnvelopeSign{Sig: sd.sig}
+		if env, err = json.Marshal(Envelope{PayloadType: MediaTypeInToto, Payload: statement, Signatures: []EnvelopeSign{sig, sig}}); err != nil {
+			return Layer{}, fmt.Errorf("%w: marshalling envelope: %v", ErrSign, err)
+		}
 	}
 	pred := st.PredicateType
 	if c.predicate != "" {
@@ -134,7 +141,11 @@ func (s *Signer) CosignAttestation(statement []byte, opts ...Option) (Layer, err
 		if s.vs == nil {
 			return Layer{}, fmt.Errorf("%w: timestamp wanted but no TSA", ErrNoLog)
 		}
-		tsr, err := s.vs.TimestampResponse(env)
+		stamped := env
+		if c.tsaOverSig {
+			stamped = sd.sig
+		}
+		tsr, err := s.vs.TimestampResponse(stamped)
 		if err != nil {
 			return Layer{}, fmt.Errorf("%w: timestamping: %v", ErrSign, err)
 		}

@@ -92,6 +92,8 @@ type Option func(*config)
 type config struct {
 	tlog       bool
 	tsa        bool
+	tsaOverSig bool
+	twoSigs    bool
 	intoto     bool
 	proof      bool
 	set        bool
@@ -116,6 +118,19 @@ func WithoutTLog() Option { return func(c *config) { c.tlog = false } }
 // WithTimestamp adds an RFC 3161 timestamp from the VirtualSigstore's TSA.
 // Default: none for legacy layers, always for bundles.
 func WithTimestamp() Option { return func(c *config) { c.tsa = true } }
+
+// WithTimestampOverSignature adds an RFC 3161 timestamp over a legacy
+// attestation's DSSE signature bytes, as cosign v3 writes it (it builds the
+// layer from a Sigstore bundle), instead of over the whole envelope JSON,
+// as cosign v2 does.
+func WithTimestampOverSignature() Option {
+	return func(c *config) { c.tsa, c.tsaOverSig = true, true }
+}
+
+// WithSignatureTwice writes a legacy attestation's envelope with its
+// signature listed twice (what only a crafted envelope has); the log entry
+// and the timestamp are made over that envelope.
+func WithSignatureTwice() Option { return func(c *config) { c.twoSigs = true } }
 
 // WithoutTimestamp leaves RFC 3161 timestamps out of bundles.
 func WithoutTimestamp() Option { return func(c *config) { c.tsa = false } }
