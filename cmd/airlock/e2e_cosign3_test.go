@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -314,5 +315,127 @@ rules:
 	src, dst := artifacts(inv, repoOf), artifacts(inspectJSON(t, again), repoOf)
 	if len(src) != len(images) || fmt.Sprint(src) != fmt.Sprint(dst) {
 		t.Errorf("artifacts differ between source and target:\nsource %v\ntarget %v", src, dst)
+	}
+}
+
+// TestE2ECosignTimestamped: cosign signs and attests with a key, no log and
+// an RFC 3161 timestamp from a real timestamp authority: v3 with its
+// defaults (a signing config that names the authority and no log), v3 in
+// the legacy format, and v2 writing bundles. airlock dates every piece of
+// evidence with the operator's trusted authority (and refuses them without
+// it), imports, and cosign of the same major verifies the copy with the
+// signed timestamps (except where cosign v3.1.3 refuses its own legacy
+// attestation, at the source too).
+func TestE2ECosignTimestamped(t *testing.T) {
+	testenv.Tool(t, "cosign")
+	testenv.Tool(t, "cosign3")
+	tsaURL, tsaRoot := startTSA(t)
+	reg := testenv.StartRegistry(t)
+	dir := t.TempDir()
+	env := []string{"COSIGN_PASSWORD=", "COSIGN_YES=true", "HOME=" + dir, "SIGSTORE_NO_CACHE=1", "TUF_ROOT=" + filepath.Join(dir, "tuf")}
+	if err := os.WriteFile(filepath.Join(dir, "provenance.json"), []byte(provenancePredicate), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signingConfig := filepath.Join(dir, "signing-config.json")
+	testenv.Run(t, dir, env, "cosign3", "signing-config", "create", "--out", signingConfig, "--tsa-config", "ANY",
+		"--tsa", "url="+tsaURL+",api-version=1,start-time="+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)+",operator=local")
+	testenv.Run(t, dir, env, "cosign3", "generate-key-pair")
+	key, pub := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	styles := []cosignStyle{
+		{name: "v2-bundle-tsa", bin: "cosign", flags: []string{"--new-bundle-format", "--tlog-upload=false", "--timestamp-server-url", tsaURL}, bundle: true},
+		{name: "v3-default-tsa", bin: "cosign3", flags: []string{"--signing-config", signingConfig, "--trusted-root", tsaRoot}, bundle: true},
+		{name: "v3-legacy-tsa", bin: "cosign3", flags: []string{"--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false", "--timestamp-server-url", tsaURL}},
+	}
+	var refs []string
+	for _, st := range styles {
+		ref, d, _ := pushIndex(t, reg.Host, "acme/"+st.name)
+		byDigest := reg.Host + "/acme/" + st.name + "@" + d.String()
+		base := append([]string{"--key", key, "--allow-insecure-registry", "--allow-http-registry", "-y"}, st.flags...)
+		testenv.Run(t, dir, env, st.bin, append(append([]string{"sign"}, base...), byDigest)...)
+		testenv.Run(t, dir, env, st.bin, append(append([]string{"attest", "--type", "slsaprovenance1", "--predicate", filepath.Join(dir, "provenance.json")}, base...), byDigest)...)
+		refs = append(refs, ref)
+	}
+	bundlePath := filepath.Join(dir, "bundle.tar")
+	if _, stderr, code := airlockRun(t, append([]string{"export", "--no-tuf", "--insecure-registry", reg.Host, "-o", bundlePath}, refs...)...); code != 0 {
+		t.Fatalf("export exit %d: %s", code, stderr)
+	}
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(fmt.Sprintf(`apiVersion: airlock.dev/v1
+kind: Policy
+rules:
+  - name: timestamped
+    images: ["**"]
+    timestamp: required
+    signers: [{key: %s}]
+    attestations: [{predicateType: "https://slsa.dev/provenance/v1"}]
+`, pub)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trustDir := filepath.Join(dir, "trust")
+	verifyArgs := []string{"--trust-dir", trustDir, "--policy", policy}
+	restore := noNetwork(t)
+	stdout, stderr, code := airlockRun(t, append(append([]string{"verify", "-o", "json", "--trusted-root", tsaRoot}, verifyArgs...), bundlePath)...)
+	restore()
+	if code != 0 {
+		t.Fatalf("offline verify with the TSA trusted: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rep struct {
+		Images []struct {
+			Reference string
+			Findings  []struct {
+				Kind, Status, Reason string
+				Timestamps           []struct{ Kind string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Images) != len(styles) {
+		t.Fatalf("%d images in the report, want %d", len(rep.Images), len(styles))
+	}
+	for _, im := range rep.Images {
+		if len(im.Findings) != 2 {
+			t.Errorf("%s: %d findings, want the signature and the attestation", im.Reference, len(im.Findings))
+		}
+		for _, f := range im.Findings {
+			if f.Status != "verified" || len(f.Timestamps) != 1 || f.Timestamps[0].Kind != "rfc3161" {
+				t.Errorf("%s: %s is %s with timestamps %+v, want verified with one rfc3161: %s", im.Reference, f.Kind, f.Status, f.Timestamps, f.Reason)
+			}
+		}
+	}
+	// Without the authority in the trust material nothing is dated.
+	if _, _, code := airlockRun(t, append(append([]string{"verify"}, verifyArgs...), bundlePath)...); code == 0 {
+		t.Error("verify passes without the timestamp authority trusted")
+	}
+
+	regB := testenv.StartRegistry(t)
+	if stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--policy", policy, "--trusted-root", tsaRoot,
+		"--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath); code != 0 {
+		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, st := range styles {
+		for _, cmd := range []string{"verify", "verify-attestation"} {
+			args := []string{cmd, "--key", pub, "--insecure-ignore-tlog", "--use-signed-timestamps", "--trusted-root", tsaRoot, "--allow-insecure-registry", "--allow-http-registry"}
+			if cmd == "verify-attestation" {
+				args = append(args, "--type", "slsaprovenance1")
+			}
+			target := regB.Host + "/mirror/acme/" + st.name + ":v1"
+			out, err := testenv.RunErr(dir, env, testenv.Tool(t, st.bin), append(args, target)...)
+			if st.name == "v3-legacy-tsa" && cmd == "verify-attestation" {
+				// cosign v3.1.3 stamps the signature of a legacy attestation
+				// but checks the stamp against the envelope, as v2 wrote it:
+				// it refuses its own attestation, at the source as on the
+				// target (airlock checks either form, see above).
+				src := reg.Host + "/acme/" + st.name + ":v1"
+				if _, srcErr := testenv.RunErr(dir, env, testenv.Tool(t, st.bin), append(args, src)...); err == nil || srcErr == nil || !strings.Contains(out, "hashed messages don't match") {
+					t.Errorf("cosign v3 verify-attestation of its own timestamped legacy attestation: target err %v, source err %v (a fixed cosign: make this combination pass)\n%s", err, srcErr, out)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s %s of %s on the target: %v\n%s", st.bin, cmd, st.name, err, out)
+			}
+		}
 	}
 }
