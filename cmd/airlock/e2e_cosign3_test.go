@@ -247,8 +247,15 @@ rules:
 
 	// Import into a second registry.
 	regB := testenv.StartRegistry(t)
-	if stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--policy", policy, "--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath); code != 0 {
+	receipt := filepath.Join(dir, "receipt.json")
+	if stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--policy", policy, "--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", "--receipt", receipt, bundlePath); code != 0 {
 		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	imported := importedRefs(t, receipt)
+	for _, im := range images {
+		if imported[im.ref] == "" {
+			t.Fatalf("the receipt names no target for %s: %v", im.ref, imported)
+		}
 	}
 
 	// cosign of both majors on the target, as a user runs it: v3 with its
@@ -269,8 +276,8 @@ rules:
 		return testenv.RunErr(dir, env, testenv.Tool(t, bin), append(args, ref)...)
 	}
 	for _, im := range images {
-		target := regB.Host + "/mirror/acme/" + im.style.name
-		if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", target+":v1")); got != im.digest.String() {
+		target := repoOf(t, imported[im.ref])
+		if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", imported[im.ref])); got != im.digest.String() {
 			t.Fatalf("%s: imported digest %s, want %s", im.style.name, got, im.digest)
 		}
 		for _, bin := range []string{"cosign", "cosign3"} {
@@ -292,7 +299,7 @@ rules:
 	again := filepath.Join(dir, "again.tar")
 	args = []string{"export", "--no-tuf", "--insecure-registry", regB.Host, "-o", again}
 	for _, im := range images {
-		args = append(args, regB.Host+"/mirror/acme/"+im.style.name+":v1")
+		args = append(args, imported[im.ref])
 	}
 	if _, stderr, code := airlockRun(t, args...); code != 0 {
 		t.Fatalf("re-export from the target: exit %d: %s", code, stderr)
@@ -311,8 +318,8 @@ rules:
 		}
 		return out
 	}
-	repoOf := func(ref string) string { return ref[strings.LastIndex(ref, "/acme/"):] }
-	src, dst := artifacts(inv, repoOf), artifacts(inspectJSON(t, again), repoOf)
+	styleOf := func(ref string) string { return ref[strings.LastIndex(ref, "/acme/"):] }
+	src, dst := artifacts(inv, styleOf), artifacts(inspectJSON(t, again), styleOf)
 	if len(src) != len(images) || fmt.Sprint(src) != fmt.Sprint(dst) {
 		t.Errorf("artifacts differ between source and target:\nsource %v\ntarget %v", src, dst)
 	}
@@ -410,25 +417,29 @@ rules:
 	}
 
 	regB := testenv.StartRegistry(t)
+	receipt := filepath.Join(dir, "receipt.json")
 	if stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--policy", policy, "--trusted-root", tsaRoot,
-		"--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath); code != 0 {
+		"--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", "--receipt", receipt, bundlePath); code != 0 {
 		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, st := range styles {
+	imported := importedRefs(t, receipt)
+	for i, st := range styles {
+		if imported[refs[i]] == "" {
+			t.Fatalf("the receipt names no target for %s: %v", refs[i], imported)
+		}
 		for _, cmd := range []string{"verify", "verify-attestation"} {
 			args := []string{cmd, "--key", pub, "--insecure-ignore-tlog", "--use-signed-timestamps", "--trusted-root", tsaRoot, "--allow-insecure-registry", "--allow-http-registry"}
 			if cmd == "verify-attestation" {
 				args = append(args, "--type", "slsaprovenance1")
 			}
-			target := regB.Host + "/mirror/acme/" + st.name + ":v1"
+			target := imported[refs[i]]
 			out, err := testenv.RunErr(dir, env, testenv.Tool(t, st.bin), append(args, target)...)
 			if st.name == "v3-legacy-tsa" && cmd == "verify-attestation" {
 				// cosign v3.1.3 stamps the signature of a legacy attestation
 				// but checks the stamp against the envelope, as v2 wrote it:
 				// it refuses its own attestation, at the source as on the
 				// target (airlock checks either form, see above).
-				src := reg.Host + "/acme/" + st.name + ":v1"
-				if _, srcErr := testenv.RunErr(dir, env, testenv.Tool(t, st.bin), append(args, src)...); err == nil || srcErr == nil || !strings.Contains(out, "hashed messages don't match") {
+				if _, srcErr := testenv.RunErr(dir, env, testenv.Tool(t, st.bin), append(args, refs[i])...); err == nil || srcErr == nil || !strings.Contains(out, "hashed messages don't match") {
 					t.Errorf("cosign v3 verify-attestation of its own timestamped legacy attestation: target err %v, source err %v (a fixed cosign: make this combination pass)\n%s", err, srcErr, out)
 				}
 				continue
@@ -438,4 +449,35 @@ rules:
 			}
 		}
 	}
+}
+
+// importedRefs reads an import receipt: where each source reference landed
+// (the mapping is the import's to choose, not the test's).
+func importedRefs(t *testing.T, receipt string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Images []struct{ Source, Reference string }
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("receipt: %v\n%s", err, data)
+	}
+	out := map[string]string{}
+	for _, im := range r.Images {
+		out[im.Source] = im.Reference
+	}
+	return out
+}
+
+// repoOf is the repository of a tag or digest reference.
+func repoOf(t *testing.T, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatalf("reference %q: %v", ref, err)
+	}
+	return r.Context().Name()
 }
