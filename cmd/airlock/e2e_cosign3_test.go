@@ -238,6 +238,15 @@ rules:
 		}
 	}
 
+	// The quick policy for attestations (cosign's --type) is met by every
+	// major's attestations, as cosign verify-attestation would be.
+	if stdout, _, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--key", pub, "--type", "slsaprovenance1", bundlePath); code != 0 {
+		t.Errorf("verify --key --type slsaprovenance1: exit %d\n%s", code, stdout)
+	}
+	if _, _, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--key", pub, "--type", "spdxjson", bundlePath); code != exitPolicy {
+		t.Errorf("verify --key --type spdxjson (no such attestation): exit %d, want %d", code, exitPolicy)
+	}
+
 	// A wrong key fails the same bundle (the findings really were checked).
 	otherDir := t.TempDir()
 	testenv.Run(t, otherDir, env, "cosign3", "generate-key-pair")
