@@ -390,7 +390,7 @@ rules:
 	trustDir := filepath.Join(dir, "trust")
 	verifyArgs := []string{"--trust-dir", trustDir, "--policy", policy}
 	restore := noNetwork(t)
-	stdout, stderr, code := airlockRun(t, append(append([]string{"verify", "-o", "json", "--trusted-root", tsaRoot}, verifyArgs...), bundlePath)...)
+	stdout, stderr, code := airlockRun(t, append(append([]string{"verify", "--format", "json", "--trusted-root", tsaRoot}, verifyArgs...), bundlePath)...)
 	restore()
 	if code != 0 {
 		t.Fatalf("offline verify with the TSA trusted: exit %d\n%s\n%s", code, stdout, stderr)
