@@ -28,7 +28,7 @@ import (
 // v3.1.3 (tools/cosign3) sign and attest a multi-arch index and its platform
 // manifests in each format they write; airlock exports, verifies offline and
 // imports; then `cosign verify` and `cosign verify-attestation` of both
-// majors are run on the source and on the target.
+// majors are run on the target.
 
 // cosignStyle is one way of signing: a cosign binary and the flags that
 // choose its format. Every style signs with a key and no transparency log
@@ -71,7 +71,7 @@ type signedIndex struct {
 	platforms []v1.Hash
 }
 
-func pushIndex(t *testing.T, host, repo string) (string, v1.Hash, []v1.Hash) {
+func pushTwoPlatformIndex(t *testing.T, host, repo string) (string, v1.Hash, []v1.Hash) {
 	t.Helper()
 	ref, err := name.ParseReference(host+"/"+repo+":v1", name.Insecure)
 	if err != nil {
@@ -92,9 +92,9 @@ func pushIndex(t *testing.T, host, repo string) (string, v1.Hash, []v1.Hash) {
 	return ref.Name(), d, plats
 }
 
-// noNetwork makes every dial through the default transport fail until the
+// refuseDials makes every dial through the default transport fail until the
 // returned function is called: what passes under it touched no network.
-func noNetwork(t *testing.T) (restore func()) {
+func refuseDials(t *testing.T) (restore func()) {
 	t.Helper()
 	orig := http.DefaultTransport
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -129,7 +129,7 @@ func TestE2ECosignMajors(t *testing.T) {
 
 	var images []signedIndex
 	for _, st := range cosignStyles(dir) {
-		ref, d, plats := pushIndex(t, reg.Host, "acme/"+st.name)
+		ref, d, plats := pushTwoPlatformIndex(t, reg.Host, "acme/"+st.name)
 		im := signedIndex{style: st, ref: ref, digest: d, platforms: plats}
 		cosign := func(args ...string) {
 			t.Helper()
@@ -197,7 +197,7 @@ rules:
 	}
 	trustDir := filepath.Join(dir, "trust")
 	report := filepath.Join(dir, "report.json")
-	restore := noNetwork(t)
+	restore := refuseDials(t)
 	stdout, stderr, code := airlockRun(t, "verify", "--trust-dir", trustDir, "--policy", policy, "--report", report, bundlePath)
 	restore()
 	if code != 0 {
@@ -260,7 +260,7 @@ rules:
 	if stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--policy", policy, "--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", "--receipt", receipt, bundlePath); code != 0 {
 		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	imported := importedRefs(t, receipt)
+	imported := receiptTargets(t, receipt)
 	for _, im := range images {
 		if imported[im.ref] == "" {
 			t.Fatalf("the receipt names no target for %s: %v", im.ref, imported)
@@ -285,7 +285,7 @@ rules:
 		return testenv.RunErr(dir, env, testenv.Tool(t, bin), append(args, ref)...)
 	}
 	for _, im := range images {
-		target := repoOf(t, imported[im.ref])
+		target := repoOfRef(t, imported[im.ref])
 		if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", imported[im.ref])); got != im.digest.String() {
 			t.Fatalf("%s: imported digest %s, want %s", im.style.name, got, im.digest)
 		}
@@ -313,7 +313,7 @@ rules:
 	if _, stderr, code := airlockRun(t, args...); code != 0 {
 		t.Fatalf("re-export from the target: exit %d: %s", code, stderr)
 	}
-	artifacts := func(inv map[string]any, repoOf func(string) string) map[string][]string {
+	artifacts := func(inv map[string]any, key func(string) string) map[string][]string {
 		out := map[string][]string{}
 		for _, m := range inv["images"].([]any) {
 			mm := m.(map[string]any)
@@ -323,7 +323,7 @@ rules:
 				ds = append(ds, fmt.Sprint(am["kind"], " ", am["digest"], " on ", am["subject"]))
 			}
 			sort.Strings(ds)
-			out[repoOf(mm["reference"].(string))] = ds
+			out[key(mm["reference"].(string))] = ds
 		}
 		return out
 	}
@@ -364,7 +364,7 @@ func TestE2ECosignTimestamped(t *testing.T) {
 	}
 	var refs []string
 	for _, st := range styles {
-		ref, d, _ := pushIndex(t, reg.Host, "acme/"+st.name)
+		ref, d, _ := pushTwoPlatformIndex(t, reg.Host, "acme/"+st.name)
 		byDigest := reg.Host + "/acme/" + st.name + "@" + d.String()
 		base := append([]string{"--key", key, "--allow-insecure-registry", "--allow-http-registry", "-y"}, st.flags...)
 		testenv.Run(t, dir, env, st.bin, append(append([]string{"sign"}, base...), byDigest)...)
@@ -389,7 +389,7 @@ rules:
 	}
 	trustDir := filepath.Join(dir, "trust")
 	verifyArgs := []string{"--trust-dir", trustDir, "--policy", policy}
-	restore := noNetwork(t)
+	restore := refuseDials(t)
 	stdout, stderr, code := airlockRun(t, append(append([]string{"verify", "--format", "json", "--trusted-root", tsaRoot}, verifyArgs...), bundlePath)...)
 	restore()
 	if code != 0 {
@@ -431,7 +431,7 @@ rules:
 		"--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", "--receipt", receipt, bundlePath); code != 0 {
 		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	imported := importedRefs(t, receipt)
+	imported := receiptTargets(t, receipt)
 	for i, st := range styles {
 		if imported[refs[i]] == "" {
 			t.Fatalf("the receipt names no target for %s: %v", refs[i], imported)
@@ -460,9 +460,9 @@ rules:
 	}
 }
 
-// importedRefs reads an import receipt: where each source reference landed
+// receiptTargets reads an import receipt: where each source reference landed
 // (the mapping is the import's to choose, not the test's).
-func importedRefs(t *testing.T, receipt string) map[string]string {
+func receiptTargets(t *testing.T, receipt string) map[string]string {
 	t.Helper()
 	data, err := os.ReadFile(receipt)
 	if err != nil {
@@ -481,8 +481,8 @@ func importedRefs(t *testing.T, receipt string) map[string]string {
 	return out
 }
 
-// repoOf is the repository of a tag or digest reference.
-func repoOf(t *testing.T, ref string) string {
+// repoOfRef is the repository of a tag or digest reference.
+func repoOfRef(t *testing.T, ref string) string {
 	t.Helper()
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
