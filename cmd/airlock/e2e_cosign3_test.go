@@ -337,7 +337,7 @@ rules:
 // TestE2ECosignTimestamped: cosign signs and attests with a key, no log and
 // an RFC 3161 timestamp from a real timestamp authority: v3 with its
 // defaults (a signing config that names the authority and no log), v3 in
-// the legacy format, and v2 writing bundles. airlock dates every piece of
+// the legacy format, and v2 in both formats. airlock dates every piece of
 // evidence with the operator's trusted authority (and refuses them without
 // it), imports, and cosign of both majors verifies the copy with the
 // signed timestamps exactly as it verifies the original: every combination
@@ -359,6 +359,7 @@ func TestE2ECosignTimestamped(t *testing.T) {
 	testenv.Run(t, dir, env, "cosign3", "generate-key-pair")
 	key, pub := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
 	styles := []cosignStyle{
+		{name: "v2-legacy-tsa", bin: "cosign", flags: []string{"--tlog-upload=false", "--timestamp-server-url", tsaURL}},
 		{name: "v2-bundle-tsa", bin: "cosign", flags: []string{"--new-bundle-format", "--tlog-upload=false", "--timestamp-server-url", tsaURL}, bundle: true},
 		{name: "v3-default-tsa", bin: "cosign3", flags: []string{"--signing-config", signingConfig, "--trusted-root", tsaRoot}, bundle: true},
 		{name: "v3-legacy-tsa", bin: "cosign3", flags: []string{"--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false", "--timestamp-server-url", tsaURL}},
