@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,20 +40,36 @@ func startTSA(t *testing.T) (url, trustedRoot string) {
 		}
 		t.Skip("sigstore timestamp-server not installed (tools/sigstack/timestamp-server-lo); real cosign RFC 3161 timestamps not checked")
 	}
-	// timestamp-server always serves its metrics on :2112, so only one runs
-	// per host at a time: when another test (another package, another
-	// checkout) holds the port, wait for it and start again.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port), "--disable-ntp-monitoring", "--timestamp-signer", "memory")
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("starting timestamp-server: %v", err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	url = fmt.Sprintf("http://127.0.0.1:%d/api/v1/timestamp", port)
 	var chain []byte
-	for deadline := time.Now().Add(3 * time.Minute); ; {
-		var logs strings.Builder
-		url, chain = runTSA(t, bin, &logs)
-		if chain != nil {
-			break
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := http.Get(url + "/certchain")
+		if err == nil {
+			chain, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == http.StatusOK {
+				break
+			}
 		}
-		if !strings.Contains(logs.String(), ":2112: bind: address already in use") || time.Now().After(deadline) {
-			t.Fatalf("timestamp-server did not start:\n%s", logs.String())
+		if time.Now().After(deadline) {
+			t.Fatalf("timestamp-server did not start: %v\n%s", err, logs.String())
 		}
-		time.Sleep(time.Second)
+		time.Sleep(50 * time.Millisecond)
 	}
 	var certs []map[string]string
 	for rest := chain; ; {
@@ -84,62 +99,6 @@ func startTSA(t *testing.T) (url, trustedRoot string) {
 		t.Fatal(err)
 	}
 	return url, trustedRoot
-}
-
-// runTSA starts timestamp-server on a free loopback port and returns its
-// URL and certificate chain once it answers, or a nil chain when it exited
-// first (its output is in logs). A started server stops with the test.
-func runTSA(t *testing.T, bin string, logs *strings.Builder) (url string, chain []byte) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "serve", "--host", "127.0.0.1", "--port", fmt.Sprint(port), "--disable-ntp-monitoring", "--timestamp-signer", "memory")
-	var mu sync.Mutex
-	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, logs}, lockedWriter{&mu, logs}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("starting timestamp-server: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	url = fmt.Sprintf("http://127.0.0.1:%d/api/v1/timestamp", port)
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-exited:
-			cancel()
-			return url, nil
-		default:
-		}
-		resp, err := http.Get(url + "/certchain")
-		if err != nil {
-			continue
-		}
-		chain, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode == http.StatusOK {
-			t.Cleanup(func() { cancel(); <-exited })
-			return url, chain
-		}
-	}
-	cancel()
-	<-exited
-	return url, nil
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
 }
 
 // TestE2EKeySignedWithRFC3161Only: real cosign signs and attests with a key,
