@@ -225,11 +225,19 @@ func WithPolicyFile(path string) Option {
 	}
 }
 
-// WithRequireSCT (Verify, Import) requires (true) or waives (false)
-// certificate transparency SCTs on Fulcio certificates. Default: required
-// exactly when the trusted root lists CT logs.
-func WithRequireSCT(require bool) Option {
-	return func(o *options) error { o.requireSCT = &require; return nil }
+// WithRequireSCT (Verify, Import) requires certificate transparency SCTs
+// on Fulcio certificates even when the trusted root lists no CT logs.
+// Default: required exactly when the trusted root lists CT logs.
+func WithRequireSCT() Option {
+	return func(o *options) error { require := true; o.requireSCT = &require; return nil }
+}
+
+// WithoutSCTUnsafe (Verify, Import) waives certificate transparency SCTs on
+// Fulcio certificates, even when the trusted root lists CT logs: a
+// certificate a CA issued out of public view is then accepted. Findings
+// verified this way say so in their reason.
+func WithoutSCTUnsafe() Option {
+	return func(o *options) error { require := false; o.requireSCT = &require; return nil }
 }
 
 // WithTrustDir (Verify, Import) sets the trust store directory (default:
@@ -249,9 +257,11 @@ func WithKey(path string) Option {
 	return func(o *options) error { o.keys = append(o.keys, path); return nil }
 }
 
-// WithMaxStaleness (Verify, Import) accepts expired TUF timestamp and
-// snapshot metadata up to this age (default 0: strict). See docs/trust.md.
-func WithMaxStaleness(d time.Duration) Option {
+// WithMaxStalenessUnsafe (Verify, Import, UpdateTrust) accepts expired TUF
+// timestamp and snapshot metadata up to this age (default 0: strict): a
+// replayed, older view of the repository is then accepted within that
+// window. The report notes every role accepted this way. See docs/trust.md.
+func WithMaxStalenessUnsafe(d time.Duration) Option {
 	return func(o *options) error { o.maxStaleness = d; return nil }
 }
 

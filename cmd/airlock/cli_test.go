@@ -368,3 +368,74 @@ func TestCLIOutcomeMatchesExitCode(t *testing.T) {
 		t.Errorf("tag conflict: exit %d\n%s", code, out)
 	}
 }
+
+// A run that relaxes a check says so in exactly one line on stderr; a strict
+// run says nothing of the kind.
+func TestCLIRelaxedChecksWarn(t *testing.T) {
+	w, err := demo.NewWorld(context.Background(), demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(demo.Policy), 0o644)
+	root := filepath.Join(dir, "root.json")
+	os.WriteFile(root, w.TUFRoot, 0o644)
+	b := filepath.Join(dir, "b.tar")
+	trustDir := filepath.Join(dir, "trust")
+	if _, stderr, code := airlockRun(t, "export", w.Image, "-o", b, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName); code != 0 {
+		t.Fatalf("export: %s", stderr)
+	}
+	if _, stderr, code := airlockRun(t, "trust", "init", "--trust-dir", trustDir, "--root", root, "--name", demo.TUFName); code != 0 {
+		t.Fatalf("trust init: %s", stderr)
+	}
+	const prefix = "WARNING: relaxed checks: "
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string // what the one warning line names; none: no warning
+	}{
+		{"strict verify", []string{"verify", "--trust-dir", trustDir, "--policy", policy, b}, 0, nil},
+		// The demo certificates carry no SCTs: requiring them fails the policy.
+		{"sct required", []string{"verify", "--sct", "required", "--trust-dir", trustDir, "--policy", policy, b}, exitPolicy, nil},
+		{"sct waived", []string{"verify", "--sct", "waived", "--trust-dir", trustDir, "--policy", policy, b}, 0, []string{"--sct waived"}},
+		{"staleness", []string{"verify", "--max-staleness", "72h", "--trust-dir", trustDir, "--policy", policy, b}, 0, []string{"--max-staleness 72h0m0s"}},
+		{"both", []string{"verify", "--max-staleness", "1h", "--sct", "waived", "--trust-dir", trustDir, "--policy", policy, b}, 0, []string{"--max-staleness 1h0m0s", "--sct waived"}},
+		{"import dry run", []string{"import", "--dry-run", "--to", w.TargetHost() + "/m", "--sct", "waived", "--trust-dir", trustDir, "--policy", policy, b}, 0, []string{"--sct waived"}},
+		{"trust update", []string{"trust", "update", "--max-staleness", "1h", "--trust-dir", trustDir, b}, 0, []string{"--max-staleness 1h0m0s"}},
+		{"trust update strict", []string{"trust", "update", "--trust-dir", trustDir, b}, 0, nil},
+	} {
+		_, stderr, code := airlockRun(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("%s: exit %d, want %d\nstderr: %s", tc.name, code, tc.code, stderr)
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(stderr, "\n") {
+			if strings.Contains(l, "relaxed checks") {
+				lines = append(lines, l)
+			}
+		}
+		if tc.want == nil {
+			if len(lines) != 0 {
+				t.Errorf("%s: a strict run warns: %q", tc.name, lines)
+			}
+			continue
+		}
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], prefix) {
+			t.Errorf("%s: want one line starting %q, got %q", tc.name, prefix, lines)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(lines[0], w) {
+				t.Errorf("%s: warning %q lacks %q", tc.name, lines[0], w)
+			}
+		}
+	}
+	// A negative staleness is refused, and no warning precedes the refusal.
+	if _, stderr, code := airlockRun(t, "verify", "--max-staleness", "-1h", "--trust-dir", trustDir, "--policy", policy, b); code != exitError || strings.Contains(stderr, "relaxed checks") || !strings.Contains(stderr, "must not be negative") {
+		t.Errorf("negative staleness: exit %d, stderr %s", code, stderr)
+	}
+}

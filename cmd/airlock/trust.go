@@ -160,10 +160,11 @@ func trustCommand() *cli.Command {
 					if c.NArg() != 1 {
 						return fmt.Errorf("%w: trust update takes one BUNDLE", airlock.ErrUsage)
 					}
-					res, err := airlock.UpdateTrust(c.Context, c.Args().First(),
+					sopts, relaxed := stalenessOption(c)
+					warnRelaxed(c, relaxed)
+					res, err := airlock.UpdateTrust(c.Context, c.Args().First(), append(sopts,
 						airlock.WithTrustDir(c.String("trust-dir")),
-						airlock.WithMaxStaleness(c.Duration("max-staleness")),
-						airlock.WithLogger(logger(c.Context)))
+						airlock.WithLogger(logger(c.Context)))...)
 					for _, s := range res {
 						if s.Error != "" {
 							fmt.Fprintf(c.App.Writer, "REFUSED  %s: %s\n", s.Name, s.Error)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -37,7 +38,6 @@ func verifyOptions(c *cli.Context) ([]airlock.Option, error) {
 	opts := []airlock.Option{
 		airlock.WithLogger(logger(c.Context)),
 		airlock.WithTrustDir(c.String("trust-dir")),
-		airlock.WithMaxStaleness(c.Duration("max-staleness")),
 	}
 	flags := verify.Flags{
 		Key:                         c.String("key"),
@@ -66,16 +66,43 @@ func verifyOptions(c *cli.Context) ([]airlock.Option, error) {
 		opts = append(opts, airlock.WithTrustedRoot(p))
 	}
 	opts = append(opts, bundleKeyOptions(c)...)
+	var relaxed []string
 	switch c.String("sct") {
 	case "auto":
 	case "required":
-		opts = append(opts, airlock.WithRequireSCT(true))
+		opts = append(opts, airlock.WithRequireSCT())
 	case "waived":
-		opts = append(opts, airlock.WithRequireSCT(false))
+		opts = append(opts, airlock.WithoutSCTUnsafe())
+		relaxed = append(relaxed, "--sct waived accepts Fulcio certificates without certificate transparency")
 	default:
 		return nil, fmt.Errorf("%w: --sct %q: want auto, required or waived", airlock.ErrUsage, c.String("sct"))
 	}
+	sopts, srelaxed := stalenessOption(c)
+	opts = append(opts, sopts...)
+	warnRelaxed(c, append(srelaxed, relaxed...))
 	return opts, nil
+}
+
+// stalenessOption turns --max-staleness into the library's unsafe option,
+// and says what it relaxes (nothing for the strict default).
+func stalenessOption(c *cli.Context) ([]airlock.Option, []string) {
+	d := c.Duration("max-staleness")
+	switch {
+	case d == 0:
+		return nil, nil
+	case d < 0: // refused by the library
+		return []airlock.Option{airlock.WithMaxStalenessUnsafe(d)}, nil
+	}
+	return []airlock.Option{airlock.WithMaxStalenessUnsafe(d)},
+		[]string{fmt.Sprintf("--max-staleness %s accepts expired TUF timestamp/snapshot metadata", d)}
+}
+
+// warnRelaxed prints one line on stderr when a run relaxes a check; the
+// report records each relaxation where it applied.
+func warnRelaxed(c *cli.Context, relaxed []string) {
+	if len(relaxed) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "WARNING: relaxed checks: %s\n", strings.Join(relaxed, "; "))
+	}
 }
 
 func verifyCommand() *cli.Command {
