@@ -1,6 +1,9 @@
 package airlock
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrUsage is a caller mistake: bad arguments or options.
@@ -11,4 +14,10 @@ var (
 	ErrExport = errors.New("export failed")
 	// ErrImport wraps failures of an import.
 	ErrImport = errors.New("import failed")
+	// ErrTUFCapture (with ErrExport) means a TUF repository an export was
+	// to carry could not be captured; WithoutTUF exports without one.
+	ErrTUFCapture = errors.New("capturing TUF repository")
+	// ErrNoTUF (an ErrTrust) means UpdateTrust was given a bundle that
+	// carries no TUF repository: nothing to apply.
+	ErrNoTUF = fmt.Errorf("%w: the bundle carries no TUF repository", ErrTrust)
 )

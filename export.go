@@ -423,7 +423,7 @@ func (o *options) captureTrust(ctx context.Context) ([]capturedTrust, error) {
 		copts = append(copts, trust.WithLogger(o.logger))
 		c, err := trust.Capture(ctx, src, copts...)
 		if err != nil {
-			return nil, fmt.Errorf("%w: capturing TUF repository %s (%s): %w (use --no-tuf to export without it)", ErrExport, src.Name, src.URL, err)
+			return nil, fmt.Errorf("%w: %w %s (%s): %w", ErrExport, ErrTUFCapture, src.Name, src.URL, err)
 		}
 		out = append(out, capturedTrust{name: c.Name, kind: "tuf", url: c.URL, files: c.Files, roles: c.Roles})
 	}

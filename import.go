@@ -298,7 +298,7 @@ func tagConflicts(p *pushPlan, ii ImportedImage) []string {
 func conflictError(rep *verify.Report, conflicts []string) error {
 	msg := strings.Join(conflicts, "; ")
 	rep.Warnings = append(rep.Warnings, "tags not moved (use --force): "+msg)
-	return fmt.Errorf("%w: %d tags not moved (use --force): %s", ErrTagConflict, len(conflicts), msg)
+	return fmt.Errorf("%w: %d tags not moved: %s", ErrTagConflict, len(conflicts), msg)
 }
 
 // parseTarget checks "registry[/prefix]" (no tag, no digest).

@@ -470,7 +470,7 @@ func UpdateTrust(ctx context.Context, path string, opts ...Option) ([]verify.Tru
 		}
 	}
 	if len(tuf) == 0 {
-		return nil, fmt.Errorf("%w: the bundle carries no TUF repository (it was exported with --no-tuf, or carries only --trusted-root/--key files): there is nothing to update and the trust store is unchanged; export with the default TUF capture or --tuf-url to carry one", ErrTrust)
+		return nil, fmt.Errorf("%w (it was exported without TUF capture, or carries only trusted roots or keys): there is nothing to update and the trust store is unchanged", ErrNoTUF)
 	}
 	if refused {
 		return tuf, fmt.Errorf("%w: see above", ErrTrust)

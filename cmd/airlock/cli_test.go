@@ -181,6 +181,8 @@ func TestCLIGuidance(t *testing.T) {
 		{"trust list marks expired roles", []string{"trust", "list", "--trust-dir", public}, 0, nil, []string{"EXPIRED", "airlock trust update"}, false},
 		{"trust update without TUF explains", []string{"trust", "update", "--trust-dir", public, noTUF}, exitPolicy,
 			[]string{"carries no TUF repository", "--no-tuf", "trust store is unchanged"}, nil, false},
+		{"export with an unreachable TUF repository names --no-tuf", []string{"export", w.Image, "-o", filepath.Join(dir, "x.tar"), "--tuf-url", "http://127.0.0.1:1", "--tuf-root", root, "--tuf-name", demo.TUFName}, exitError,
+			[]string{"capturing TUF repository " + demo.TUFName, "(use --no-tuf to export without it)"}, nil, false},
 	})
 	// A pinned store: no hint.
 	pinned := filepath.Join(dir, "pinned")
@@ -363,9 +365,13 @@ func TestCLIOutcomeMatchesExitCode(t *testing.T) {
 	if err := remote.Write(ref, other); err != nil {
 		t.Fatal(err)
 	}
-	out, _, code = airlockRun(t, imp("--to", target)...)
+	out, stderr, code = airlockRun(t, imp("--to", target)...)
 	if code != exitError || !strings.Contains(out, "verdict: PASS; import FAILED: a tag points at a different digest in the target (--force moves it) (exit code 3)") || strings.Contains(out, "(exit code 0)") {
 		t.Errorf("tag conflict: exit %d\n%s", code, out)
+	}
+	// The library names the conflict; the CLI adds the flag that resolves it.
+	if !strings.Contains(stderr, "1 tags not moved") || !strings.Contains(stderr, "(use --force)") {
+		t.Errorf("tag conflict: stderr lacks the conflict or the --force hint:\n%s", stderr)
 	}
 }
 

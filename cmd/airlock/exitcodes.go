@@ -42,5 +42,19 @@ func exitCode(err error) int {
 
 // reportErr prints err the way every command does.
 func reportErr(w io.Writer, err error) {
-	fmt.Fprintf(w, "airlock: %v\n", err)
+	fmt.Fprintf(w, "airlock: %v%s\n", err, flagHint(err))
+}
+
+// flagHint names the flag that changes the outcome of a library error: the
+// library describes its situation, the CLI knows its flags.
+func flagHint(err error) string {
+	switch {
+	case errors.Is(err, airlock.ErrTagConflict):
+		return " (use --force)"
+	case errors.Is(err, airlock.ErrTUFCapture):
+		return " (use --no-tuf to export without it)"
+	case errors.Is(err, airlock.ErrNoTUF):
+		return "; an export with --no-tuf, or with only --trusted-root/--key, carries none: export with the default TUF capture or --tuf-url to carry one"
+	}
+	return ""
 }
