@@ -12,8 +12,15 @@ const module = "github.com/airlock-oci/airlock"
 // TestDependencyDirections enforces the architecture (docs and STYLE.md):
 // bundle, trust and verify do not import each other, none of them talks to
 // registries, and the registry client knows nothing of bundles, trust or
-// verification. Only the orchestration (this package) joins them.
+// verification. Only the orchestration (this package) joins them. The
+// shared vocabulary (artifact kinds, how an artifact was found) is a leaf
+// every package may import: it imports nothing of the module.
 func TestDependencyDirections(t *testing.T) {
+	for _, leaf := range []string{"artifact"} {
+		for dep := range moduleDeps(t, leaf, map[string]bool{}) {
+			t.Errorf("%s imports %s: a leaf imports nothing of the module", leaf, dep)
+		}
+	}
 	forbidden := map[string][]string{
 		"bundle":            {"trust", "verify", "internal/registry"},
 		"trust":             {"bundle", "verify", "internal/registry"},

@@ -9,31 +9,34 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/verify"
 )
 
-// kindOf maps an inventory artifact kind to the verifier's kind.
-func kindOf(k string) verify.Kind {
+// kindOf maps an inventory artifact kind to the kind the verifier checks:
+// kinds it has no check for (notation signatures, SBOM referrers) are plain
+// referrers to it.
+func kindOf(k artifact.Kind) verify.Kind {
 	switch k {
-	case bundle.KindCosignSignature:
-		return verify.KindCosignSignature
-	case bundle.KindCosignAttestation:
-		return verify.KindCosignAttestation
-	case bundle.KindSigstoreBundle:
-		return verify.KindSigstoreBundle
-	case bundle.KindCosignSBOM:
-		return verify.KindCosignSBOM
-	case bundle.KindBuildkitAttestation:
-		return verify.KindBuildKitAttestation
+	case artifact.KindCosignSignature:
+		return artifact.KindCosignSignature
+	case artifact.KindCosignAttestation:
+		return artifact.KindCosignAttestation
+	case artifact.KindSigstoreBundle:
+		return artifact.KindSigstoreBundle
+	case artifact.KindCosignSBOM:
+		return artifact.KindCosignSBOM
+	case artifact.KindBuildKitAttestation:
+		return artifact.KindBuildKitAttestation
 	}
-	return verify.KindReferrer
+	return artifact.KindReferrer
 }
 
 // needsData reports whether the verifier reads the layer content of a kind.
 func needsData(k verify.Kind) bool {
 	switch k {
-	case verify.KindCosignSignature, verify.KindCosignAttestation, verify.KindSigstoreBundle, verify.KindBuildKitAttestation:
+	case artifact.KindCosignSignature, artifact.KindCosignAttestation, artifact.KindSigstoreBundle, artifact.KindBuildKitAttestation:
 		return true
 	}
 	return false

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/registry"
 	"github.com/airlock-oci/airlock/trust"
@@ -310,7 +311,7 @@ func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf 
 			Tag:            a.Tag,
 			PredicateTypes: a.PredicateTypes,
 		})
-		if a.FoundBy == "in-index" {
+		if a.FoundBy == artifact.FoundByInIndex {
 			continue // reachable through the image index already
 		}
 		ann := map[string]string{bundle.AnnotationRole: bundle.RoleArtifact}
@@ -348,7 +349,7 @@ func addReferrersIndexes(w *bundle.Writer, found []*registry.Discovery) error {
 	var subjects []v1.Hash
 	for _, d := range found {
 		for _, a := range d.Attached {
-			if a.FoundBy != registry.FoundByReferrersAPI && a.FoundBy != registry.FoundByFallbackTag {
+			if a.FoundBy != artifact.FoundByReferrersAPI && a.FoundBy != artifact.FoundByFallbackTag {
 				continue
 			}
 			k := [2]v1.Hash{a.Subject, a.Manifest.Digest}
@@ -388,7 +389,7 @@ func summarizeImage(img bundle.Image) ExportedImage {
 		e.Platforms = append(e.Platforms, p.Platform)
 	}
 	for _, a := range img.Artifacts {
-		e.Artifacts[a.Kind]++
+		e.Artifacts[string(a.Kind)]++
 	}
 	return e
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/demo"
 	"github.com/airlock-oci/airlock/verify"
@@ -71,7 +72,7 @@ func TestExportInventory(t *testing.T) {
 	}
 	got := map[string]int{}
 	for _, a := range img.Artifacts {
-		got[a.Kind+"/"+a.FoundBy+"/"+a.Subject]++
+		got[string(a.Kind)+"/"+string(a.FoundBy)+"/"+a.Subject]++
 	}
 	idx, p0 := f.w.Digest.String(), f.w.Platforms[0].String()
 	want := map[string]int{
@@ -168,7 +169,7 @@ func TestExportPlatformFilter(t *testing.T) {
 	}
 	found := false
 	for _, fd := range rep.Images[0].Findings {
-		if fd.Kind == verify.KindCosignSignature && fd.Status == verify.StatusVerified && fd.Subject == f.w.Platforms[0].String() {
+		if fd.Kind == artifact.KindCosignSignature && fd.Status == verify.StatusVerified && fd.Subject == f.w.Platforms[0].String() {
 			found = true
 		}
 	}

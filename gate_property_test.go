@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/demo"
 	"github.com/airlock-oci/airlock/verify"
@@ -194,9 +195,9 @@ func (g *gateFixture) tags() []string {
 		hex(g.w.Digest) + ".sbom", hex(g.w.Platforms[1]) + ".sig", hex(g.w.Platforms[0]) + ".sig", hex(g.w.Digest)}
 }
 
-var kinds = []string{bundle.KindCosignSignature, bundle.KindCosignAttestation, bundle.KindCosignSBOM, bundle.KindSigstoreBundle,
-	bundle.KindBuildkitAttestation, bundle.KindSBOM, bundle.KindReferrer, "made-up"}
-var foundBys = []string{bundle.FoundByReferrersAPI, bundle.FoundByFallbackTag, bundle.FoundByLegacyTag, bundle.FoundByInIndex, ""}
+var kinds = []artifact.Kind{artifact.KindCosignSignature, artifact.KindCosignAttestation, artifact.KindCosignSBOM, artifact.KindSigstoreBundle,
+	artifact.KindBuildKitAttestation, artifact.KindSBOM, artifact.KindReferrer, "made-up"}
+var foundBys = []artifact.FoundBy{artifact.FoundByReferrersAPI, artifact.FoundByFallbackTag, artifact.FoundByLegacyTag, artifact.FoundByInIndex, ""}
 
 // setName names the image entry and (or only) the inventory image.
 func setName(e *bundleEdit, n string, entry, inv bool) {

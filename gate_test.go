@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/demo"
 	"github.com/airlock-oci/airlock/verify"
@@ -303,27 +304,27 @@ func TestGateArtifactsAndTags(t *testing.T) {
 		edit         func(e *bundleEdit)
 	}{
 		{"an unsigned image listed as an sbom with the image's tag", "only legacy artifacts have tags", func(e *bundleEdit) {
-			addEvil(e, bundle.Artifact{Kind: bundle.KindSBOM, FoundBy: bundle.FoundByReferrersAPI, Tag: "1.0"})
+			addEvil(e, bundle.Artifact{Kind: artifact.KindSBOM, FoundBy: artifact.FoundByReferrersAPI, Tag: "1.0"})
 		}},
 		{"an unsigned image listed as a legacy sbom with the image's tag", "legacy tag \"1.0\"", func(e *bundleEdit) {
-			addEvil(e, bundle.Artifact{Kind: bundle.KindCosignSBOM, FoundBy: bundle.FoundByLegacyTag, Tag: "1.0"})
+			addEvil(e, bundle.Artifact{Kind: artifact.KindCosignSBOM, FoundBy: artifact.FoundByLegacyTag, Tag: "1.0"})
 		}},
 		{"an unsigned image under a well-formed .sbom tag", "not what a .sbom tag holds", func(e *bundleEdit) {
-			addEvil(e, bundle.Artifact{Kind: bundle.KindCosignSBOM, FoundBy: bundle.FoundByLegacyTag, Tag: "sha256-" + strings.TrimPrefix(g.idx, "sha256:") + ".sbom"})
+			addEvil(e, bundle.Artifact{Kind: artifact.KindCosignSBOM, FoundBy: artifact.FoundByLegacyTag, Tag: "sha256-" + strings.TrimPrefix(g.idx, "sha256:") + ".sbom"})
 		}},
 		{"an unsigned image listed as a referrer it is not", "has no subject", func(e *bundleEdit) {
-			addEvil(e, bundle.Artifact{Kind: bundle.KindSBOM, FoundBy: bundle.FoundByReferrersAPI})
+			addEvil(e, bundle.Artifact{Kind: artifact.KindSBOM, FoundBy: artifact.FoundByReferrersAPI})
 		}},
 		{"a path-traversing tag", "legacy tag", func(e *bundleEdit) {
-			i := e.artifact(func(a bundle.Artifact) bool { return a.FoundBy == bundle.FoundByLegacyTag && a.Subject == g.idx })
+			i := e.artifact(func(a bundle.Artifact) bool { return a.FoundBy == artifact.FoundByLegacyTag && a.Subject == g.idx })
 			e.inv.Images[0].Artifacts[i].Tag = "../../victim/app/manifests/prod"
 		}},
 		{"a signature's legacy tag moved to another subject", "legacy tag", func(e *bundleEdit) {
-			i := e.artifact(func(a bundle.Artifact) bool { return a.Kind == bundle.KindCosignSignature && a.Subject == g.idx })
+			i := e.artifact(func(a bundle.Artifact) bool { return a.Kind == artifact.KindCosignSignature && a.Subject == g.idx })
 			e.inv.Images[0].Artifacts[i].Tag = "sha256-" + g.w.Platforms[1].Hex + ".sig"
 		}},
 		{"a referrer listed for a subject its manifest does not name", "its manifest's subject is", func(e *bundleEdit) {
-			i := e.artifact(func(a bundle.Artifact) bool { return a.Kind == bundle.KindSigstoreBundle })
+			i := e.artifact(func(a bundle.Artifact) bool { return a.Kind == artifact.KindSigstoreBundle })
 			e.inv.Images[0].Artifacts[i].Subject = g.w.Platforms[1].String()
 		}},
 		{"an artifact of the image nobody lists", "which no inventory image lists", func(e *bundleEdit) {
@@ -461,7 +462,7 @@ func TestGateEvidenceOnce(t *testing.T) {
 	// bundle), listed many times.
 	flood := func(layers, listings int) func(e *bundleEdit) {
 		return func(e *bundleEdit) {
-			i := e.artifact(func(a bundle.Artifact) bool { return a.Kind == bundle.KindSigstoreBundle })
+			i := e.artifact(func(a bundle.Artifact) bool { return a.Kind == artifact.KindSigstoreBundle })
 			a := e.inv.Images[0].Artifacts[i]
 			m := e.manifest(a.Digest)
 			for len(m.Layers) < layers {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/demo"
 	"github.com/airlock-oci/airlock/verify"
@@ -78,9 +79,9 @@ func TestLyingInventory(t *testing.T) {
 	}
 	for _, a := range ins.Images[0].Artifacts {
 		switch {
-		case a.Kind == bundle.KindSigstoreBundle && len(a.PredicateTypes) > 0 && a.PredicateTypes[0] == "https://spdx.dev/Document":
+		case a.Kind == artifact.KindSigstoreBundle && len(a.PredicateTypes) > 0 && a.PredicateTypes[0] == "https://spdx.dev/Document":
 			sbomBundle = a.Digest
-		case a.Kind == bundle.KindCosignSignature && a.Subject == idx:
+		case a.Kind == artifact.KindCosignSignature && a.Subject == idx:
 			sigManifest = a.Digest
 		}
 	}
@@ -97,7 +98,7 @@ func TestLyingInventory(t *testing.T) {
 			func(inv *bundle.Inventory) {
 				for i, a := range inv.Images[0].Artifacts {
 					if a.Digest == sbomBundle {
-						inv.Images[0].Artifacts[i].Kind = bundle.KindCosignSignature
+						inv.Images[0].Artifacts[i].Kind = artifact.KindCosignSignature
 					}
 				}
 			},
@@ -110,14 +111,14 @@ func TestLyingInventory(t *testing.T) {
 			}},
 		{"an artifact the bundle does not hold is refused as malformed",
 			func(inv *bundle.Inventory) {
-				inv.Images[0].Artifacts = append(inv.Images[0].Artifacts, bundle.Artifact{Kind: bundle.KindCosignSignature,
-					Digest: "sha256:" + strings.Repeat("ab", 32), Subject: idx, FoundBy: bundle.FoundByLegacyTag, MediaType: "application/vnd.oci.image.manifest.v1+json", Repository: "x"})
+				inv.Images[0].Artifacts = append(inv.Images[0].Artifacts, bundle.Artifact{Kind: artifact.KindCosignSignature,
+					Digest: "sha256:" + strings.Repeat("ab", 32), Subject: idx, FoundBy: artifact.FoundByLegacyTag, MediaType: "application/vnd.oci.image.manifest.v1+json", Repository: "x"})
 			},
 			refusedAsMalformed("is not a manifest of the bundle's content graph")},
 		{"a layer listed as an artifact is refused as malformed",
 			func(inv *bundle.Inventory) {
-				inv.Images[0].Artifacts = append(inv.Images[0].Artifacts, bundle.Artifact{Kind: bundle.KindCosignSignature,
-					Digest: bundle.EmptyDescriptor().Digest.String(), Subject: idx, FoundBy: bundle.FoundByLegacyTag, MediaType: "application/vnd.oci.image.manifest.v1+json", Repository: "x"})
+				inv.Images[0].Artifacts = append(inv.Images[0].Artifacts, bundle.Artifact{Kind: artifact.KindCosignSignature,
+					Digest: bundle.EmptyDescriptor().Digest.String(), Subject: idx, FoundBy: artifact.FoundByLegacyTag, MediaType: "application/vnd.oci.image.manifest.v1+json", Repository: "x"})
 			},
 			refusedAsMalformed("is not a manifest of the bundle's content graph")},
 		{"a signature moved to another subject is refused: its legacy tag names the old one",

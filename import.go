@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/registry"
 	"github.com/airlock-oci/airlock/verify"
@@ -432,10 +433,10 @@ func planImage(v *verified, img bundle.CheckedImage, prefix name.Repository, dro
 	// Artifacts come reconciled: each attached to its subject by content,
 	// listed once, subjects first.
 	for _, a := range img.Artifacts {
-		if a.FoundBy == bundle.FoundByInIndex {
+		if a.FoundBy == artifact.FoundByInIndex {
 			continue // part of the image index, pushed with it
 		}
-		ap := artifactPush{subject: a.Subject, tag: a.Tag, referrer: a.FoundBy != bundle.FoundByLegacyTag}
+		ap := artifactPush{subject: a.Subject, tag: a.Tag, referrer: a.FoundBy != artifact.FoundByLegacyTag}
 		if err := walk(a.Descriptor.Digest, &ap.manifests); err != nil {
 			return nil, err
 		}

@@ -277,7 +277,7 @@ func checkImported(t *testing.T, f *fixture, repo name.Repository, orig string) 
 	}
 	var arts []string
 	for _, a := range ins.Images[0].Artifacts {
-		arts = append(arts, a.Kind+" "+a.Digest+" on "+a.Subject)
+		arts = append(arts, string(a.Kind)+" "+a.Digest+" on "+a.Subject)
 	}
 	sort.Strings(arts)
 	srcIns, err := airlock.Inspect(orig)
@@ -286,7 +286,7 @@ func checkImported(t *testing.T, f *fixture, repo name.Repository, orig string) 
 	}
 	var srcArts []string
 	for _, a := range srcIns.Images[0].Artifacts {
-		srcArts = append(srcArts, a.Kind+" "+a.Digest+" on "+a.Subject)
+		srcArts = append(srcArts, string(a.Kind)+" "+a.Digest+" on "+a.Subject)
 	}
 	sort.Strings(srcArts)
 	if !slices.Equal(arts, srcArts) || len(arts) != 5 {

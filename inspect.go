@@ -6,6 +6,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 )
 
@@ -135,11 +136,11 @@ func isChildEdge(n *bundle.Node, parent v1.Hash) bool {
 
 func (v *Vouching) add(a bundle.Artifact) {
 	switch a.Kind {
-	case bundle.KindCosignSignature, bundle.KindNotationSignature:
+	case artifact.KindCosignSignature, artifact.KindNotationSignature:
 		v.Signatures++
-	case bundle.KindCosignAttestation, bundle.KindBuildkitAttestation:
+	case artifact.KindCosignAttestation, artifact.KindBuildKitAttestation:
 		v.addAttestation(a)
-	case bundle.KindSigstoreBundle:
+	case artifact.KindSigstoreBundle:
 		// cosign --new-bundle-format signs with a DSSE attestation whose
 		// predicate type says it is a signature.
 		if len(a.PredicateTypes) == 0 || (len(a.PredicateTypes) == 1 && a.PredicateTypes[0] == predicateCosignSign) {
@@ -147,7 +148,7 @@ func (v *Vouching) add(a bundle.Artifact) {
 		} else {
 			v.addAttestation(a)
 		}
-	case bundle.KindCosignSBOM, bundle.KindSBOM:
+	case artifact.KindCosignSBOM, artifact.KindSBOM:
 		v.SBOMs++
 	default:
 		t := a.ArtifactType

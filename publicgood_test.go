@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/internal/sign"
 	"github.com/airlock-oci/airlock/verify"
 )
@@ -160,7 +161,7 @@ func TestPublicGoodAttestationOnly(t *testing.T) {
 					img := rep.Images[0]
 					var att *verify.Finding
 					for i, f := range img.Findings {
-						if f.Kind == verify.KindSigstoreBundle {
+						if f.Kind == artifact.KindSigstoreBundle {
 							att = &img.Findings[i]
 						}
 					}
@@ -202,7 +203,7 @@ func TestPublicGoodAttestationFromTheFuture(t *testing.T) {
 	}
 	found := false
 	for _, f := range rep.Images[0].Findings {
-		if f.Kind != verify.KindSigstoreBundle {
+		if f.Kind != artifact.KindSigstoreBundle {
 			continue
 		}
 		found = true

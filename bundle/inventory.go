@@ -9,6 +9,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // InventorySchemaVersion is the only inventory schema version this package reads and writes.
@@ -69,36 +71,16 @@ type Filter struct {
 	Note      string   `json:"note"`
 }
 
-// Artifact kinds.
-const (
-	KindCosignSignature     = "cosign-signature"
-	KindCosignAttestation   = "cosign-attestation"
-	KindCosignSBOM          = "cosign-sbom"
-	KindSigstoreBundle      = "sigstore-bundle"
-	KindBuildkitAttestation = "buildkit-attestation"
-	KindNotationSignature   = "notation-signature"
-	KindSBOM                = "sbom"
-	KindReferrer            = "referrer"
-)
-
-// How an artifact was found (Artifact.FoundBy).
-const (
-	FoundByReferrersAPI = "referrers-api"
-	FoundByFallbackTag  = "fallback-tag"
-	FoundByLegacyTag    = "legacy-tag"
-	FoundByInIndex      = "in-index"
-)
-
 // Artifact is one signature, attestation, SBOM or other referrer carried for an image.
 type Artifact struct {
-	Kind         string `json:"kind"`
-	Digest       string `json:"digest"`
-	MediaType    string `json:"mediaType"`
-	ArtifactType string `json:"artifactType,omitempty"`
-	Size         int64  `json:"size"`
+	Kind         artifact.Kind `json:"kind"`
+	Digest       string        `json:"digest"`
+	MediaType    string        `json:"mediaType"`
+	ArtifactType string        `json:"artifactType,omitempty"`
+	Size         int64         `json:"size"`
 	// Subject is the digest it is attached to (index, platform manifest or another artifact).
-	Subject string `json:"subject"`
-	FoundBy string `json:"foundBy"`
+	Subject string           `json:"subject"`
+	FoundBy artifact.FoundBy `json:"foundBy"`
 	// Repository it was found in (may differ from the image's).
 	Repository     string   `json:"repository"`
 	Tag            string   `json:"tag,omitempty"`

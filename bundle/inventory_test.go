@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 const (
@@ -32,8 +34,8 @@ func sampleInventory() *Inventory {
 		Platforms:    []Platform{{Platform: "linux/amd64", Digest: dC, Size: 999}},
 		Filter:       &Filter{Requested: []string{"linux/amd64"}, Dropped: []string{"linux/arm64"}, Note: "index rewritten: digest differs from the source"},
 		Artifacts: []Artifact{{
-			Kind: KindCosignSignature, Digest: dB, MediaType: string(types.OCIManifestSchema1), Size: 500,
-			Subject: dC, FoundBy: FoundByLegacyTag, Repository: "index.docker.io/library/nginx",
+			Kind: artifact.KindCosignSignature, Digest: dB, MediaType: string(types.OCIManifestSchema1), Size: 500,
+			Subject: dC, FoundBy: artifact.FoundByLegacyTag, Repository: "index.docker.io/library/nginx",
 			Tag: "sha256-cccc.sig", PredicateTypes: []string{"https://slsa.dev/provenance/v1"},
 		}},
 	}}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // CheckedImage is one image of a bundle as the content-addressed graph
@@ -44,16 +46,16 @@ type CheckedPlatform struct {
 // implies, a referrer whose manifest subject is its subject, or a BuildKit
 // attestation manifest inside the image index.
 type CheckedArtifact struct {
-	Kind string
+	Kind artifact.Kind
 	// Descriptor of the artifact manifest (or index), without annotations.
 	Descriptor v1.Descriptor
 	// ArtifactType and Annotations of the manifest itself.
 	ArtifactType string
 	Annotations  map[string]string
 	Subject      v1.Hash
-	FoundBy      string
+	FoundBy      artifact.FoundBy
 	// Tag is the legacy tag ("sha256-<hex of Subject>.sig|.att|.sbom"),
-	// only for FoundByLegacyTag.
+	// only for artifact.FoundByLegacyTag.
 	Tag string
 	// Repository it was found in, as the inventory says (informational).
 	Repository string
@@ -62,10 +64,10 @@ type CheckedArtifact struct {
 }
 
 // Legacy tag suffixes by kind (cosign's conventions).
-var legacySuffix = map[string]string{
-	KindCosignSignature:   ".sig",
-	KindCosignAttestation: ".att",
-	KindCosignSBOM:        ".sbom",
+var legacySuffix = map[artifact.Kind]string{
+	artifact.KindCosignSignature:   ".sig",
+	artifact.KindCosignAttestation: ".att",
+	artifact.KindCosignSBOM:        ".sbom",
 }
 
 // Layer media types the legacy kinds hold.
@@ -211,7 +213,7 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 			return nil, err
 		}
 		for _, a := range ci.Artifacts {
-			if a.FoundBy != FoundByInIndex {
+			if a.FoundBy != artifact.FoundByInIndex {
 				listed[a.Descriptor.Digest] = true
 			}
 		}
@@ -308,7 +310,7 @@ func (rc *reconciler) referrersIndex(pos int, listed map[v1.Hash]bool) error {
 func (rc *reconciler) legacyNamed(images []CheckedImage, h v1.Hash, n Name) bool {
 	for _, ci := range images {
 		for _, a := range ci.Artifacts {
-			if a.Descriptor.Digest != h || a.FoundBy != FoundByLegacyTag || n.Tag != a.Tag || n.Digest != "" {
+			if a.Descriptor.Digest != h || a.FoundBy != artifact.FoundByLegacyTag || n.Tag != a.Tag || n.Digest != "" {
 				continue
 			}
 			if repo, err := ParseName(a.Repository); err == nil && repo.Repository() == n.Repository() {
@@ -583,11 +585,11 @@ func (rc *reconciler) artifact(a Artifact, attest map[v1.Hash]v1.Descriptor, whe
 	if manifestSubject != nil && manifestSubject.Digest != subj {
 		return CheckedArtifact{}, disagree("%s: the inventory says it is attached to %s, its manifest's subject is %s", where, subj, manifestSubject.Digest)
 	}
-	if a.Tag != "" && a.FoundBy != FoundByLegacyTag {
+	if a.Tag != "" && a.FoundBy != artifact.FoundByLegacyTag {
 		return CheckedArtifact{}, disagree("%s: tag %q on an artifact found by %q: only legacy artifacts have tags", where, a.Tag, a.FoundBy)
 	}
 	switch a.FoundBy {
-	case FoundByLegacyTag:
+	case artifact.FoundByLegacyTag:
 		suffix, ok := legacySuffix[a.Kind]
 		if !ok {
 			return CheckedArtifact{}, disagree("%s: kind %q cannot be found by a legacy tag", where, a.Kind)
@@ -605,13 +607,13 @@ func (rc *reconciler) artifact(a Artifact, attest map[v1.Hash]v1.Descriptor, whe
 			}
 		}
 		ca.Tag = a.Tag
-	case FoundByReferrersAPI, FoundByFallbackTag:
+	case artifact.FoundByReferrersAPI, artifact.FoundByFallbackTag:
 		if manifestSubject == nil {
 			return CheckedArtifact{}, disagree("%s: found as a referrer but its manifest has no subject", where)
 		}
-	case FoundByInIndex:
+	case artifact.FoundByInIndex:
 		d, ok := attest[h]
-		if !ok || a.Kind != KindBuildkitAttestation {
+		if !ok || a.Kind != artifact.KindBuildKitAttestation {
 			return CheckedArtifact{}, disagree("%s: kind %q in-index, but the image index holds no attestation manifest %s", where, a.Kind, h)
 		}
 		if d.Annotations[AnnotationDockerReferenceDigest] != subj.String() {
@@ -632,13 +634,13 @@ func (rc *reconciler) artifact(a Artifact, attest map[v1.Hash]v1.Descriptor, whe
 }
 
 // legacyLayerOK reports whether a legacy tag of kind may hold a layer of type mt.
-func legacyLayerOK(kind, mt string) bool {
+func legacyLayerOK(kind artifact.Kind, mt string) bool {
 	switch kind {
-	case KindCosignSignature:
+	case artifact.KindCosignSignature:
 		return mt == mediaTypeSimpleSigning
-	case KindCosignAttestation:
+	case artifact.KindCosignAttestation:
 		return mt == mediaTypeDSSE
-	case KindCosignSBOM:
+	case artifact.KindCosignSBOM:
 		return IsSBOMMediaType(mt)
 	}
 	return false

@@ -11,6 +11,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // reconcileFixture writes a bundle with one single-platform image
@@ -52,8 +54,8 @@ func reconcileFixture(t *testing.T, edit func(inv *Inventory, idx *[]v1.Descript
 	inv.Images = []Image{{Reference: "registry.example/team/app:v1", Name: "registry.example/team/app:v1", Digest: root.Digest.String(),
 		MediaType: string(root.MediaType), Size: root.Size,
 		Platforms: []Platform{{Platform: "linux/arm64/v8", Digest: root.Digest.String(), Size: root.Size}},
-		Artifacts: []Artifact{{Kind: KindCosignSignature, Digest: sig.Digest.String(), MediaType: string(sig.MediaType), Size: sig.Size,
-			Subject: root.Digest.String(), FoundBy: FoundByLegacyTag, Repository: "registry.example/team/app", Tag: tag}}}}
+		Artifacts: []Artifact{{Kind: artifact.KindCosignSignature, Digest: sig.Digest.String(), MediaType: string(sig.MediaType), Size: sig.Size,
+			Subject: root.Digest.String(), FoundBy: artifact.FoundByLegacyTag, Repository: "registry.example/team/app", Tag: tag}}}}
 	if edit != nil {
 		edit(inv, &idx)
 	}
@@ -101,7 +103,7 @@ func TestReconcile(t *testing.T) {
 		}, ErrDisagreement, "legacy tag"},
 		{"a .sig relabelled .att", func(inv *Inventory, _ *[]v1.Descriptor) {
 			a := &inv.Images[0].Artifacts[0]
-			a.Kind, a.Tag = KindCosignAttestation, strings.Replace(a.Tag, ".sig", ".att", 1)
+			a.Kind, a.Tag = artifact.KindCosignAttestation, strings.Replace(a.Tag, ".sig", ".att", 1)
 		}, ErrDisagreement, "not what a .att tag holds"},
 		{"artifact entry named with another tag", func(_ *Inventory, idx *[]v1.Descriptor) {
 			(*idx)[1].Annotations = map[string]string{AnnotationRole: RoleArtifact, AnnotationRefName: "registry.example/team/app:v1"}

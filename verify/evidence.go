@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // MaxEvidenceSize caps the evidence bytes Check and CheckBundle parse
@@ -94,11 +96,11 @@ func check(ev Evidence, tm *TrustMaterial, opts Options) Finding {
 		}
 	}
 	switch ev.Kind {
-	case KindCosignSignature:
+	case artifact.KindCosignSignature:
 		return checkLegacySignature(f, ev, tm, opts)
-	case KindCosignAttestation:
+	case artifact.KindCosignAttestation:
 		return checkLegacyAttestation(f, ev, tm, opts)
-	case KindSigstoreBundle:
+	case artifact.KindSigstoreBundle:
 		if _, err := parseDigest(ev.Subject); err != nil {
 			return fail(f, err)
 		}
@@ -108,7 +110,7 @@ func check(ev Evidence, tm *TrustMaterial, opts Options) Finding {
 			g.PredicateType = ev.Annotations[annBundlePredicate]
 		}
 		return g
-	case KindBuildKitAttestation:
+	case artifact.KindBuildKitAttestation:
 		f.Status = StatusUnsigned
 		st, err := parseStatement(ev.Data)
 		if err != nil {
@@ -120,7 +122,7 @@ func check(ev Evidence, tm *TrustMaterial, opts Options) Finding {
 			f.Reason = fmt.Sprintf("unsigned; layer annotation says predicate type %q, the statement says %q", a, st.PredicateType)
 		}
 		return f
-	case KindCosignSBOM, KindReferrer:
+	case artifact.KindCosignSBOM, artifact.KindReferrer:
 		f.Status = StatusUnsigned
 		return f
 	default:

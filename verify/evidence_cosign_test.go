@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // cosignBinary finds a real cosign `make tools` installs (./tools/cosign for
@@ -149,9 +151,9 @@ func testRealCosign(t *testing.T, m cosignMajor) {
 			rc := ok(l.Compressed())
 			data := ok(io.ReadAll(rc))
 			rc.Close()
-			kind := KindCosignSignature
+			kind := artifact.KindCosignSignature
 			if suffix == ".att" {
-				kind = KindCosignAttestation
+				kind = artifact.KindCosignAttestation
 			}
 			evs = append(evs, Evidence{Kind: kind, Manifest: ok(m.Digest()).String(), Layer: i, Subject: digest,
 				MediaType: string(d.MediaType), Annotations: d.Annotations, Data: data})
@@ -215,7 +217,7 @@ func testRealCosign(t *testing.T, m cosignMajor) {
 			data := ok(io.ReadAll(rc))
 			rc.Close()
 			n++
-			f := Check(Evidence{Kind: KindSigstoreBundle, Manifest: d.Digest.String(), Subject: digest, ArtifactType: mf.ArtifactType,
+			f := Check(Evidence{Kind: artifact.KindSigstoreBundle, Manifest: d.Digest.String(), Subject: digest, ArtifactType: mf.ArtifactType,
 				MediaType: string(mf.Layers[0].MediaType), Annotations: mf.Layers[0].Annotations, Data: data}, tm, Options{})
 			if f.Status != StatusVerified || f.Signer.Key != "cosign.pub" || !contains(f.Covers, digest) {
 				t.Errorf("real cosign bundle: %+v", f)

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"fmt"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/internal/sign"
 	"github.com/airlock-oci/airlock/verify"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -31,7 +32,7 @@ func ExampleCheck() {
 		panic(err)
 	}
 	f := verify.Check(verify.Evidence{
-		Kind: verify.KindCosignSignature, Subject: digest,
+		Kind: artifact.KindCosignSignature, Subject: digest,
 		MediaType: layer.MediaType, Annotations: layer.Annotations, Data: layer.Data,
 	}, &verify.TrustMaterial{Sources: []verify.TrustSource{{Name: "file:trusted_root.json", Root: tr}}}, verify.Options{})
 	fmt.Println(f.Status, f.Signer.Identity, f.Signer.Issuer)

@@ -3,10 +3,11 @@ package verify
 import (
 	"testing"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/internal/sign"
 )
 
-var fuzzKinds = []Kind{KindCosignSignature, KindCosignAttestation, KindSigstoreBundle, KindBuildKitAttestation, KindCosignSBOM, KindReferrer}
+var fuzzKinds = []Kind{artifact.KindCosignSignature, artifact.KindCosignAttestation, artifact.KindSigstoreBundle, artifact.KindBuildKitAttestation, artifact.KindCosignSBOM, artifact.KindReferrer}
 
 // FuzzCheck feeds hostile layer data and annotations for every kind to
 // Check: it must never panic, and never report verified without a signer.
@@ -19,13 +20,13 @@ func FuzzCheck(f *testing.F) {
 		a := l.Annotations
 		f.Add(uint8(kindIndex(kind)), l.Data, a[annSignature], a[annCertificate], a[annBundle], a[annRFC3161], a[annPredicate])
 	}
-	add(KindCosignSignature, ok(keyless.CosignSignature(testRepo, testDigest, sign.WithTimestamp())))
-	add(KindCosignSignature, ok(key.CosignSignature(testRepo, testDigest)))
-	add(KindCosignAttestation, ok(keyless.CosignAttestation(slsa)))
-	add(KindCosignAttestation, ok(keyless.CosignAttestation(slsa, sign.WithIntotoEntry())))
-	add(KindSigstoreBundle, ok(keyless.CosignSignBundle(testRepo, testDigest)).Layers[0])
-	add(KindSigstoreBundle, ok(key.AttestationBundle(slsa)).Layers[0])
-	add(KindBuildKitAttestation, sign.Layer{Data: slsa})
+	add(artifact.KindCosignSignature, ok(keyless.CosignSignature(testRepo, testDigest, sign.WithTimestamp())))
+	add(artifact.KindCosignSignature, ok(key.CosignSignature(testRepo, testDigest)))
+	add(artifact.KindCosignAttestation, ok(keyless.CosignAttestation(slsa)))
+	add(artifact.KindCosignAttestation, ok(keyless.CosignAttestation(slsa, sign.WithIntotoEntry())))
+	add(artifact.KindSigstoreBundle, ok(keyless.CosignSignBundle(testRepo, testDigest)).Layers[0])
+	add(artifact.KindSigstoreBundle, ok(key.AttestationBundle(slsa)).Layers[0])
+	add(artifact.KindBuildKitAttestation, sign.Layer{Data: slsa})
 	f.Add(uint8(4), []byte("{}"), "", "", "", "", "")
 	f.Fuzz(func(t *testing.T, k uint8, data []byte, sig, cert, bundle, tsr, pred string) {
 		ev := Evidence{

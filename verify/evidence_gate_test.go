@@ -9,6 +9,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/internal/sign"
 )
 
@@ -22,7 +23,7 @@ func TestStatementWithoutPredicateTypeIsNoSignature(t *testing.T) {
 	keyless := sign.NewKeyless(e.vs, testIdentity, testIssuer)
 	st := ok(sign.Statement(testRepo, testDigest, "", map[string]any{}))
 	a := ok(keyless.AttestationBundle(st))
-	ev := layerEvidence(KindSigstoreBundle, testDigest, a.Layers[0])
+	ev := layerEvidence(artifact.KindSigstoreBundle, testDigest, a.Layers[0])
 	f := Check(ev, e.tm, Options{})
 	if f.Status == StatusVerified || !strings.Contains(f.Reason, "no predicateType") {
 		t.Fatalf("statement without predicateType: %s %q, want failed \"no predicateType\"", f.Status, f.Reason)
@@ -42,7 +43,7 @@ func TestStatementWithoutPredicateTypeIsNoSignature(t *testing.T) {
 	}
 	// Defence in depth: even a verified DSSE finding with a statement but
 	// no predicate type is not a signature.
-	forged := Finding{Kind: KindSigstoreBundle, Manifest: dSigM, Subject: testDigest, Status: StatusVerified,
+	forged := Finding{Kind: artifact.KindSigstoreBundle, Manifest: dSigM, Subject: testDigest, Status: StatusVerified,
 		Signer: &Signer{Identity: testIdentity, Issuer: testIssuer}, Covers: []string{testDigest}, TLog: tlogProof(),
 		Statement: st}
 	img.Findings = []Finding{forged}
@@ -77,7 +78,7 @@ func TestFutureTimesRefused(t *testing.T) {
 	now := time.Now()
 	// The leaf is valid for ten minutes: a log time five minutes ahead is
 	// inside it, so only the clock check can refuse it.
-	ahead := layerEvidence(KindCosignSignature, testDigest, ok(keyless.CosignSignature(testRepo, testDigest, sign.WithIntegratedTime(now.Add(5*time.Minute).Truncate(time.Second)))))
+	ahead := layerEvidence(artifact.KindCosignSignature, testDigest, ok(keyless.CosignSignature(testRepo, testDigest, sign.WithIntegratedTime(now.Add(5*time.Minute).Truncate(time.Second)))))
 	f := Check(ahead, e.tm, Options{Now: now})
 	if f.Status != StatusFailed || errFromReason(f.Reason) != ErrFutureTime || !strings.Contains(f.Reason, "integrated at") {
 		t.Fatalf("log entry 5m ahead: %s %q, want %v", f.Status, f.Reason, ErrFutureTime)
@@ -95,12 +96,12 @@ func TestFutureTimesRefused(t *testing.T) {
 		t.Fatalf("bundle judged after it was made: %s %q", f.Status, f.Reason)
 	}
 	// An RFC 3161 time alone (key signature, no log).
-	keyTSA := layerEvidence(KindCosignSignature, testDigest, ok(sign.NewKey(e.key, e.vs).CosignSignature(testRepo, testDigest, sign.WithoutTLog(), sign.WithTimestamp())))
+	keyTSA := layerEvidence(artifact.KindCosignSignature, testDigest, ok(sign.NewKey(e.key, e.vs).CosignSignature(testRepo, testDigest, sign.WithoutTLog(), sign.WithTimestamp())))
 	if f := Check(keyTSA, e.tm, Options{Now: now.Add(-10 * time.Minute)}); f.Status != StatusFailed || !strings.Contains(f.Reason, "rfc3161 time") {
 		t.Fatalf("RFC 3161 time ahead: %s %q", f.Status, f.Reason)
 	}
 	// The fixtures' default times are sane: signed now, judged now.
-	if f := Check(layerEvidence(KindCosignSignature, testDigest, ok(keyless.CosignSignature(testRepo, testDigest))), e.tm, Options{}); f.Status != StatusVerified {
+	if f := Check(layerEvidence(artifact.KindCosignSignature, testDigest, ok(keyless.CosignSignature(testRepo, testDigest))), e.tm, Options{}); f.Status != StatusVerified {
 		t.Fatalf("default fixture time: %s %q", f.Status, f.Reason)
 	}
 }
@@ -117,9 +118,9 @@ func TestKeyUnderTwoNames(t *testing.T) {
 	kid := ok(keyID(&e.key.PublicKey))
 	signer := sign.NewKey(e.key, nil)
 	evs := []Evidence{
-		layerEvidence(KindCosignSignature, testDigest, ok(signer.CosignSignature(testRepo, testDigest))),
-		layerEvidence(KindCosignSignature, testDigest, ok(sign.NewKey(e.key, e.vs).CosignSignature(testRepo, testDigest))),
-		layerEvidence(KindCosignAttestation, testDigest, ok(sign.NewKey(e.key, e.vs).CosignAttestation(ok(sign.Statement(testRepo, testDigest, sign.PredicateSPDX, sign.SPDXDocument("app"))), sign.WithIntotoEntry()))),
+		layerEvidence(artifact.KindCosignSignature, testDigest, ok(signer.CosignSignature(testRepo, testDigest))),
+		layerEvidence(artifact.KindCosignSignature, testDigest, ok(sign.NewKey(e.key, e.vs).CosignSignature(testRepo, testDigest))),
+		layerEvidence(artifact.KindCosignAttestation, testDigest, ok(sign.NewKey(e.key, e.vs).CosignAttestation(ok(sign.Statement(testRepo, testDigest, sign.PredicateSPDX, sign.SPDXDocument("app"))), sign.WithIntotoEntry()))),
 	}
 	for i, ev := range evs {
 		f := Check(ev, tm, Options{})
@@ -129,7 +130,7 @@ func TestKeyUnderTwoNames(t *testing.T) {
 		for _, name := range []string{"keys/a.pub", "keys/b.pub"} {
 			p := mustPolicy(t, header+"rules:\n  - name: r\n    images: [\"**\"]\n    signers: [{key: "+name+"}]\n")
 			res := p.Evaluate(ImageInput{Reference: testRepo + ":1", Digest: testDigest, Findings: []Finding{f}})
-			if res.Verdict != VerdictPass && ev.Kind == KindCosignSignature {
+			if res.Verdict != VerdictPass && ev.Kind == artifact.KindCosignSignature {
 				t.Errorf("evidence %d, policy naming %s: %s %+v", i, name, res.Verdict, res.Rules)
 			}
 		}
@@ -145,7 +146,7 @@ func TestKeyUnderTwoNames(t *testing.T) {
 		t.Errorf("reason %q", res.Rules[0].Reason)
 	}
 	// The other key is not matched by either name.
-	if got := Check(layerEvidence(KindCosignSignature, testDigest, ok(sign.NewKey(e.otherKey, nil).CosignSignature(testRepo, testDigest))), tm, Options{}); got.Signer == nil || got.Signer.Key != "keys/other.pub" || len(got.Signer.Keys) != 0 {
+	if got := Check(layerEvidence(artifact.KindCosignSignature, testDigest, ok(sign.NewKey(e.otherKey, nil).CosignSignature(testRepo, testDigest))), tm, Options{}); got.Signer == nil || got.Signer.Key != "keys/other.pub" || len(got.Signer.Keys) != 0 {
 		t.Fatalf("other key: %+v", got.Signer)
 	}
 }
@@ -158,9 +159,9 @@ func TestKeySignedWithOnlyTimestamp(t *testing.T) {
 	e := newEnv(t)
 	key := sign.NewKey(e.key, e.vs) // e.vs is the TSA
 	slsa := ok(sign.Statement(testRepo, testDigest, sign.PredicateSLSAProvenanceV1, sign.SLSAProvenance("https://builder.example/gh", "https://github.com/example/app")))
-	sigEv := layerEvidence(KindCosignSignature, testDigest, ok(key.CosignSignature(testRepo, testDigest, sign.WithoutTLog(), sign.WithTimestamp())))
-	attEv := layerEvidence(KindCosignAttestation, testDigest, ok(key.CosignAttestation(slsa, sign.WithoutTLog(), sign.WithTimestamp())))
-	bundle := layerEvidence(KindSigstoreBundle, testDigest, ok(key.AttestationBundle(slsa, sign.WithoutTLog())).Layers[0])
+	sigEv := layerEvidence(artifact.KindCosignSignature, testDigest, ok(key.CosignSignature(testRepo, testDigest, sign.WithoutTLog(), sign.WithTimestamp())))
+	attEv := layerEvidence(artifact.KindCosignAttestation, testDigest, ok(key.CosignAttestation(slsa, sign.WithoutTLog(), sign.WithTimestamp())))
+	bundle := layerEvidence(artifact.KindSigstoreBundle, testDigest, ok(key.AttestationBundle(slsa, sign.WithoutTLog())).Layers[0])
 
 	other := ok(ca.NewVirtualSigstore())
 	otherTM := &TrustMaterial{Sources: []TrustSource{{Name: "file:other-tsa.json", Root: ok(root.NewTrustedRootFromJSON(ok(sign.TrustedRootJSON(other))))}}, Keys: e.tm.Keys}
@@ -192,7 +193,7 @@ func TestKeySignedWithOnlyTimestamp(t *testing.T) {
 			}
 			// timestamp: required is met by it.
 			p := mustPolicy(t, header+"rules:\n  - name: r\n    images: [\"**\"]\n    threshold: 0\n    timestamp: required\n    signers: [{key: cosign.pub}]\n    attestations: [{predicateType: "+sign.PredicateSLSAProvenanceV1+"}]\n")
-			if tc.ev.Kind == KindCosignSignature {
+			if tc.ev.Kind == artifact.KindCosignSignature {
 				p = mustPolicy(t, header+"rules:\n  - name: r\n    images: [\"**\"]\n    timestamp: required\n    signers: [{key: cosign.pub}]\n")
 			}
 			if res := p.Evaluate(ImageInput{Reference: testRepo + ":1", Digest: testDigest, Findings: []Finding{f}}); res.Verdict != VerdictPass {
@@ -207,8 +208,8 @@ func TestKeySignedWithOnlyTimestamp(t *testing.T) {
 func TestFailedAttestationListedAsNotCounted(t *testing.T) {
 	e := newEnv(t)
 	slsa := ok(sign.Statement(testRepo, testDigest, sign.PredicateSLSAProvenanceV1, sign.SLSAProvenance("https://builder.example/gh", "https://github.com/example/app")))
-	wrongKey := layerEvidence(KindCosignAttestation, testDigest, ok(sign.NewKey(e.otherKey, e.vs).CosignAttestation(slsa)))
-	bundleWrongKey := layerEvidence(KindSigstoreBundle, testDigest, ok(sign.NewKey(e.otherKey, e.vs).AttestationBundle(slsa)).Layers[0])
+	wrongKey := layerEvidence(artifact.KindCosignAttestation, testDigest, ok(sign.NewKey(e.otherKey, e.vs).CosignAttestation(slsa)))
+	bundleWrongKey := layerEvidence(artifact.KindSigstoreBundle, testDigest, ok(sign.NewKey(e.otherKey, e.vs).AttestationBundle(slsa)).Layers[0])
 	garbled := wrongKey
 	garbled.Data = []byte("{not json")
 	p := mustPolicy(t, header+`rules:

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/internal/sign"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
@@ -161,13 +162,13 @@ func TestCheck(t *testing.T) {
 	spdx := ok(sign.Statement(testRepo, testDigest, sign.PredicateSPDX, sign.SPDXDocument("app", "openssl", "zlib")))
 
 	sig := func(s *sign.Signer, digest string, o ...sign.Option) Evidence {
-		return layerEvidence(KindCosignSignature, testDigest, ok(s.CosignSignature(testRepo, digest, o...)))
+		return layerEvidence(artifact.KindCosignSignature, testDigest, ok(s.CosignSignature(testRepo, digest, o...)))
 	}
 	att := func(s *sign.Signer, st []byte, o ...sign.Option) Evidence {
-		return layerEvidence(KindCosignAttestation, testDigest, ok(s.CosignAttestation(st, o...)))
+		return layerEvidence(artifact.KindCosignAttestation, testDigest, ok(s.CosignAttestation(st, o...)))
 	}
 	bundleEv := func(a sign.Artifact, subject string) Evidence {
-		ev := layerEvidence(KindSigstoreBundle, subject, a.Layers[0])
+		ev := layerEvidence(artifact.KindSigstoreBundle, subject, a.Layers[0])
 		ev.ArtifactType = a.ArtifactType
 		return ev
 	}
@@ -243,7 +244,7 @@ func TestCheck(t *testing.T) {
 		e["canonicalizedBody"] = base64.StdEncoding.EncodeToString([]byte(strings.Replace(body, `"kind":"dsse"`, `"kind":"dsse" `, 1)))
 	})
 
-	buildkit := Evidence{Kind: KindBuildKitAttestation, Subject: testDigest, MediaType: "application/vnd.in-toto+json",
+	buildkit := Evidence{Kind: artifact.KindBuildKitAttestation, Subject: testDigest, MediaType: "application/vnd.in-toto+json",
 		Annotations: map[string]string{annBKPredicate: sign.PredicateSPDX}, Data: spdx}
 
 	noKeys := &TrustMaterial{Sources: e.tm.Sources}
@@ -393,9 +394,9 @@ func TestCheck(t *testing.T) {
 			want{status: StatusFailed, err: ErrSignature}},
 		{"buildkit statement", buildkit, e.tm,
 			want{status: StatusUnsigned, predicate: sign.PredicateSPDX, covers: testDigest}},
-		{"cosign sbom", Evidence{Kind: KindCosignSBOM, Subject: testDigest, Data: []byte("{}")}, e.tm,
+		{"cosign sbom", Evidence{Kind: artifact.KindCosignSBOM, Subject: testDigest, Data: []byte("{}")}, e.tm,
 			want{status: StatusUnsigned}},
-		{"other referrer", Evidence{Kind: KindReferrer, Subject: testDigest, Data: []byte("x")}, e.tm,
+		{"other referrer", Evidence{Kind: artifact.KindReferrer, Subject: testDigest, Data: []byte("x")}, e.tm,
 			want{status: StatusUnsigned}},
 		{"unknown kind", Evidence{Kind: "notation", Subject: testDigest}, e.tm,
 			want{status: StatusUnverifiable, reason: "unknown evidence kind"}},
@@ -478,7 +479,7 @@ func hasTimestamp(ts []Timestamp, kind string) bool {
 
 func TestCheckSCTRequirement(t *testing.T) {
 	e := newEnv(t)
-	ev := layerEvidence(KindCosignSignature, testDigest, ok(sign.NewKeyless(e.vs, testIdentity, testIssuer).CosignSignature(testRepo, testDigest)))
+	ev := layerEvidence(artifact.KindCosignSignature, testDigest, ok(sign.NewKeyless(e.vs, testIdentity, testIssuer).CosignSignature(testRepo, testDigest)))
 	yes := true
 	f := Check(ev, e.tm, Options{RequireSCT: &yes})
 	if f.Status != StatusFailed || !strings.Contains(f.Reason, "certificate timestamp") {
@@ -508,8 +509,8 @@ func TestCheckConcurrent(t *testing.T) {
 	e := newEnv(t)
 	s := sign.NewKeyless(e.vs, testIdentity, testIssuer)
 	evs := []Evidence{
-		layerEvidence(KindCosignSignature, testDigest, ok(s.CosignSignature(testRepo, testDigest))),
-		layerEvidence(KindSigstoreBundle, testDigest, ok(s.CosignSignBundle(testRepo, testDigest)).Layers[0]),
+		layerEvidence(artifact.KindCosignSignature, testDigest, ok(s.CosignSignature(testRepo, testDigest))),
+		layerEvidence(artifact.KindSigstoreBundle, testDigest, ok(s.CosignSignBundle(testRepo, testDigest)).Layers[0]),
 	}
 	var wg sync.WaitGroup
 	errs := make(chan string, 16)

@@ -3,6 +3,8 @@ package verify
 import (
 	"strings"
 	"testing"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // Issue 9 §4: provenance BuildKit puts inside the index is vouched for by
@@ -18,7 +20,7 @@ func TestBuildKitAttestationCoveredByIndexSignature(t *testing.T) {
         condition: predicate.runDetails.builder.id == "https://github.com/actions/runner"
 `)
 	bk := func(builder string) Finding {
-		return Finding{Kind: KindBuildKitAttestation, Manifest: dOther, Layer: 0, Subject: dAMD64, Status: StatusUnsigned,
+		return Finding{Kind: artifact.KindBuildKitAttestation, Manifest: dOther, Layer: 0, Subject: dAMD64, Status: StatusUnsigned,
 			PredicateType: slsaV1, Covers: []string{dAMD64},
 			Statement: statement(t, slsaV1, slsaPredicate("https://github.com/acme/app", builder), dAMD64)}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // ImageInput is one image as the policy sees it: its names, digest,
@@ -197,9 +199,9 @@ func findingCovers(f *Finding, digest string) bool {
 
 func isSignatureFinding(f *Finding) bool {
 	switch f.Kind {
-	case KindCosignSignature:
+	case artifact.KindCosignSignature:
 		return true
-	case KindSigstoreBundle:
+	case artifact.KindSigstoreBundle:
 		// A message signature carries no statement; a DSSE bundle is a
 		// signature only with the cosign signing predicate. A verified
 		// statement without a predicate type is neither.
@@ -213,9 +215,9 @@ func isSignatureFinding(f *Finding) bool {
 
 func isAttestationFinding(f *Finding) bool {
 	switch f.Kind {
-	case KindCosignAttestation, KindBuildKitAttestation:
+	case artifact.KindCosignAttestation, artifact.KindBuildKitAttestation:
 		return true
-	case KindSigstoreBundle, KindReferrer, KindCosignSBOM:
+	case artifact.KindSigstoreBundle, artifact.KindReferrer, artifact.KindCosignSBOM:
 		return f.PredicateType != ""
 	}
 	return false
@@ -453,7 +455,7 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 		}
 		found++
 		by, note := "", ""
-		if f.Kind == KindBuildKitAttestation {
+		if f.Kind == artifact.KindBuildKitAttestation {
 			voucher, problem := r.indexVoucher(f, a.Signers, img, bound)
 			if problem != "" {
 				problems.add(problem)

@@ -3,6 +3,8 @@ package verify
 import (
 	"strings"
 	"testing"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 const header = "apiVersion: airlock.dev/v1\nkind: Policy\n"
@@ -149,9 +151,9 @@ func TestEvaluateSignatures(t *testing.T) {
 	withLogTime := keylessSig("release@acme.com", googleIss, dIndex)
 	withLogTime.Timestamps = []Timestamp{{Kind: "tlog-integrated"}}
 	bundleSig := keylessSig(ghWorkflow, ghIssuer, dIndex)
-	bundleSig.Kind, bundleSig.PredicateType = KindSigstoreBundle, CosignSignPredicateType
+	bundleSig.Kind, bundleSig.PredicateType = artifact.KindSigstoreBundle, CosignSignPredicateType
 	bundleAtt := keylessSig(ghWorkflow, ghIssuer, dIndex)
-	bundleAtt.Kind, bundleAtt.PredicateType = KindSigstoreBundle, slsaV1
+	bundleAtt.Kind, bundleAtt.PredicateType = artifact.KindSigstoreBundle, slsaV1
 	verifiedNoSigner := keylessSig(ghWorkflow, ghIssuer, dIndex)
 	verifiedNoSigner.Signer = nil
 
@@ -340,7 +342,7 @@ func TestEvaluateAttestations(t *testing.T) {
 	unverified := good
 	unverified.Status, unverified.Reason, unverified.Statement = StatusFailed, "DSSE signature does not verify", nil
 	otherImage := attestation(t, slsaV1, slsaPredicate("https://github.com/acme/app", "https://github.com/actions/runner/github-hosted"), gh, dOther)
-	buildkit := Finding{Kind: KindBuildKitAttestation, Manifest: dOther, Subject: dAMD64, Status: StatusUnsigned,
+	buildkit := Finding{Kind: artifact.KindBuildKitAttestation, Manifest: dOther, Subject: dAMD64, Status: StatusUnsigned,
 		PredicateType: slsaV1, Covers: []string{dIndex}, Reason: "unsigned BuildKit statement",
 		Statement: statement(t, slsaV1, slsaPredicate("https://github.com/acme/app", "https://github.com/actions/runner"), dIndex)}
 	noStatement := good

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/verify"
 )
 
@@ -27,7 +28,7 @@ rules:
 	digest := "sha256:" + strings.Repeat("a", 64)
 	// In airlock the findings come from verify.Check on each piece of evidence.
 	finding := verify.Finding{
-		Kind: verify.KindCosignSignature, Subject: digest, Status: verify.StatusVerified,
+		Kind: artifact.KindCosignSignature, Subject: digest, Status: verify.StatusVerified,
 		Signer: &verify.Signer{
 			Identity: "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0",
 			Issuer:   "https://token.actions.githubusercontent.com",
@@ -86,7 +87,7 @@ func ExampleReport_Summary() {
 		Reference: "registry.example.com/app:1",
 		Digest:    digest,
 		Findings: []verify.Finding{{
-			Kind: verify.KindCosignSignature, Manifest: "sha256:" + strings.Repeat("d", 64), Subject: digest,
+			Kind: artifact.KindCosignSignature, Manifest: "sha256:" + strings.Repeat("d", 64), Subject: digest,
 			Status: verify.StatusVerified, Signer: &verify.Signer{Key: "cosign.pub", KeyID: "3f2a9c0d1e4b5a6f"},
 			Covers: []string{digest}, Reason: "no transparency log vouches for this signature",
 		}},

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // Digests used across the policy and report tests.
@@ -44,7 +46,7 @@ func tlogProof() []TLogProof {
 // keylessSig is a verified keyless cosign signature covering digests.
 func keylessSig(subject, issuer string, covers ...string) Finding {
 	return Finding{
-		Kind: KindCosignSignature, Manifest: dSigM, Subject: covers[0], Status: StatusVerified,
+		Kind: artifact.KindCosignSignature, Manifest: dSigM, Subject: covers[0], Status: StatusVerified,
 		Signer: &Signer{Identity: subject, Issuer: issuer}, Covers: covers, TLog: tlogProof(),
 		TrustMaterial: []string{"tuf:sigstore"},
 	}
@@ -53,7 +55,7 @@ func keylessSig(subject, issuer string, covers ...string) Finding {
 // keySig is a verified key signature without a transparency log entry.
 func keySig(name, keyID string, covers ...string) Finding {
 	return Finding{
-		Kind: KindCosignSignature, Manifest: dSigM, Subject: covers[0], Status: StatusVerified,
+		Kind: artifact.KindCosignSignature, Manifest: dSigM, Subject: covers[0], Status: StatusVerified,
 		Signer: &Signer{Key: name, KeyID: keyID}, Covers: covers,
 		Reason:        "no transparency log vouches for this signature",
 		TrustMaterial: []string{"key:" + name},
@@ -83,7 +85,7 @@ func statement(t testing.TB, predicateType string, predicate any, subjects ...st
 // attestation is a verified keyless attestation (legacy .att) covering digests.
 func attestation(t testing.TB, predicateType string, predicate any, signer Signer, covers ...string) Finding {
 	return Finding{
-		Kind: KindCosignAttestation, Manifest: dSigM, Subject: covers[0], Status: StatusVerified,
+		Kind: artifact.KindCosignAttestation, Manifest: dSigM, Subject: covers[0], Status: StatusVerified,
 		Signer: &signer, Covers: covers, PredicateType: predicateType,
 		Statement: statement(t, predicateType, predicate, covers...), TLog: tlogProof(),
 		TrustMaterial: []string{"tuf:sigstore"},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/internal/sign"
 	"github.com/airlock-oci/airlock/verify"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -69,22 +70,22 @@ func TestPolicyOverRealEvidence(t *testing.T) {
 		}
 		return f
 	}
-	sig := check(verify.KindCosignSignature, must(release.CosignSignature(repo, digest)))
+	sig := check(artifact.KindCosignSignature, must(release.CosignSignature(repo, digest)))
 	art, err := release.CosignSignBundle(repo, digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundleSig := verify.Check(verify.Evidence{Kind: verify.KindSigstoreBundle, Subject: digest, ArtifactType: art.ArtifactType,
+	bundleSig := verify.Check(verify.Evidence{Kind: artifact.KindSigstoreBundle, Subject: digest, ArtifactType: art.ArtifactType,
 		MediaType: art.Layers[0].MediaType, Annotations: art.Layers[0].Annotations, Data: art.Layers[0].Data}, tm, verify.Options{})
 	if bundleSig.Status != verify.StatusVerified {
 		t.Fatalf("cosign sign --new-bundle-format fixture did not verify: %s", bundleSig.Reason)
 	}
-	malSig := check(verify.KindCosignSignature, must(mallory.CosignSignature(repo, digest)))
-	prov := check(verify.KindCosignAttestation, must(release.CosignAttestation(statement(sign.PredicateSLSAProvenanceV1,
+	malSig := check(artifact.KindCosignSignature, must(mallory.CosignSignature(repo, digest)))
+	prov := check(artifact.KindCosignAttestation, must(release.CosignAttestation(statement(sign.PredicateSLSAProvenanceV1,
 		sign.SLSAProvenance("https://github.com/actions/runner/github-hosted", "https://github.com/acme/app")))))
-	forked := check(verify.KindCosignAttestation, must(release.CosignAttestation(statement(sign.PredicateSLSAProvenanceV1,
+	forked := check(artifact.KindCosignAttestation, must(release.CosignAttestation(statement(sign.PredicateSLSAProvenanceV1,
 		sign.SLSAProvenance("https://github.com/actions/runner/github-hosted", "https://github.com/evil/app")))))
-	sbom := check(verify.KindCosignAttestation, must(scanner.CosignAttestation(statement(sign.PredicateSPDX, sign.SPDXDocument("app", "openssl", "zlib")))))
+	sbom := check(artifact.KindCosignAttestation, must(scanner.CosignAttestation(statement(sign.PredicateSPDX, sign.SPDXDocument("app", "openssl", "zlib")))))
 
 	policy, err := verify.ParsePolicy([]byte(`apiVersion: airlock.dev/v1
 kind: Policy

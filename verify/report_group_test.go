@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // catalogueImage is an image that passed with a key signature and an
@@ -20,9 +22,9 @@ func catalogueImage(i int, key string) ImageResult {
 		Rules: []RuleResult{{Name: "command-line", Requirement: "signatures", Satisfied: true,
 			Reason: "1 of 1 required signers on " + d}},
 		Findings: []Finding{
-			{Kind: KindCosignSignature, Status: StatusVerified, Manifest: fmt.Sprintf("sha256:%064x", 1000+i), Subject: d,
+			{Kind: artifact.KindCosignSignature, Status: StatusVerified, Manifest: fmt.Sprintf("sha256:%064x", 1000+i), Subject: d,
 				Signer: signer, Covers: []string{d}, TrustMaterial: []string{"key:" + key}, Reason: "accepted as of " + d},
-			{Kind: KindCosignAttestation, Status: StatusVerified, PredicateType: "https://slsa.dev/provenance/v1",
+			{Kind: artifact.KindCosignAttestation, Status: StatusVerified, PredicateType: "https://slsa.dev/provenance/v1",
 				Manifest: fmt.Sprintf("sha256:%064x", 2000+i), Subject: d, Signer: signer, TrustMaterial: []string{"key:" + key}},
 		},
 		Verdict: VerdictPass,

@@ -15,6 +15,8 @@ import (
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // CheckBundle verifies a Sigstore bundle (v0.1-v0.3, JSON) for artifact:
@@ -32,17 +34,17 @@ func CheckBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts O
 	return checkTimes(checkBundle(bundleJSON, artifact, tm, opts), opts)
 }
 
-func checkBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts Options) Finding {
-	f := Finding{Kind: KindSigstoreBundle, Subject: artifact.Digest}
+func checkBundle(bundleJSON []byte, target Artifact, tm *TrustMaterial, opts Options) Finding {
+	f := Finding{Kind: artifact.KindSigstoreBundle, Subject: target.Digest}
 	if tm == nil {
 		tm = &TrustMaterial{}
 	}
 	if len(bundleJSON) > MaxEvidenceSize {
 		return fail(f, fmt.Errorf("%w: bundle %d bytes > %d", ErrEvidenceTooLarge, len(bundleJSON), MaxEvidenceSize))
 	}
-	digest := artifact.Digest
-	if artifact.Bytes != nil {
-		d := sha256Digest(artifact.Bytes)
+	digest := target.Digest
+	if target.Bytes != nil {
+		d := sha256Digest(target.Bytes)
 		if digest != "" && digest != d {
 			return fail(f, fmt.Errorf("%w: artifact bytes hash to %s, not %s", ErrSubjectMismatch, d, digest))
 		}
@@ -78,8 +80,8 @@ func checkBundle(bundleJSON []byte, artifact Artifact, tm *TrustMaterial, opts O
 		stJSON = env.Payload
 	}
 	art := func() sgverify.ArtifactPolicyOption {
-		if artifact.Bytes != nil {
-			return sgverify.WithArtifact(bytes.NewReader(artifact.Bytes))
+		if target.Bytes != nil {
+			return sgverify.WithArtifact(bytes.NewReader(target.Bytes))
 		}
 		return sgverify.WithArtifactDigest("sha256", raw)
 	}

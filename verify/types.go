@@ -5,31 +5,14 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
-// Kind names a kind of evidence attached to an image. The values are stable:
-// they appear in the JSON report and in policy files.
-type Kind string
-
-const (
-	// KindCosignSignature is one layer of a legacy cosign signature manifest
-	// (tag sha256-<hex>.sig): a simple-signing payload and its signature.
-	KindCosignSignature Kind = "cosign-signature"
-	// KindCosignAttestation is one layer of a legacy cosign attestation
-	// manifest (tag sha256-<hex>.att): a DSSE envelope around an in-toto statement.
-	KindCosignAttestation Kind = "cosign-attestation"
-	// KindSigstoreBundle is an OCI 1.1 referrer carrying a Sigstore bundle
-	// (v0.1-v0.3): a message signature or a DSSE attestation.
-	KindSigstoreBundle Kind = "sigstore-bundle"
-	// KindCosignSBOM is a legacy cosign SBOM (tag sha256-<hex>.sbom); unsigned by itself.
-	KindCosignSBOM Kind = "cosign-sbom"
-	// KindBuildKitAttestation is an in-toto statement BuildKit stores inside an
-	// image index (platform unknown/unknown); unsigned.
-	KindBuildKitAttestation Kind = "buildkit-attestation"
-	// KindReferrer is any other OCI referrer (notation signature, SBOM, VEX...):
-	// carried, not verified.
-	KindReferrer Kind = "referrer"
-)
+// Kind names a kind of evidence attached to an image (package artifact
+// holds the values). They are stable: they appear in the JSON report and in
+// policy files.
+type Kind = artifact.Kind
 
 // Status is the outcome of checking one piece of evidence.
 type Status string

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
 )
 
@@ -16,13 +17,13 @@ func inspectedImage(i int, withAttestation bool) airlock.InspectedImage {
 		Image: bundle.Image{
 			Reference: fmt.Sprintf("registry.example/cat/app%04d:v1", i), Digest: d,
 			Platforms: []bundle.Platform{{Platform: "linux/amd64", Digest: d}},
-			Artifacts: []bundle.Artifact{{Kind: bundle.KindCosignSignature, Digest: fmt.Sprintf("sha256:%064x", 1000+i), Subject: d, FoundBy: "legacy-tag"}},
+			Artifacts: []bundle.Artifact{{Kind: artifact.KindCosignSignature, Digest: fmt.Sprintf("sha256:%064x", 1000+i), Subject: d, FoundBy: "legacy-tag"}},
 		},
 		TotalSize: 1 << 20,
 		Vouching:  airlock.Vouching{Signatures: 1, Attestations: map[string]int{}, Other: map[string]int{}},
 	}
 	if withAttestation {
-		img.Artifacts = append(img.Artifacts, bundle.Artifact{Kind: bundle.KindCosignAttestation, Digest: fmt.Sprintf("sha256:%064x", 2000+i),
+		img.Artifacts = append(img.Artifacts, bundle.Artifact{Kind: artifact.KindCosignAttestation, Digest: fmt.Sprintf("sha256:%064x", 2000+i),
 			Subject: d, FoundBy: "legacy-tag", PredicateTypes: []string{"https://slsa.dev/provenance/v1"}})
 		img.Vouching.Attestations["https://slsa.dev/provenance/v1"] = 1
 	}

@@ -43,7 +43,7 @@ func TestCatalogueVerifies(t *testing.T) {
 	for _, img := range ins.Images {
 		kinds := map[string]int{}
 		for _, a := range img.Artifacts {
-			kinds[a.Kind]++
+			kinds[string(a.Kind)]++
 		}
 		if kinds["cosign-signature"] != 1 || kinds["cosign-attestation"] != 1 || kinds["sigstore-bundle"] != 1 || len(img.Artifacts) != 3 {
 			t.Errorf("%s carries %v, want one legacy signature, one attestation, one bundle", img.Reference, kinds)

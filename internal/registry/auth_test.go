@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 type staticKeychain struct{ user, pass string }
@@ -60,7 +62,7 @@ func TestAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(findAttached(d, f.amd.Digest, KindCosignSignature)) != 1 || findAttached(d, f.amd.Digest, KindCosignSignature)[0].Manifest.Digest != sig.Digest {
+			if len(findAttached(d, f.amd.Digest, artifact.KindCosignSignature)) != 1 || findAttached(d, f.amd.Digest, artifact.KindCosignSignature)[0].Manifest.Digest != sig.Digest {
 				t.Errorf("signature not found with credentials: %v", kinds(d))
 			}
 			mu.Lock()

@@ -14,18 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
-)
 
-// Kinds of attached artifacts (Attached.Kind).
-const (
-	KindCosignSignature     = "cosign-signature"     // tag sha256-<hex>.sig (or a cosign OCI 1.1 signature referrer)
-	KindCosignAttestation   = "cosign-attestation"   // tag sha256-<hex>.att
-	KindCosignSBOM          = "cosign-sbom"          // tag sha256-<hex>.sbom
-	KindSigstoreBundle      = "sigstore-bundle"      // referrer carrying a Sigstore bundle
-	KindNotationSignature   = "notation-signature"   // referrer application/vnd.cncf.notary.signature
-	KindSBOM                = "sbom"                 // referrer with an SPDX or CycloneDX type
-	KindBuildKitAttestation = "buildkit-attestation" // attestation manifest inside an index
-	KindReferrer            = "referrer"             // any other referrer
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // Annotation keys read by discovery.
@@ -78,11 +68,11 @@ func (n Node) Descriptor() v1.Descriptor {
 
 // Attached is an artifact that refers to a manifest of the image.
 type Attached struct {
-	Kind           string
+	Kind           artifact.Kind
 	Manifest       Node
-	Subject        v1.Hash // the manifest it is attached to
-	FoundBy        string  // FoundByReferrersAPI, FoundByFallbackTag, FoundByLegacyTag, FoundByInIndex
-	Tag            string  // the legacy tag, for FoundByLegacyTag
+	Subject        v1.Hash          // the manifest it is attached to
+	FoundBy        artifact.FoundBy // artifact.FoundByReferrersAPI, artifact.FoundByFallbackTag, artifact.FoundByLegacyTag, artifact.FoundByInIndex
+	Tag            string           // the legacy tag, for artifact.FoundByLegacyTag
 	PredicateTypes []string
 	// Children are the manifests below an attached index (rare: oras attach of an index).
 	Children []Node
@@ -382,7 +372,7 @@ func (d *discoverer) walkChildren(ctx context.Context, repo name.Repository, chi
 				return fmt.Errorf("%w: attestation manifest %s: annotation %s: %w", ErrInvalidManifest, ch.Digest, AnnotationDockerReferenceDigest, err)
 			}
 			d.addBlobs(repo, t.m)
-			d.addAttached(Attached{Kind: KindBuildKitAttestation, Manifest: t.node, Subject: subj, FoundBy: FoundByInIndex, PredicateTypes: predicateTypes(t.m)})
+			d.addAttached(Attached{Kind: artifact.KindBuildKitAttestation, Manifest: t.node, Subject: subj, FoundBy: artifact.FoundByInIndex, PredicateTypes: predicateTypes(t.m)})
 			continue
 		}
 		var p v1.Platform
@@ -486,10 +476,13 @@ func (c *Client) checkImagePlatform(ctx context.Context, root Node, m *manifest,
 	return fmt.Errorf("%w: single-platform image %s is %s, requested %s", ErrPlatformNotFound, root.Digest, got.String(), strings.Join(req, ", "))
 }
 
-var legacySuffixes = []struct{ suffix, kind string }{
-	{".sig", KindCosignSignature},
-	{".att", KindCosignAttestation},
-	{".sbom", KindCosignSBOM},
+var legacySuffixes = []struct {
+	suffix string
+	kind   artifact.Kind
+}{
+	{".sig", artifact.KindCosignSignature},
+	{".att", artifact.KindCosignAttestation},
+	{".sbom", artifact.KindCosignSBOM},
 }
 
 // found is an attached artifact and what merging it needs.
@@ -541,7 +534,7 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 			if err != nil {
 				return nil, fmt.Errorf("legacy tag %s:%s: %w", repo, tag, err)
 			}
-			if err := add(found{a: Attached{Kind: l.kind, Manifest: node, Subject: s.digest, FoundBy: FoundByLegacyTag, Tag: tag, PredicateTypes: predicateTypes(m)}, m: m}); err != nil {
+			if err := add(found{a: Attached{Kind: l.kind, Manifest: node, Subject: s.digest, FoundBy: artifact.FoundByLegacyTag, Tag: tag, PredicateTypes: predicateTypes(m)}, m: m}); err != nil {
 				return nil, err
 			}
 		}
@@ -599,7 +592,7 @@ func isSBOMType(t string) bool {
 }
 
 // classify gives the kind of a referrer from its own manifest.
-func classify(m *manifest) string {
+func classify(m *manifest) artifact.Kind {
 	types := []string{m.artifactType()}
 	if m.Config != nil {
 		types = append(types, string(m.Config.MediaType))
@@ -610,19 +603,19 @@ func classify(m *manifest) string {
 	at := m.artifactType()
 	switch {
 	case slices.ContainsFunc(types, isBundleType):
-		return KindSigstoreBundle
+		return artifact.KindSigstoreBundle
 	case at == MediaTypeNotarySignature:
-		return KindNotationSignature
+		return artifact.KindNotationSignature
 	case at == "application/vnd.dev.cosign.artifact.sig.v1+json":
-		return KindCosignSignature
+		return artifact.KindCosignSignature
 	case at == "application/vnd.dev.cosign.artifact.att.v1+json":
-		return KindCosignAttestation
+		return artifact.KindCosignAttestation
 	case at == "application/vnd.dev.cosign.artifact.sbom.v1+json":
-		return KindCosignSBOM
+		return artifact.KindCosignSBOM
 	case isSBOMType(at):
-		return KindSBOM
+		return artifact.KindSBOM
 	}
-	return KindReferrer
+	return artifact.KindReferrer
 }
 
 // predicateTypes collects predicate types from the manifest's and its layers' annotations.

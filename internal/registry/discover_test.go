@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 func checkNodes(t *testing.T, d *Discovery) {
@@ -58,21 +60,21 @@ func TestDiscoverSingleImageLegacyTags(t *testing.T) {
 				t.Fatalf("unexpected filter/platforms: %+v %+v", d.Filter, d.Platforms)
 			}
 			want := map[v1.Hash]struct {
-				kind    string
+				kind    artifact.Kind
 				subject v1.Hash
 				tag     string
 			}{
-				sig.Digest:     {KindCosignSignature, imgDesc.Digest, FallbackTag(imgDesc.Digest) + ".sig"},
-				att.Digest:     {KindCosignAttestation, imgDesc.Digest, FallbackTag(imgDesc.Digest) + ".att"},
-				sbom.Digest:    {KindCosignSBOM, imgDesc.Digest, FallbackTag(imgDesc.Digest) + ".sbom"},
-				sbomSig.Digest: {KindCosignSignature, sbom.Digest, FallbackTag(sbom.Digest) + ".sig"},
+				sig.Digest:     {artifact.KindCosignSignature, imgDesc.Digest, FallbackTag(imgDesc.Digest) + ".sig"},
+				att.Digest:     {artifact.KindCosignAttestation, imgDesc.Digest, FallbackTag(imgDesc.Digest) + ".att"},
+				sbom.Digest:    {artifact.KindCosignSBOM, imgDesc.Digest, FallbackTag(imgDesc.Digest) + ".sbom"},
+				sbomSig.Digest: {artifact.KindCosignSignature, sbom.Digest, FallbackTag(sbom.Digest) + ".sig"},
 			}
 			if len(d.Attached) != len(want) {
 				t.Fatalf("attached = %v, want %d", kinds(d), len(want))
 			}
 			for _, a := range d.Attached {
 				w, ok := want[a.Manifest.Digest]
-				if !ok || a.Kind != w.kind || a.Subject != w.subject || a.Tag != w.tag || a.FoundBy != FoundByLegacyTag {
+				if !ok || a.Kind != w.kind || a.Subject != w.subject || a.Tag != w.tag || a.FoundBy != artifact.FoundByLegacyTag {
 					t.Errorf("attached %+v, want %+v", a, w)
 				}
 				if a.Manifest.Digest == att.Digest && !slices.Equal(a.PredicateTypes, []string{"https://slsa.dev/provenance/v1"}) {
@@ -159,9 +161,9 @@ func TestDiscoverMultiArchReferrers(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkNodes(t, d)
-			how := FoundByFallbackTag
+			how := artifact.FoundByFallbackTag
 			if api {
-				how = FoundByReferrersAPI
+				how = artifact.FoundByReferrersAPI
 			}
 			if d.Root.Digest != f.index.Digest || !d.Root.MediaType.IsIndex() {
 				t.Fatalf("root %s", d.Root.Digest)
@@ -171,19 +173,19 @@ func TestDiscoverMultiArchReferrers(t *testing.T) {
 			}
 			checks := []struct {
 				subject v1.Hash
-				kind    string
+				kind    artifact.Kind
 				digest  v1.Hash
-				foundBy string
+				foundBy artifact.FoundBy
 				pt      []string
 			}{
-				{f.index.Digest, KindSigstoreBundle, f.idxBundle.Digest, how, []string{"https://sigstore.dev/cosign/sign/v1"}},
-				{f.index.Digest, KindSBOM, f.sbom.Digest, how, nil},
-				{f.arm.Digest, KindSigstoreBundle, f.armBundle.Digest, how, []string{"https://slsa.dev/provenance/v1"}},
-				{f.amd.Digest, KindNotationSignature, f.notat.Digest, how, nil},
-				{f.idxBundle.Digest, KindReferrer, f.bundleSig.Digest, how, nil},
-				{f.arm.Digest, KindCosignSignature, legacy.Digest, FoundByLegacyTag, nil},
-				{f.amd.Digest, KindBuildKitAttestation, v1.Hash{}, FoundByInIndex, []string{"https://slsa.dev/provenance/v0.2"}},
-				{f.arm.Digest, KindBuildKitAttestation, v1.Hash{}, FoundByInIndex, []string{"https://slsa.dev/provenance/v0.2"}},
+				{f.index.Digest, artifact.KindSigstoreBundle, f.idxBundle.Digest, how, []string{"https://sigstore.dev/cosign/sign/v1"}},
+				{f.index.Digest, artifact.KindSBOM, f.sbom.Digest, how, nil},
+				{f.arm.Digest, artifact.KindSigstoreBundle, f.armBundle.Digest, how, []string{"https://slsa.dev/provenance/v1"}},
+				{f.amd.Digest, artifact.KindNotationSignature, f.notat.Digest, how, nil},
+				{f.idxBundle.Digest, artifact.KindReferrer, f.bundleSig.Digest, how, nil},
+				{f.arm.Digest, artifact.KindCosignSignature, legacy.Digest, artifact.FoundByLegacyTag, nil},
+				{f.amd.Digest, artifact.KindBuildKitAttestation, v1.Hash{}, artifact.FoundByInIndex, []string{"https://slsa.dev/provenance/v0.2"}},
+				{f.arm.Digest, artifact.KindBuildKitAttestation, v1.Hash{}, artifact.FoundByInIndex, []string{"https://slsa.dev/provenance/v0.2"}},
 			}
 			for _, c := range checks {
 				got := findAttached(d, c.subject, c.kind)
@@ -204,7 +206,7 @@ func TestDiscoverMultiArchReferrers(t *testing.T) {
 			}
 			// The bundle's artifact type comes from the manifest, even when the
 			// fallback index says "empty".
-			if a := findAttached(d, f.index.Digest, KindSigstoreBundle); len(a) == 1 && a[0].Manifest.ArtifactType != MediaTypeSigstoreBundle03 {
+			if a := findAttached(d, f.index.Digest, artifact.KindSigstoreBundle); len(a) == 1 && a[0].Manifest.ArtifactType != MediaTypeSigstoreBundle03 {
 				t.Errorf("artifactType = %q", a[0].Manifest.ArtifactType)
 			}
 		})
@@ -252,11 +254,12 @@ func TestDiscoverSignaturesFrom(t *testing.T) {
 	}
 	for _, w := range []struct {
 		digest, subject v1.Hash
-		kind, foundBy   string
+		kind            artifact.Kind
+		foundBy         artifact.FoundBy
 	}{
-		{sig.Digest, f.amd.Digest, KindCosignSignature, FoundByLegacyTag},
-		{ref.Digest, f.index.Digest, KindSigstoreBundle, FoundByReferrersAPI},
-		{sigOfRef.Digest, ref.Digest, KindCosignSignature, FoundByLegacyTag},
+		{sig.Digest, f.amd.Digest, artifact.KindCosignSignature, artifact.FoundByLegacyTag},
+		{ref.Digest, f.index.Digest, artifact.KindSigstoreBundle, artifact.FoundByReferrersAPI},
+		{sigOfRef.Digest, ref.Digest, artifact.KindCosignSignature, artifact.FoundByLegacyTag},
 	} {
 		var got *Attached
 		for i := range d.Attached {
@@ -322,7 +325,7 @@ func TestDiscoverPlatformFilter(t *testing.T) {
 			t.Errorf("carried %s on %s although it does not cover the filtered image", a.Kind, a.Subject)
 		}
 	}
-	if len(findAttached(d, f.arm.Digest, KindSigstoreBundle)) != 1 || len(findAttached(d, f.arm.Digest, KindBuildKitAttestation)) != 1 {
+	if len(findAttached(d, f.arm.Digest, artifact.KindSigstoreBundle)) != 1 || len(findAttached(d, f.arm.Digest, artifact.KindBuildKitAttestation)) != 1 {
 		t.Errorf("arm64 attachments missing: %v", kinds(d))
 	}
 
@@ -331,7 +334,7 @@ func TestDiscoverPlatformFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Root.Digest != f.index.Digest || len(findAttached(d, f.index.Digest, KindSigstoreBundle)) != 1 || len(d.Filter.Dropped) != 0 {
+	if d.Root.Digest != f.index.Digest || len(findAttached(d, f.index.Digest, artifact.KindSigstoreBundle)) != 1 || len(d.Filter.Dropped) != 0 {
 		t.Errorf("full filter changed the index: %s %v", d.Root.Digest, kinds(d))
 	}
 
@@ -432,7 +435,7 @@ func TestDiscoverNestedAndIndexReferrer(t *testing.T) {
 	if len(d.Platforms) != 3 || !d.Platforms[0].Node.MediaType.IsIndex() || d.Platforms[1].Node.Digest != descOf(t, imgs[0]).Digest {
 		t.Fatalf("platforms = %+v", d.Platforms)
 	}
-	a := findAttached(d, outer.Digest, KindReferrer)
+	a := findAttached(d, outer.Digest, artifact.KindReferrer)
 	if len(a) != 1 || a[0].Manifest.Digest != artDesc.Digest || len(a[0].Children) != 1 || a[0].Children[0].Digest != descOf(t, art).Digest {
 		t.Fatalf("index referrer = %+v (all %v)", a, kinds(d))
 	}
@@ -441,7 +444,7 @@ func TestDiscoverNestedAndIndexReferrer(t *testing.T) {
 	if !slices.ContainsFunc(d.Blobs, func(b BlobRef) bool { return b.Desc.Digest == ld }) {
 		t.Error("blobs of the attached index's child missing")
 	}
-	if len(findAttached(d, descOf(t, imgs[1]).Digest, KindBuildKitAttestation)) != 1 {
+	if len(findAttached(d, descOf(t, imgs[1]).Digest, artifact.KindBuildKitAttestation)) != 1 {
 		t.Errorf("attestations in nested index missing: %v", kinds(d))
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // testRegistry is ggcr's in-memory registry on loopback, with a request log
@@ -297,12 +299,12 @@ func multiArch(t *testing.T) (v1.ImageIndex, []v1.Image) {
 func kinds(d *Discovery) map[string]int {
 	out := map[string]int{}
 	for _, a := range d.Attached {
-		out[a.Kind+"/"+a.FoundBy]++
+		out[string(a.Kind)+"/"+string(a.FoundBy)]++
 	}
 	return out
 }
 
-func findAttached(d *Discovery, subject v1.Hash, kind string) []Attached {
+func findAttached(d *Discovery, subject v1.Hash, kind artifact.Kind) []Attached {
 	var out []Attached
 	for _, a := range d.Attached {
 		if a.Subject == subject && a.Kind == kind {

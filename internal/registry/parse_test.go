@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 const hexA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -70,14 +72,15 @@ func TestParseNextLink(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
-		raw, want string
+		raw  string
+		want artifact.Kind
 	}{
-		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2}}`, KindSigstoreBundle},
-		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2},"layers":[{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.2","digest":"sha256:` + hexA + `","size":2}]}`, KindSigstoreBundle},
-		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.cncf.notary.signature","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2}}`, KindNotationSignature},
-		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.cyclonedx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2}}`, KindSBOM},
-		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/spdx+json","digest":"sha256:` + hexA + `","size":2},"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + hexA + `","size":2}}`, KindSBOM},
-		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2}}`, KindReferrer},
+		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2}}`, artifact.KindSigstoreBundle},
+		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2},"layers":[{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.2","digest":"sha256:` + hexA + `","size":2}]}`, artifact.KindSigstoreBundle},
+		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.cncf.notary.signature","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2}}`, artifact.KindNotationSignature},
+		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.cyclonedx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2}}`, artifact.KindSBOM},
+		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/spdx+json","digest":"sha256:` + hexA + `","size":2},"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + hexA + `","size":2}}`, artifact.KindSBOM},
+		{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hexA + `","size":2}}`, artifact.KindReferrer},
 	} {
 		m, err := parseManifest([]byte(tc.raw), "")
 		if err != nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // mirror pushes a discovery into dst the way the import side must: blobs,
@@ -48,7 +50,7 @@ func mirror(t *testing.T, c *Client, d *Discovery, dst name.Repository, tag stri
 		push(p.Node, "")
 	}
 	for _, a := range d.Attached {
-		if a.FoundBy == FoundByInIndex {
+		if a.FoundBy == artifact.FoundByInIndex {
 			push(a.Manifest, "")
 		}
 	}
@@ -59,8 +61,8 @@ func mirror(t *testing.T, c *Client, d *Discovery, dst name.Repository, tag stri
 	}
 	for _, a := range d.Attached {
 		switch a.FoundBy {
-		case FoundByInIndex:
-		case FoundByLegacyTag:
+		case artifact.FoundByInIndex:
+		case artifact.FoundByLegacyTag:
 			push(a.Manifest, a.Tag)
 		default:
 			push(a.Manifest, "")
@@ -74,7 +76,7 @@ func mirror(t *testing.T, c *Client, d *Discovery, dst name.Repository, tag stri
 }
 
 type attKey struct {
-	kind            string
+	kind            artifact.Kind
 	digest, subject v1.Hash
 }
 
@@ -115,12 +117,12 @@ func TestPushRoundTrip(t *testing.T) {
 				if !slices.Equal(attSet(got), attSet(d)) {
 					t.Errorf("attachments differ:\n got %v\nwant %v", attSet(got), attSet(d))
 				}
-				want := FoundByFallbackTag
+				want := artifact.FoundByFallbackTag
 				if dstAPI {
-					want = FoundByReferrersAPI
+					want = artifact.FoundByReferrersAPI
 				}
 				for _, a := range got.Attached {
-					if a.Kind == KindSigstoreBundle && a.FoundBy != want {
+					if a.Kind == artifact.KindSigstoreBundle && a.FoundBy != want {
 						t.Errorf("bundle found by %s, want %s", a.FoundBy, want)
 					}
 				}
@@ -210,7 +212,7 @@ func TestAddFallbackReferrer(t *testing.T) {
 		t.Error("entries not sorted by digest")
 	}
 	descs, how, err := c.Referrers(ctx, repo, subject.Digest)
-	if err != nil || how != FoundByFallbackTag || len(descs) != 2 {
+	if err != nil || how != artifact.FoundByFallbackTag || len(descs) != 2 {
 		t.Errorf("Referrers = %v, %s, %v", descs, how, err)
 	}
 	// A fallback tag holding something else is not overwritten.
@@ -467,7 +469,7 @@ func TestReferrersPagination(t *testing.T) {
 		return true
 	})
 	descs, how, err := testClient().Referrers(ctx, repo, subject.Digest)
-	if err != nil || how != FoundByReferrersAPI {
+	if err != nil || how != artifact.FoundByReferrersAPI {
 		t.Fatal(how, err)
 	}
 	var got []v1.Hash

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/internal/testenv"
 )
 
@@ -67,10 +68,10 @@ func TestRealRegistryAndCosign(t *testing.T) {
 			t.Errorf("%s: %d, want %d (all %v)", k, got[k], n, got)
 		}
 	}
-	if b := findAttached(d, idxDesc.Digest, KindSigstoreBundle); len(b) != 1 || b[0].Manifest.ArtifactType != MediaTypeSigstoreBundle03 || !slices.Contains(b[0].PredicateTypes, "https://sigstore.dev/cosign/sign/v1") {
+	if b := findAttached(d, idxDesc.Digest, artifact.KindSigstoreBundle); len(b) != 1 || b[0].Manifest.ArtifactType != MediaTypeSigstoreBundle03 || !slices.Contains(b[0].PredicateTypes, "https://sigstore.dev/cosign/sign/v1") {
 		t.Errorf("bundle = %+v", b)
 	}
-	if a := findAttached(d, armDesc.Digest, KindCosignAttestation); len(a) != 1 || !slices.Contains(a[0].PredicateTypes, "https://slsa.dev/provenance/v1") {
+	if a := findAttached(d, armDesc.Digest, artifact.KindCosignAttestation); len(a) != 1 || !slices.Contains(a[0].PredicateTypes, "https://slsa.dev/provenance/v1") {
 		t.Errorf("attestation = %+v", a)
 	}
 

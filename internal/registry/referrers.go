@@ -16,14 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-)
 
-// How an attached artifact was found (Attached.FoundBy; second result of Referrers).
-const (
-	FoundByReferrersAPI = "referrers-api"
-	FoundByFallbackTag  = "fallback-tag"
-	FoundByLegacyTag    = "legacy-tag"
-	FoundByInIndex      = "in-index"
+	"github.com/airlock-oci/airlock/artifact"
 )
 
 // maxReferrerPages bounds Link pagination.
@@ -54,22 +48,22 @@ func noReferrersAPI(err error) bool {
 // referrers API when the registry serves it (following Link pagination), else
 // through the fallback tag. The descriptors are as listed (their artifactType
 // may be wrong in fallback indexes: read the manifests). foundBy is
-// FoundByReferrersAPI or FoundByFallbackTag. No referrers is (nil, foundBy, nil);
+// artifact.FoundByReferrersAPI or artifact.FoundByFallbackTag. No referrers is (nil, foundBy, nil);
 // a registry that does not answer is an error.
-func (c *Client) Referrers(ctx context.Context, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, string, error) {
+func (c *Client) Referrers(ctx context.Context, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, artifact.FoundBy, error) {
 	descs, err := c.referrersAPI(ctx, repo, subject)
 	if err == nil {
-		return descs, FoundByReferrersAPI, nil
+		return descs, artifact.FoundByReferrersAPI, nil
 	}
 	if !noReferrersAPI(err) {
-		return nil, FoundByReferrersAPI, fmt.Errorf("listing referrers of %s@%s: %w", repo, subject, err)
+		return nil, artifact.FoundByReferrersAPI, fmt.Errorf("listing referrers of %s@%s: %w", repo, subject, err)
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "no referrers API, reading fallback tag", slog.String("repo", repo.String()), slog.String("subject", subject.String()))
 	descs, err = c.fallbackReferrers(ctx, repo, subject)
 	if err != nil {
-		return nil, FoundByFallbackTag, fmt.Errorf("listing referrers of %s@%s through tag %s: %w", repo, subject, FallbackTag(subject), err)
+		return nil, artifact.FoundByFallbackTag, fmt.Errorf("listing referrers of %s@%s through tag %s: %w", repo, subject, FallbackTag(subject), err)
 	}
-	return descs, FoundByFallbackTag, nil
+	return descs, artifact.FoundByFallbackTag, nil
 }
 
 func (c *Client) referrersAPI(ctx context.Context, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, error) {
