@@ -224,7 +224,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	}
 	// Every check passed: persist the TUF state this bundle was verified
 	// against (rollback protection), then commit.
-	if _, _, refused, err := o.loadTrust(v.reader, v.inv, true); err != nil || refused {
+	if lt, err := o.loadTrust(v.reader, v.inv, true); err != nil || lt.refused {
 		cancelAll()
 		if err == nil {
 			err = fmt.Errorf("%w: the TUF state could not be persisted", ErrTrust)

@@ -227,10 +227,11 @@ func (o *options) hashBlobs(ctx context.Context, v *verified) error {
 func (o *options) judge(v *verified, persist bool) error {
 	r, inv := v.reader, v.inv
 	rep := v.report
-	tm, summaries, refused, err := o.loadTrust(r, inv, persist)
+	lt, err := o.loadTrust(r, inv, persist)
 	if err != nil {
 		return err
 	}
+	tm, summaries, refused := lt.material, lt.summaries, lt.refused
 	own, err := o.operatorMaterial(tm)
 	if err != nil {
 		return err
@@ -281,11 +282,20 @@ func (o *options) judge(v *verified, persist bool) error {
 	return nil
 }
 
+// loadedTrust is what loadTrust found in a bundle.
+type loadedTrust struct {
+	// material holds the trusted roots that passed.
+	material *verify.TrustMaterial
+	// summaries has one entry per trust source the bundle carries.
+	summaries []verify.TrustSummary
+	// refused: a source that matched a pin was refused.
+	refused bool
+}
+
 // loadTrust verifies the TUF sources a bundle carries against the pinned
-// roots and returns the trusted roots that passed, a summary per source, and
-// whether a source that matched a pin was refused. Nothing else the bundle
-// carries is trusted (see operatorMaterial for what the operator adds).
-func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist bool) (*verify.TrustMaterial, []verify.TrustSummary, bool, error) {
+// roots. Nothing else the bundle carries is trusted (see operatorMaterial
+// for what the operator adds).
+func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist bool) (*loadedTrust, error) {
 	tm := &verify.TrustMaterial{}
 	var sums []verify.TrustSummary
 	refused := false
@@ -294,7 +304,7 @@ func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist boo
 	if dir == "" {
 		d, err := trust.DefaultDir()
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("trust store: %w", err)
+			return nil, fmt.Errorf("trust store: %w", err)
 		}
 		dir = d
 	}
@@ -306,7 +316,7 @@ func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist boo
 			if store == nil {
 				s, err := trust.OpenStore(dir, trust.WithStoreLogger(o.logger))
 				if err != nil {
-					return nil, nil, false, fmt.Errorf("trust store %s: %w", dir, err)
+					return nil, fmt.Errorf("trust store %s: %w", dir, err)
 				}
 				store = s
 			}
@@ -356,7 +366,7 @@ func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist boo
 		}
 		sums = append(sums, sum)
 	}
-	return tm, sums, refused, nil
+	return &loadedTrust{material: tm, summaries: sums, refused: refused}, nil
 }
 
 // operatorMaterial loads what the operator configured by hand: trusted
@@ -459,10 +469,11 @@ func UpdateTrust(ctx context.Context, path string, opts ...Option) ([]verify.Tru
 	if err != nil {
 		return nil, err
 	}
-	_, sums, refused, err := o.loadTrust(r, inv, true)
+	lt, err := o.loadTrust(r, inv, true)
 	if err != nil {
 		return nil, err
 	}
+	sums, refused := lt.summaries, lt.refused
 	var tuf []verify.TrustSummary
 	for _, s := range sums {
 		if s.Kind == bundle.TrustKindTUF {

@@ -197,7 +197,7 @@ func (s *Store) Verify(files Files, tp TimePolicy, persist bool, opts ...VerifyO
 	}
 	o.logger.Debug("TUF source matched pin", "pin", m.pin.Name, "roots", broots.span())
 
-	res, err := s.verifyPin(m, bf, broots, tp, ref, audit, persist, o)
+	res, err := s.verifyPin(pinRun{match: m, bundle: bf, roots: broots, time: tp, ref: ref, persist: persist, opts: o})
 	if err != nil {
 		return nil, fmt.Errorf("pin %q: %w", m.pin.Name, err)
 	}
@@ -273,7 +273,25 @@ func lastUpdate(p Pin) string {
 	return p.LastUpdate.UTC().Format(time.RFC3339)
 }
 
-func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp TimePolicy, ref time.Time, audit, persist bool, o verifyOptions) (*Result, error) {
+// pinRun is one verification of a bundle's TUF source against the pin it
+// matched by content.
+type pinRun struct {
+	match   pinMatch       // the pin, and the root the updater starts from
+	bundle  *bundleFetcher // the bundle's TUF files
+	roots   bundleRoots    // the root chain the bundle carries
+	time    TimePolicy
+	ref     time.Time // reference time: TimePolicy.At for an audit, else Now (UTC)
+	persist bool      // commit the accepted state to the store
+	opts    verifyOptions
+}
+
+// audit reports whether the run reproduces a past verification (TimePolicy.At):
+// it then starts from the oldest accepted root the bundle carries and its
+// state is never applied.
+func (r pinRun) audit() bool { return !r.time.At.IsZero() }
+
+func (s *Store) verifyPin(run pinRun) (*Result, error) {
+	m, bf, tp, ref := run.match, run.bundle, run.time, run.ref
 	pinDir := s.pinDir(m.pin.Name)
 	work, err := os.MkdirTemp(pinDir, ".verify-")
 	if err != nil {
@@ -281,7 +299,7 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 	}
 	defer os.RemoveAll(work)
 	state := filepath.Join(work, "state")
-	if audit {
+	if run.audit() {
 		if err := os.Mkdir(state, 0o700); err != nil {
 			return nil, err
 		}
@@ -312,8 +330,8 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 		return nil, s.refreshError(err, &t, m, bf, ref, tp.MaxStaleness)
 	}
 	trusted := up.GetTrustedMetadataSet()
-	if trusted.Root.Signed.Version != broots.max {
-		return nil, fmt.Errorf("%w: the root chain stopped at v%d but the bundle carries roots up to v%d", ErrVerification, trusted.Root.Signed.Version, broots.max)
+	if trusted.Root.Signed.Version != run.roots.max {
+		return nil, fmt.Errorf("%w: the root chain stopped at v%d but the bundle carries roots up to v%d", ErrVerification, trusted.Root.Signed.Version, run.roots.max)
 	}
 	if err := loadDelegations(&trusted, bf.fetch, true); err != nil {
 		return nil, expiryError(err, &trusted, ref, tp.MaxStaleness)
@@ -323,8 +341,8 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 	// freeze attack" against the reference time itself. Timestamp (5.4) and
 	// snapshot (5.5) were checked by go-tuf at reference - MaxStaleness; say
 	// so when that allowance was used.
-	res := &Result{Pin: m.pin.Name, Audit: audit, Targets: map[string][]byte{}}
-	if audit {
+	res := &Result{Pin: m.pin.Name, Audit: run.audit(), Targets: map[string][]byte{}}
+	if run.audit() {
 		res.Notes = append(res.Notes, fmt.Sprintf("audit: verified as of %s, not at the current time %s; rollback state not applied",
 			ref.Format(time.RFC3339), tp.Now.UTC().Format(time.RFC3339)))
 	}
@@ -349,7 +367,7 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 	// Targets: every name the loaded roles list (the updater resolves each
 	// through the delegation tree), plus the requested ones.
 	required := map[string]bool{}
-	for _, n := range o.targets {
+	for _, n := range run.opts.targets {
 		required[n] = true
 	}
 	if _, ok := trusted.Targets[metadata.TARGETS].Signed.Targets["trusted_root.json"]; ok {
@@ -406,8 +424,8 @@ func (s *Store) verifyPin(m pinMatch, bf *bundleFetcher, broots bundleRoots, tp 
 	}
 	res.Roles = roles(&trusted)
 
-	if persist {
-		if err := s.commit(m, state, broots, res.Roles, tp.Now); err != nil {
+	if run.persist {
+		if err := s.commit(m, state, run.roots, res.Roles, tp.Now); err != nil {
 			return nil, fmt.Errorf("saving the accepted state: %w", err)
 		}
 	}
