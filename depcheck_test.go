@@ -13,10 +13,10 @@ const module = "github.com/airlock-oci/airlock"
 // bundle, trust and verify do not import each other, none of them talks to
 // registries, and the registry client knows nothing of bundles, trust or
 // verification. Only the orchestration (this package) joins them. The
-// shared vocabulary (artifact kinds, how an artifact was found) is a leaf
-// every package may import: it imports nothing of the module.
+// leaves every package may import (the artifact vocabulary, the verifying
+// reader, human-readable formatting) import nothing of the module.
 func TestDependencyDirections(t *testing.T) {
-	for _, leaf := range []string{"artifact"} {
+	for _, leaf := range []string{"artifact", "internal/content", "internal/human"} {
 		for dep := range moduleDeps(t, leaf, map[string]bool{}) {
 			t.Errorf("%s imports %s: a leaf imports nothing of the module", leaf, dep)
 		}

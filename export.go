@@ -21,6 +21,7 @@ import (
 
 	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/internal/human"
 	"github.com/airlock-oci/airlock/internal/registry"
 	"github.com/airlock-oci/airlock/trust"
 	"github.com/airlock-oci/airlock/verify"
@@ -276,7 +277,7 @@ func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf 
 				return img, err
 			}
 		}
-		ps := platformString(p.Platform)
+		ps := human.Platform(p.Platform)
 		if p.Platform.OS == "" {
 			ps = "unknown" // not an image config (an artifact, or a config without os)
 		}
@@ -618,14 +619,6 @@ func parsePlatforms(ss []string) ([]v1.Platform, error) {
 		}
 	}
 	return out, nil
-}
-
-func platformString(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }
 
 func readFileLimited(path string, max int64) ([]byte, error) {

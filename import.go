@@ -2,12 +2,9 @@ package airlock
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"slices"
 	"strings"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/internal/content"
 	"github.com/airlock-oci/airlock/internal/registry"
 	"github.com/airlock-oci/airlock/verify"
 )
@@ -646,15 +644,23 @@ func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *
 				if err != nil {
 					return nil, err
 				}
-				return &hashingReader{rc: rc, want: desc, done: func(err error) {
-					if err != nil {
-						failIntegrity(err)
-						return
-					}
-					mu.Lock()
-					hashed[d] = true
-					mu.Unlock()
-				}}, nil
+				// Hash the blob as it streams to the registry; a retried
+				// upload opens a new reader.
+				vr := content.NewVerifyReader(rc, "blob "+d.String(), d, size).
+					Wrap(bundle.ErrDigestMismatch, bundle.ErrDigestMismatch).
+					OnDone(func(err error) {
+						if err != nil {
+							failIntegrity(err)
+							return
+						}
+						mu.Lock()
+						hashed[d] = true
+						mu.Unlock()
+					})
+				return struct {
+					io.Reader
+					io.Closer
+				}{vr, rc}, nil
 			}
 			st, err := c.StageBlob(gctx, s.repo, desc, open)
 			if err != nil {
@@ -694,41 +700,6 @@ func (o *options) stageWhileHashing(ctx context.Context, c *registry.Client, v *
 	v.report.Integrity = verify.Integrity{OK: true, Blobs: len(r.Blobs()), Bytes: total}
 	return staged, serr
 }
-
-// hashingReader hashes a blob as it streams to the registry and reports,
-// at the end, whether it matched its digest (a mismatch is an error
-// wrapping bundle.ErrDigestMismatch). A retried upload opens a new one.
-type hashingReader struct {
-	rc   io.ReadCloser
-	want v1.Descriptor
-	h    hash.Hash
-	n    int64
-	done func(error)
-	sent bool
-}
-
-func (hr *hashingReader) Read(p []byte) (int, error) {
-	if hr.h == nil {
-		hr.h = sha256.New()
-	}
-	n, err := hr.rc.Read(p)
-	hr.h.Write(p[:n])
-	hr.n += int64(n)
-	if err == io.EOF && !hr.sent {
-		hr.sent = true
-		var ferr error
-		if got := hex.EncodeToString(hr.h.Sum(nil)); hr.n != hr.want.Size || got != hr.want.Digest.Hex {
-			ferr = fmt.Errorf("%w: blob %s: %d bytes hashing to sha256:%s", bundle.ErrDigestMismatch, hr.want.Digest, hr.n, got)
-		}
-		hr.done(ferr)
-		if ferr != nil {
-			return n, ferr
-		}
-	}
-	return n, err
-}
-
-func (hr *hashingReader) Close() error { return hr.rc.Close() }
 
 // commitImage mounts, from the repository that staged it, each committed
 // blob an earlier image shares, then pushes the plan's manifests in order:

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"strings"
@@ -16,6 +15,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/internal/content"
 )
 
 // ReaderOption configures Open.
@@ -344,45 +345,14 @@ func (r *Reader) Blob(h v1.Hash) (io.ReadCloser, error) {
 	if !ok {
 		return nil, fmt.Errorf("blob %s: %w", h, ErrNotFound)
 	}
-	return &verifyingReader{r: io.NewSectionReader(r.f, s.off, s.size), h: sha256.New(), want: h, size: s.size}, nil
+	return io.NopCloser(r.verifyingReader(h, s)), nil
 }
 
-type verifyingReader struct {
-	r    io.Reader
-	h    hash.Hash
-	want v1.Hash
-	size int64
-	n    int64
-	err  error
+// verifyingReader streams blob h, checking its size and sha256: a short
+// blob fails with ErrTruncated, other content with ErrDigestMismatch.
+func (r *Reader) verifyingReader(h v1.Hash, s span) *content.VerifyReader {
+	return content.NewVerifyReader(io.NewSectionReader(r.f, s.off, s.size), "blob "+h.String(), h, s.size).Wrap(ErrTruncated, ErrDigestMismatch)
 }
-
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	if v.err != nil {
-		return 0, v.err
-	}
-	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
-	if err == io.EOF {
-		err = v.finish()
-	}
-	if err != nil {
-		v.err = err
-	}
-	return n, err
-}
-
-func (v *verifyingReader) finish() error {
-	if v.n != v.size {
-		return fmt.Errorf("%w: blob %s: read %d bytes, want %d", ErrTruncated, v.want, v.n, v.size)
-	}
-	if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
-		return fmt.Errorf("%w: blob %s: content hashes to sha256:%s", ErrDigestMismatch, v.want, got)
-	}
-	return io.EOF
-}
-
-func (v *verifyingReader) Close() error { return nil }
 
 // ReadBlob reads a whole blob of at most max bytes and verifies it. A blob
 // over max is refused with ErrTooLarge before anything is read. Small

@@ -8,6 +8,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/airlock-oci/airlock/artifact"
+	"github.com/airlock-oci/airlock/internal/human"
 )
 
 // CheckedImage is one image of a bundle as the content-addressed graph
@@ -411,7 +412,7 @@ func (rc *reconciler) platforms(ci *CheckedImage, n *Node, listed []Platform) (m
 			seen[c.Digest] = true
 			p := "unknown"
 			if c.Platform != nil && c.Platform.OS != "" {
-				p = platformString(*c.Platform)
+				p = human.Platform(*c.Platform)
 			}
 			ci.Platforms = append(ci.Platforms, CheckedPlatform{Platform: p, Descriptor: plain(c)})
 			if cn := rc.g.Nodes[c.Digest]; cn != nil && cn.Index != nil {
@@ -449,18 +450,10 @@ func (rc *reconciler) configPlatform(n *Node, listed []Platform) (string, error)
 	if err != nil || cfg.OS == "" {
 		return "unknown", nil
 	}
-	return platformString(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}), nil
+	return human.Platform(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}), nil
 }
 
 const maxConfigSize = 1 << 20
-
-func platformString(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
 
 // samePlatforms checks that the inventory's platform list is exactly the
 // derived one (order aside).

@@ -2,8 +2,6 @@ package bundle
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -84,38 +82,26 @@ func (r *Reader) VerifySome(ctx context.Context, blobs []v1.Hash, progress func(
 	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, 1<<20)
-			hasher := sha256.New()
 			for h := range jobs {
-				s := r.blobs[h]
-				hasher.Reset()
-				sr := io.NewSectionReader(r.f, s.off, s.size)
-				var n int64
+				vr := r.verifyingReader(h, r.blobs[h])
 				for {
 					if err := gctx.Err(); err != nil {
 						return err
 					}
-					m, err := sr.Read(buf)
-					hasher.Write(buf[:m])
-					n += int64(m)
+					m, err := vr.Read(buf)
 					report(int64(m))
 					if err == io.EOF {
+						break
+					}
+					if verr := vr.Err(); verr != nil {
+						mu.Lock()
+						errs = append(errs, verr)
+						mu.Unlock()
 						break
 					}
 					if err != nil {
 						return fmt.Errorf("reading blob %s: %w", h, err)
 					}
-				}
-				var sum [sha256.Size]byte
-				if n != s.size {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("%w: blob %s: read %d bytes, want %d", ErrTruncated, h, n, s.size))
-					mu.Unlock()
-					continue
-				}
-				if got := hex.EncodeToString(hasher.Sum(sum[:0])); got != h.Hex {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("%w: blob %s: content hashes to sha256:%s", ErrDigestMismatch, h, got))
-					mu.Unlock()
 				}
 			}
 			return nil

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/airlock-oci/airlock/internal/human"
 )
 
 // PredicateBundle is the predicate type of the in-toto statement a bundle
@@ -269,6 +271,6 @@ type ExpectedBlob struct {
 
 func (r *Report) deltaSummary(sw *summaryWriter) {
 	if e := r.ExpectedAtTarget; e != nil {
-		sw.line("  delta:      %d blobs (%s) expected at the target, not carried", e.Count, humanBytes(e.Bytes))
+		sw.line("  delta:      %d blobs (%s) expected at the target, not carried", e.Count, human.Bytes(e.Bytes))
 	}
 }

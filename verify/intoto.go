@@ -140,9 +140,9 @@ func checkIntoto(f Finding, envJSON []byte, env *legacyEnvelope, vm *protobundle
 			f.TLog = []TLogProof{proof}
 			f.Timestamps = []Timestamp{{Kind: "tlog-integrated", Time: it, Authority: tl.BaseURL}}
 			if !requireSCT {
-				note = joinNotes(note, "no signed certificate timestamp required: "+sctWhy(opts))
+				note = addNote(note, "no signed certificate timestamp required: "+sctWhy(opts))
 			}
-			f.Reason = addNote(f.Reason, joinNotes(note, "intoto 0.0.1 entry checked by airlock (SET, entry body, certificate chain, DSSE signature)"))
+			f.Reason = addNote(f.Reason, addNote(note, "intoto 0.0.1 entry checked by airlock (SET, entry body, certificate chain, DSSE signature)"))
 			return f
 		}
 		return fail(f, fmt.Errorf("%w: %s", ErrSignature, strings.Join(errs, "; ")))
@@ -179,7 +179,7 @@ func checkIntoto(f Finding, envJSON []byte, env *legacyEnvelope, vm *protobundle
 			f.TrustMaterial = []string{"key:" + k.Name, src.Name}
 			f.TLog = []TLogProof{proof}
 			f.Timestamps = []Timestamp{{Kind: "tlog-integrated", Time: it, Authority: tl.BaseURL}}
-			f.Reason = addNote(f.Reason, joinNotes(note, "intoto 0.0.1 entry checked by airlock (SET, entry body, DSSE signature)"))
+			f.Reason = addNote(f.Reason, addNote(note, "intoto 0.0.1 entry checked by airlock (SET, entry body, DSSE signature)"))
 			return f
 		}
 		if len(tm.Sources) == 0 {
@@ -187,13 +187,6 @@ func checkIntoto(f Finding, envJSON []byte, env *legacyEnvelope, vm *protobundle
 		}
 	}
 	return fail(f, fmt.Errorf("%w: %s", ErrSignature, strings.Join(errs, "; ")))
-}
-
-func joinNotes(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
 }
 
 // verifyLegacySET checks a Rekor v1 signed entry timestamp against the

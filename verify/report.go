@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/airlock-oci/airlock/internal/human"
 )
 
 // ReportSchema identifies version 1 of the report format (docs/report.md).
@@ -288,12 +290,12 @@ func (r *Report) SummaryOutcome(w io.Writer, outcome string, code int) {
 		}
 	}
 	if r.Integrity.OK {
-		sw.line("  integrity:  ok: %d blobs, %s checked against their digests", r.Integrity.Blobs, humanBytes(r.Integrity.Bytes))
+		sw.line("  integrity:  ok: %d blobs, %s checked against their digests", r.Integrity.Blobs, human.Bytes(r.Integrity.Bytes))
 	} else {
 		if r.Integrity.Error == "" {
 			sw.line("  integrity:  NOT CHECKED: the command stopped before every blob was hashed")
 		} else {
-			sw.line("  integrity:  FAILED after %d blobs, %s: %s", r.Integrity.Blobs, humanBytes(r.Integrity.Bytes), r.Integrity.Error)
+			sw.line("  integrity:  FAILED after %d blobs, %s: %s", r.Integrity.Blobs, human.Bytes(r.Integrity.Bytes), r.Integrity.Error)
 		}
 	}
 	r.partsSummary(sw)
@@ -441,19 +443,6 @@ func abbrevHex(s string) string {
 		return s[:16]
 	}
 	return s
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // summaryWriter writes lines, escaping control and bidirectional

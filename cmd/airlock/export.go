@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/internal/human"
 	"github.com/airlock-oci/airlock/trust"
 )
 
@@ -200,7 +201,7 @@ func readList(path string) ([]string, error) {
 }
 
 func printExport(w interface{ Write([]byte) (int, error) }, res *airlock.ExportResult) {
-	fmt.Fprintf(w, "wrote %s (%s): %d images, %d blobs, %s\n", res.Bundle, humanBytes(res.Bytes), len(res.Images), res.Blobs, humanBytes(res.BlobBytes))
+	fmt.Fprintf(w, "wrote %s (%s): %d images, %d blobs, %s\n", res.Bundle, human.Bytes(res.Bytes), len(res.Images), res.Blobs, human.Bytes(res.BlobBytes))
 	printExportTransfer(w, res.Transfer)
 	for _, img := range res.Images {
 		fmt.Fprintf(w, "  %s\n    digest    %s\n    platforms %s\n", img.Reference, img.Digest, strings.Join(img.Platforms, ", "))

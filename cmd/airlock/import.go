@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/internal/human"
 )
 
 func importCommand() *cli.Command {
@@ -122,11 +123,11 @@ func printImport(w io.Writer, res *airlock.ImportResult) {
 		fmt.Fprintf(w, "\n%s -> %s\n", img.Source, img.Reference)
 		switch {
 		case res.DryRun:
-			fmt.Fprintf(w, "  %s %d blobs (%s), %d manifests, %d referrers\n", verb, img.Blobs, humanBytes(img.Bytes), len(img.Manifests), len(img.Referrers))
+			fmt.Fprintf(w, "  %s %d blobs (%s), %d manifests, %d referrers\n", verb, img.Blobs, human.Bytes(img.Bytes), len(img.Manifests), len(img.Referrers))
 		case img.Present == img.Blobs:
-			fmt.Fprintf(w, "  all %d blobs (%s) already there; %d manifests, %d referrers in place\n", img.Blobs, humanBytes(img.Bytes), len(img.Manifests), len(img.Referrers))
+			fmt.Fprintf(w, "  all %d blobs (%s) already there; %d manifests, %d referrers in place\n", img.Blobs, human.Bytes(img.Bytes), len(img.Manifests), len(img.Referrers))
 		default:
-			fmt.Fprintf(w, "  %s %d of %d blobs (%d already there, %s in all), %d manifests, %d referrers\n", verb, img.Blobs-img.Present, img.Blobs, img.Present, humanBytes(img.Bytes), len(img.Manifests), len(img.Referrers))
+			fmt.Fprintf(w, "  %s %d of %d blobs (%d already there, %s in all), %d manifests, %d referrers\n", verb, img.Blobs-img.Present, img.Blobs, img.Present, human.Bytes(img.Bytes), len(img.Manifests), len(img.Referrers))
 		}
 		for _, t := range img.Tags {
 			note := ""

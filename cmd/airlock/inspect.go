@@ -11,6 +11,7 @@ import (
 
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/bundle"
+	"github.com/airlock-oci/airlock/internal/human"
 )
 
 func inspectCommand() *cli.Command {
@@ -47,7 +48,7 @@ func inspectCommand() *cli.Command {
 const inspectGroupMin = 5
 
 func printInspection(w io.Writer, ins *airlock.Inspection) {
-	fmt.Fprintf(w, "bundle %s: %d blobs, %s (exported by %s %s at %s; informational)\n", ins.Bundle, ins.Blobs, humanBytes(ins.Bytes),
+	fmt.Fprintf(w, "bundle %s: %d blobs, %s (exported by %s %s at %s; informational)\n", ins.Bundle, ins.Blobs, human.Bytes(ins.Bytes),
 		ins.Exporter.Name, ins.Exporter.Version, ins.Exporter.Time.UTC().Format(time.RFC3339))
 	printInspectedTransfer(w, ins)
 	// Images alike (same platforms, same kinds of evidence found the same
@@ -70,7 +71,7 @@ func printInspection(w io.Writer, ins *airlock.Inspection) {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s\n", img.Reference)
-		fmt.Fprintf(w, "  digest     %s (%s)\n", img.Digest, humanBytes(img.TotalSize))
+		fmt.Fprintf(w, "  digest     %s (%s)\n", img.Digest, human.Bytes(img.TotalSize))
 		if img.SourceDigest != "" {
 			fmt.Fprintf(w, "  source     %s\n", img.SourceDigest)
 		}
@@ -189,7 +190,7 @@ func printInspectGroup(w io.Writer, images []airlock.InspectedImage, members []i
 	}
 	for _, i := range members {
 		img := &images[i]
-		fmt.Fprintf(w, "  %s  %s (%s)\n", img.Reference, img.Digest, humanBytes(img.TotalSize))
+		fmt.Fprintf(w, "  %s  %s (%s)\n", img.Reference, img.Digest, human.Bytes(img.TotalSize))
 	}
 }
 

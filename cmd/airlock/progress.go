@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/internal/human"
 )
 
 // maxInFlightShown caps the image names on the "in flight" line.
@@ -168,7 +169,7 @@ func (ph *phaseBar) counts() string {
 	if ph.blobsTotal > 0 {
 		parts = append(parts, fmt.Sprintf("%d/%d blobs", ph.blobsDone, ph.blobsTotal))
 	}
-	parts = append(parts, humanBytes(ph.done)+" / "+humanBytes(ph.total))
+	parts = append(parts, human.Bytes(ph.done)+" / "+human.Bytes(ph.total))
 	return strings.Join(parts, "  ")
 }
 

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/internal/human"
 )
 
 // Flags and output for signed, split bundles (docs/cli.md).
@@ -232,6 +233,6 @@ func printExportTransfer(w io.Writer, t *airlock.ExportedTransfer) {
 		fmt.Fprintf(w, "  signed    key id %s\n", t.KeyID)
 	}
 	if t.Omitted > 0 {
-		fmt.Fprintf(w, "  delta     %d blobs (%s) left out: the target holds them\n", t.Omitted, humanBytes(t.OmittedBytes))
+		fmt.Fprintf(w, "  delta     %d blobs (%s) left out: the target holds them\n", t.Omitted, human.Bytes(t.OmittedBytes))
 	}
 }

@@ -262,7 +262,7 @@ func (d *discoverer) walkRootIndex(ctx context.Context, root Node, rm *manifest)
 				kept = append(kept, ch)
 				keptDigests[ch.Digest] = true
 			} else {
-				f.Dropped = append(f.Dropped, platformString(ch.Platform)+" ("+ch.Digest.String()+")")
+				f.Dropped = append(f.Dropped, describePlatform(ch.Platform)+" ("+ch.Digest.String()+")")
 			}
 		}
 		if len(kept) == 0 {
@@ -395,7 +395,9 @@ func (d *discoverer) addAttached(a Attached) bool {
 	return true
 }
 
-func platformString(p *v1.Platform) string {
+// describePlatform names a descriptor's platform in ggcr's full form (OS
+// version and features included, unlike human.Platform), or says it has none.
+func describePlatform(p *v1.Platform) string {
 	if p == nil || p.String() == "" {
 		return "no platform"
 	}
@@ -406,7 +408,7 @@ func offered(children []v1.Descriptor) string {
 	var s []string
 	for _, ch := range children {
 		if !isAttestationManifest(ch) {
-			s = append(s, platformString(ch.Platform))
+			s = append(s, describePlatform(ch.Platform))
 		}
 	}
 	if len(s) == 0 {

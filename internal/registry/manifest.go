@@ -5,18 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-oci/airlock/internal/content"
 )
 
 // manifestAccept lists every manifest type airlock handles.
@@ -170,34 +169,11 @@ func sha256Hash(b []byte) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(s[:])}
 }
 
-// verifyReader checks size and digest as content streams through it.
+// verifyReader checks size and digest as content streams through it
+// (content.VerifyReader) and closes the stream it reads.
 type verifyReader struct {
-	rc   io.ReadCloser
-	h    hash.Hash
-	want v1.Hash
-	size int64
-	n    int64
-	what string
-
-	mu  sync.Mutex // err is read by the caller while a transport goroutine may still read
-	err error
-}
-
-// failed returns the size or digest error seen so far; nil-safe.
-func (v *verifyReader) failed() error {
-	if v == nil {
-		return nil
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.err
-}
-
-func (v *verifyReader) fail(err error) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.err = err
-	return err
+	*content.VerifyReader
+	io.Closer
 }
 
 func newVerifyReader(rc io.ReadCloser, desc v1.Descriptor, what string) (*verifyReader, error) {
@@ -207,31 +183,13 @@ func newVerifyReader(rc io.ReadCloser, desc v1.Descriptor, what string) (*verify
 	if desc.Size < 0 {
 		return nil, fmt.Errorf("%w: %s: negative size %d", ErrInvalidOption, what, desc.Size)
 	}
-	return &verifyReader{rc: rc, h: sha256.New(), want: desc.Digest, size: desc.Size, what: what}, nil
+	return &verifyReader{content.NewVerifyReader(rc, what, desc.Digest, desc.Size).Wrap(ErrDigestMismatch, ErrDigestMismatch), rc}, nil
 }
 
-func (v *verifyReader) Read(p []byte) (int, error) {
-	if err := v.failed(); err != nil {
-		return 0, err
+// failed returns the size or digest error seen so far; nil-safe.
+func (v *verifyReader) failed() error {
+	if v == nil {
+		return nil
 	}
-	if rem := v.size - v.n + 1; int64(len(p)) > rem {
-		p = p[:rem] // read at most one byte past the declared size
-	}
-	n, err := v.rc.Read(p)
-	v.n += int64(n)
-	v.h.Write(p[:n])
-	if v.n > v.size {
-		return 0, v.fail(fmt.Errorf("%w: %s: more than the declared %d bytes", ErrDigestMismatch, v.what, v.size))
-	}
-	if errors.Is(err, io.EOF) {
-		if v.n != v.size {
-			return n, v.fail(fmt.Errorf("%w: %s: %d bytes, declared %d", ErrDigestMismatch, v.what, v.n, v.size))
-		}
-		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
-			return n, v.fail(fmt.Errorf("%w: %s: content hashes to sha256:%s", ErrDigestMismatch, v.what, got))
-		}
-	}
-	return n, err
+	return v.Err()
 }
-
-func (v *verifyReader) Close() error { return v.rc.Close() }
