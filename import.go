@@ -68,6 +68,33 @@ type TagMove struct {
 	Note     string `json:"note,omitempty"`
 }
 
+// tagOutcome is what an import does with one tag, decided before anything
+// is committed.
+type tagOutcome int
+
+const (
+	tagNew      tagOutcome = iota // the target has no such tag: push it
+	tagPresent                    // it already points at the digest: nothing to do
+	tagForced                     // it points at another digest: moved (WithForce)
+	tagConflict                   // it points at another digest: left alone
+)
+
+// push reports whether the commit pushes the tag.
+func (t tagOutcome) push() bool { return t == tagNew || t == tagForced }
+
+// note is the receipt's TagMove.Note for the outcome.
+func (t tagOutcome) note() string {
+	switch t {
+	case tagPresent:
+		return "already there"
+	case tagForced:
+		return "moved (--force)"
+	case tagConflict:
+		return "not moved: points at another digest (use --force)"
+	}
+	return ""
+}
+
 // ErrTagConflict means a tag in the target points at another digest and
 // --force was not given: the tag was left alone.
 var ErrTagConflict = errors.New("tag points at a different digest in the target")
@@ -356,6 +383,7 @@ type pushPlan struct {
 	tags      []tagSet        // set last
 	omitted   []v1.Descriptor // blobs a delta bundle left out, checked at the target (delta.go)
 	moves     []TagMove       // what settleTags decided for each of tags
+	outcomes  []tagOutcome    // the same decisions, typed: they drive the commit
 }
 
 type artifactPush struct {
@@ -537,23 +565,23 @@ func (o *options) settleTags(ctx context.Context, c *registry.Client, p *pushPla
 		}
 	}
 	p.moves = make([]TagMove, len(p.tags))
+	p.outcomes = make([]tagOutcome, len(p.tags))
 	for i, t := range p.tags {
-		p.moves[i] = TagMove{Tag: t.tag, Digest: t.desc.Digest.String(), Moved: true}
+		out, previous := tagNew, ""
 		cur, err := c.Resolve(ctx, p.repo.Tag(t.tag))
 		switch {
 		case errors.Is(err, registry.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("checking tag %s: %w", t.tag, err)
 		case cur.Digest == t.desc.Digest:
-			p.moves[i].Note = "already there"
+			out = tagPresent
 		case o.force:
-			p.moves[i].Previous = cur.Digest.String()
-			p.moves[i].Note = "moved (--force)"
+			out, previous = tagForced, cur.Digest.String()
 		default:
-			p.moves[i].Previous = cur.Digest.String()
-			p.moves[i].Moved = false
-			p.moves[i].Note = "not moved: points at another digest (use --force)"
+			out, previous = tagConflict, cur.Digest.String()
 		}
+		p.outcomes[i] = out
+		p.moves[i] = TagMove{Tag: t.tag, Digest: t.desc.Digest.String(), Previous: previous, Moved: out != tagConflict, Note: out.note()}
 	}
 	ii.Tags = p.moves
 	return nil
@@ -761,7 +789,7 @@ func (o *options) commitImage(ctx context.Context, c *registry.Client, r *bundle
 		}
 	}
 	for i, t := range p.tags {
-		if !p.moves[i].Moved || p.moves[i].Note == "already there" {
+		if !p.outcomes[i].push() {
 			continue
 		}
 		if err := pushManifest(t.desc, t.tag); err != nil {

@@ -47,3 +47,25 @@ func TestPushPlanValidate(t *testing.T) {
 		})
 	}
 }
+
+// The commit pushes a tag by its typed outcome; the receipt's note is only
+// its description.
+func TestTagOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		out  tagOutcome
+		push bool
+		note string
+	}{
+		{tagNew, true, ""},
+		{tagPresent, false, "already there"},
+		{tagForced, true, "moved (--force)"},
+		{tagConflict, false, "not moved: points at another digest (use --force)"},
+	} {
+		if got := tc.out.push(); got != tc.push {
+			t.Errorf("outcome %d: push %v, want %v", tc.out, got, tc.push)
+		}
+		if got := tc.out.note(); got != tc.note {
+			t.Errorf("outcome %d: note %q, want %q", tc.out, got, tc.note)
+		}
+	}
+}
