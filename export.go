@@ -140,8 +140,12 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	}
 
 	pred := &verify.BundlePredicate{Sources: refs}
-	w, err := bundle.Create(out, append([]bundle.WriterOption{bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger),
-		bundle.WithProgress(o.fetchProgress(found))}, o.splitOptions(ctx, pred)...)...)
+	wopts := []bundle.WriterOption{bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger),
+		bundle.WithProgress(o.fetchProgress(found))}
+	if b := o.backoff; b != nil {
+		wopts = append(wopts, bundle.WithBackoff(b[0]))
+	}
+	w, err := bundle.Create(out, append(wopts, o.splitOptions(ctx, pred)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
@@ -551,6 +555,9 @@ func (o *options) emit(p Progress) {
 func (o *options) registryClient() (*registry.Client, error) {
 	ropts := []registry.Option{registry.WithKeychain(o.keychain), registry.WithLogger(o.logger),
 		registry.WithUserAgent("airlock/" + Version)}
+	if b := o.backoff; b != nil {
+		ropts = append(ropts, registry.WithBackoff(b[0], b[1]))
+	}
 	if len(o.insecure) > 0 {
 		ropts = append(ropts, registry.WithInsecureRegistries(o.insecure...))
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/artifact"
@@ -103,7 +104,7 @@ func TestExportFailureLeavesNothing(t *testing.T) {
 	})
 	ref := proxy.host() + "/vendor/app:1.0"
 	out := filepath.Join(f.dir, "fail.tar")
-	_, err := airlock.Export(context.Background(), out, []string{ref}, f.tuf())
+	_, err := airlock.Export(context.Background(), out, []string{ref}, f.tuf(), fastRetry)
 	if !errors.Is(err, airlock.ErrExport) {
 		t.Fatalf("err = %v, want ErrExport", err)
 	}
@@ -132,7 +133,7 @@ func TestExportDiscoveryErrorsAreErrors(t *testing.T) {
 				return strings.Contains(r.URL.Path, ".sig") || strings.Contains(r.URL.Path, "/referrers/")
 			})
 			_, err := airlock.Export(context.Background(), filepath.Join(f.dir, "x.tar"), []string{proxy.host() + "/vendor/app:1.0"},
-				f.tuf())
+				f.tuf(), fastRetry)
 			if err == nil {
 				t.Fatal("export succeeded although signature discovery failed")
 			}
@@ -278,6 +279,16 @@ func TestExportRefusesWrongBlobContent(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "lied.tar") {
 			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// Retry timing is validated like every option.
+func TestRetryBackoffValidated(t *testing.T) {
+	for _, b := range [][2]time.Duration{{-time.Millisecond, time.Second}, {time.Second, time.Millisecond}} {
+		_, err := airlock.Export(context.Background(), filepath.Join(t.TempDir(), "x.tar"), []string{"registry.invalid/app:1"}, airlock.WithRetryBackoff(b[0], b[1]))
+		if !errors.Is(err, airlock.ErrUsage) {
+			t.Errorf("backoff %s..%s: err = %v, want ErrUsage", b[0], b[1], err)
 		}
 	}
 }

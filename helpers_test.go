@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/internal/demo"
@@ -66,3 +67,6 @@ func (f *fixture) export(t *testing.T, name string, refs []string, opts ...airlo
 func (f *fixture) verifyOpts(extra ...airlock.Option) []airlock.Option {
 	return append([]airlock.Option{airlock.WithPolicyFile(f.policy), airlock.WithTrustDir(f.trustDir)}, extra...)
 }
+
+// fastRetry keeps the real retries of fault tests but not their real waits.
+var fastRetry = airlock.WithRetryBackoff(time.Millisecond, 10*time.Millisecond)

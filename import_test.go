@@ -405,7 +405,7 @@ func TestImportTargetFaults(t *testing.T) {
 			proxy.setFault(c.fault)
 			target := proxy.host() + "/mirror"
 
-			_, err := airlock.Import(context.Background(), path, target, f.importOpts()...)
+			_, err := airlock.Import(context.Background(), path, target, append(f.importOpts(), fastRetry)...)
 			if !errors.Is(err, airlock.ErrImport) || !errors.Is(err, c.want) {
 				t.Fatalf("err = %v, want ErrImport and %v", err, c.want)
 			}

@@ -24,6 +24,7 @@ type options struct {
 	now         func() time.Time
 
 	// registry access (Export, Import)
+	backoff       *[2]time.Duration // WithRetryBackoff: initial, ceiling
 	insecure      []string
 	transport     http.RoundTripper
 	keychain      authn.Keychain
@@ -80,6 +81,9 @@ func newOptions(opts []Option) (*options, error) {
 	if o.transport != nil && (len(o.registryCAs) > 0 || o.skipTLSVerify) {
 		return nil, fmt.Errorf("%w: a transport excludes registry CA and TLS options (configure them in the transport)", ErrUsage)
 	}
+	if b := o.backoff; b != nil && (b[0] < 0 || b[1] < b[0]) {
+		return nil, fmt.Errorf("%w: retry backoff %s..%s: want 0 <= initial <= ceiling", ErrUsage, b[0], b[1])
+	}
 	if o.maxStaleness < 0 {
 		return nil, fmt.Errorf("%w: max staleness must not be negative", ErrUsage)
 	}
@@ -111,6 +115,14 @@ func WithConcurrency(n int) Option {
 // time a bundle claims; this is the clock it trusts instead.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error { o.now = now; return nil }
+}
+
+// WithRetryBackoff (Export, Import) sets the wait before the first retry of
+// a transient registry failure, doubled each retry up to ceiling (which also
+// caps a registry's Retry-After). Defaults: 500ms and 10s for registry
+// requests, 200ms for an export's blob fetches. Tests set it short.
+func WithRetryBackoff(initial, ceiling time.Duration) Option {
+	return func(o *options) error { o.backoff = &[2]time.Duration{initial, ceiling}; return nil }
 }
 
 // WithInsecureRegistries allows plain HTTP to these registry hosts

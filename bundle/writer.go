@@ -79,12 +79,16 @@ func WithLogger(l *slog.Logger) WriterOption { return func(o *writerOptions) { o
 // Unix epoch, so that the same input gives the same bytes).
 func WithModTime(t time.Time) WriterOption { return func(o *writerOptions) { o.modTime = t } }
 
-// withBackoff sets the first retry delay (tests).
-func withBackoff(d time.Duration) WriterOption { return func(o *writerOptions) { o.backoff = d } }
+// WithBackoff sets the wait before the first retry of a failed fetch,
+// doubled each retry up to 10s (default 200ms). Tests set it short.
+func WithBackoff(d time.Duration) WriterOption { return func(o *writerOptions) { o.backoff = d } }
 
 func (o *writerOptions) validate() error {
 	if o.concurrency < 1 {
 		return fmt.Errorf("%w: concurrency %d must be at least 1", ErrInvalidOption, o.concurrency)
+	}
+	if o.backoff < 0 {
+		return fmt.Errorf("%w: backoff %s must not be negative", ErrInvalidOption, o.backoff)
 	}
 	if o.retries < 0 {
 		return fmt.Errorf("%w: retries %d must not be negative", ErrInvalidOption, o.retries)

@@ -226,7 +226,7 @@ func (f *failingReader) Close() error { return f.rc.Close() }
 func TestFetcherTransientFailure(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "out.tar")
 	fs := &flakySource{source: newSource(), failures: 2, tries: map[v1.Hash]int{}}
-	w, err := Create(dst, WithRetries(2), withBackoff(time.Millisecond))
+	w, err := Create(dst, WithRetries(2), WithBackoff(time.Millisecond))
 	must(t, err)
 	w.AddIndex(withRef(fs.putImage(t, w, randomImage(t, 5000, 3)), "r/a:1"))
 	must(t, w.Commit(context.Background(), fs.fetch))
@@ -280,7 +280,7 @@ func TestCommitFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			dst := filepath.Join(dir, "out.tar")
-			w, err := Create(dst, WithRetries(1), withBackoff(time.Millisecond))
+			w, err := Create(dst, WithRetries(1), WithBackoff(time.Millisecond))
 			must(t, err)
 			w.AddIndex(withRef(newSource().putImage(t, w, img), "r/a:1"))
 			err = w.Commit(context.Background(), tt.fetch)
