@@ -165,36 +165,9 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	refuse := v.trustRefused || (anyFailed && !o.onlyVerified)
 
 	// Plan every image that may go, and settle its tags, before any upload.
-	type imagePlan struct {
-		i    int
-		plan *pushPlan
-		ii   ImportedImage
-	}
-	var plans []*imagePlan
-	targets := map[string]string{} // repository:tag -> digest, across images
-	for i, img := range v.images {
-		ii := ImportedImage{Source: img.Name.String(), Digest: img.Descriptor.Digest.String(), Verdict: v.report.Images[i].Verdict}
-		if refuse || !passed(i) {
-			ii.Skipped = "did not pass verification: nothing pushed"
-			res.Images = append(res.Images, ii)
-			continue
-		}
-		plan, err := planImage(v, img, prefix, o.dropHost)
-		if err != nil {
-			return res, fmt.Errorf("%w: %s: %w", ErrImport, img.Name, err)
-		}
-		for _, t := range plan.allTags() {
-			key := plan.repo.Name() + ":" + t.tag
-			if d, dup := targets[key]; dup && d != t.desc.Digest.String() {
-				return res, fmt.Errorf("%w: %s: %s would point at %s and at %s: two images land at one tag", ErrImport, img.Name, key, d, t.desc.Digest)
-			}
-			targets[key] = t.desc.Digest.String()
-		}
-		ii.Reference = plan.reference()
-		if err := o.settleTags(ctx, client, plan, &ii); err != nil {
-			return res, fmt.Errorf("%w: %s -> %s: %w", ErrImport, img.Name, plan.repo, err)
-		}
-		plans = append(plans, &imagePlan{i: i, plan: plan, ii: ii})
+	plans, err := o.planImages(ctx, client, v, prefix, func(i int) bool { return !refuse && passed(i) }, res)
+	if err != nil {
+		return res, err
 	}
 	if refuse || o.dryRun || len(plans) == 0 {
 		if err := o.hashBlobs(ctx, v); err != nil {
@@ -256,35 +229,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		}
 		return res, err
 	}
-	// Commit every staged blob, in parallel: the registry checks each
-	// digest, which can mean reading the upload back.
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.concurrency)
-	for d, st := range staged {
-		g.Go(func() error {
-			if err := st.st.Commit(gctx); err != nil {
-				return fmt.Errorf("%s -> %s: blob %s: %w", st.source, st.repo, d, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		cancelAll()
-		return res, fmt.Errorf("%w: %w", ErrImport, err)
-	}
-	// Every blob is in place: the images' manifests and tags no longer
-	// depend on each other, so they go in parallel.
-	mg, mctx := errgroup.WithContext(ctx)
-	mg.SetLimit(o.concurrency)
-	for _, ip := range plans {
-		mg.Go(func() error {
-			if err := o.commitImage(mctx, client, v.reader, ip.plan, staged); err != nil {
-				return fmt.Errorf("%w: %s -> %s: %w", ErrImport, ip.ii.Source, ip.plan.repo, err)
-			}
-			return nil
-		})
-	}
-	if err := mg.Wait(); err != nil {
+	if err := o.commit(ctx, client, v.reader, plans, staged, cancelAll); err != nil {
 		return res, err
 	}
 	var conflicts []string
@@ -307,6 +252,79 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		return res, v.err()
 	}
 	return res, nil
+}
+
+// imagePlan is one image that goes: its push plan and its receipt entry.
+type imagePlan struct {
+	i    int // index in the verified images and the report
+	plan *pushPlan
+	ii   ImportedImage
+}
+
+// planImages plans the images that go (the others are added to res as
+// skipped), refuses two images that would land at one tag, and settles
+// each tag against the target.
+func (o *options) planImages(ctx context.Context, client *registry.Client, v *verified, prefix name.Repository, goes func(int) bool, res *ImportResult) ([]*imagePlan, error) {
+	var plans []*imagePlan
+	targets := map[string]string{} // repository:tag -> digest, across images
+	for i, img := range v.images {
+		ii := ImportedImage{Source: img.Name.String(), Digest: img.Descriptor.Digest.String(), Verdict: v.report.Images[i].Verdict}
+		if !goes(i) {
+			ii.Skipped = "did not pass verification: nothing pushed"
+			res.Images = append(res.Images, ii)
+			continue
+		}
+		plan, err := planImage(v, img, prefix, o.dropHost)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrImport, img.Name, err)
+		}
+		for _, t := range plan.allTags() {
+			key := plan.repo.Name() + ":" + t.tag
+			if d, dup := targets[key]; dup && d != t.desc.Digest.String() {
+				return nil, fmt.Errorf("%w: %s: %s would point at %s and at %s: two images land at one tag", ErrImport, img.Name, key, d, t.desc.Digest)
+			}
+			targets[key] = t.desc.Digest.String()
+		}
+		ii.Reference = plan.reference()
+		if err := o.settleTags(ctx, client, plan, &ii); err != nil {
+			return nil, fmt.Errorf("%w: %s -> %s: %w", ErrImport, img.Name, plan.repo, err)
+		}
+		plans = append(plans, &imagePlan{i: i, plan: plan, ii: ii})
+	}
+	return plans, nil
+}
+
+// commit commits every staged blob in parallel (the registry checks each
+// digest, which can mean reading the upload back; on a failure every
+// upload is cancelled), then, every blob being in place, pushes each
+// image's manifests, artifacts and tags: the images no longer depend on
+// each other, so they go in parallel.
+func (o *options) commit(ctx context.Context, client *registry.Client, r *bundle.Reader, plans []*imagePlan, staged map[v1.Hash]*staging, cancelAll func()) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.concurrency)
+	for d, st := range staged {
+		g.Go(func() error {
+			if err := st.st.Commit(gctx); err != nil {
+				return fmt.Errorf("%s -> %s: blob %s: %w", st.source, st.repo, d, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		cancelAll()
+		return fmt.Errorf("%w: %w", ErrImport, err)
+	}
+	mg, mctx := errgroup.WithContext(ctx)
+	mg.SetLimit(o.concurrency)
+	for _, ip := range plans {
+		mg.Go(func() error {
+			if err := o.commitImage(mctx, client, r, ip.plan, staged); err != nil {
+				return fmt.Errorf("%w: %s -> %s: %w", ErrImport, ip.ii.Source, ip.plan.repo, err)
+			}
+			return nil
+		})
+	}
+	return mg.Wait()
 }
 
 // tagConflicts lists the tags of a plan that were not moved.
