@@ -170,24 +170,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		return res, err
 	}
 	if refuse || o.dryRun || len(plans) == 0 {
-		if err := o.hashBlobs(ctx, v); err != nil {
-			return nil, err
-		}
-		if refuse || v.failed() {
-			res.Images = nil
-			v.report.Finish()
-			return res, v.err()
-		}
-		var conflicts []string
-		for _, ip := range plans {
-			res.Images = append(res.Images, ip.ii)
-			conflicts = append(conflicts, tagConflicts(ip.plan, ip.ii)...)
-		}
-		v.report.Finish()
-		if len(conflicts) > 0 {
-			return res, conflictError(v.report, conflicts)
-		}
-		return res, v.err()
+		return o.withoutPush(ctx, v, res, plans, refuse)
 	}
 
 	// Hash every blob while staging the blobs of the images that go.
@@ -232,6 +215,46 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 	if err := o.commit(ctx, client, v.reader, plans, staged, cancelAll); err != nil {
 		return res, err
 	}
+	conflicts := record(v, res, plans, staged)
+	res.Holds = holdingsOf(toPush)
+	v.report.Finish()
+	if len(conflicts) > 0 {
+		return res, conflictError(v.report, conflicts)
+	}
+	if anyFailed {
+		return res, v.err()
+	}
+	return res, nil
+}
+
+// withoutPush ends an import that pushes nothing (the bundle is refused,
+// a dry run, or no image goes). Every blob is still hashed, so the report
+// says whether the bundle is intact.
+func (o *options) withoutPush(ctx context.Context, v *verified, res *ImportResult, plans []*imagePlan, refuse bool) (*ImportResult, error) {
+	if err := o.hashBlobs(ctx, v); err != nil {
+		return nil, err
+	}
+	if refuse || v.failed() {
+		res.Images = nil
+		v.report.Finish()
+		return res, v.err()
+	}
+	var conflicts []string
+	for _, ip := range plans {
+		res.Images = append(res.Images, ip.ii)
+		conflicts = append(conflicts, tagConflicts(ip.plan, ip.ii)...)
+	}
+	v.report.Finish()
+	if len(conflicts) > 0 {
+		return res, conflictError(v.report, conflicts)
+	}
+	return res, v.err()
+}
+
+// record adds each pushed image to the receipt and its target to the
+// report, counting the blobs the target already had, and returns the tags
+// left alone.
+func record(v *verified, res *ImportResult, plans []*imagePlan, staged map[v1.Hash]*staging) []string {
 	var conflicts []string
 	for _, ip := range plans {
 		for _, b := range ip.plan.blobs {
@@ -243,15 +266,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		v.report.Images[ip.i].Targets = append(v.report.Images[ip.i].Targets, ip.ii.Reference)
 		res.Images = append(res.Images, ip.ii)
 	}
-	res.Holds = holdingsOf(toPush)
-	v.report.Finish()
-	if len(conflicts) > 0 {
-		return res, conflictError(v.report, conflicts)
-	}
-	if anyFailed {
-		return res, v.err()
-	}
-	return res, nil
+	return conflicts
 }
 
 // imagePlan is one image that goes: its push plan and its receipt entry.
