@@ -101,37 +101,11 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	if err != nil {
 		return nil, err
 	}
-	platforms, err := parsePlatforms(o.platforms)
-	if err != nil {
-		return nil, err
-	}
-	var sigRepos []name.Repository
-	for _, s := range o.signaturesFrom {
-		r, err := client.ParseRepository(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --signatures-from %q: %v", ErrUsage, s, err)
-		}
-		sigRepos = append(sigRepos, r)
-	}
-
 	// Discover everything first: manifests are small, and knowing every
 	// descriptor up front lets the bundle writer lay out the whole archive.
-	var found []*registry.Discovery
-	for _, s := range refs {
-		ref, err := client.ParseReference(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: image %q: %v", ErrUsage, s, err)
-		}
-		o.emit(Progress{Phase: "discover", Image: s})
-		d, err := client.Discover(ctx, ref, registry.DiscoverOptions{Platforms: platforms, SignaturesFrom: sigRepos})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrExport, err) // err names the image (registry.Discover)
-		}
-		o.logger.Debug("discovered", "image", s, "digest", d.Root.Digest, "platforms", len(d.Platforms), "attached", len(d.Attached))
-		if err := singlePlatform(ctx, client, d); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrExport, s, err)
-		}
-		found = append(found, d)
+	found, err := o.discover(ctx, client, refs)
+	if err != nil {
+		return nil, err
 	}
 
 	captured, err := o.captureTrust(ctx)
@@ -194,7 +168,54 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
 
-	fetch := func(ctx context.Context, desc v1.Descriptor) (io.ReadCloser, error) {
+	res.Blobs, res.BlobBytes = w.Blobs()
+	if err := w.Commit(ctx, blobFetcher(client, repoOf)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	committed = true
+	res.Bytes = o.exportedBytes(out)
+	res.Transfer = o.exportedTransfer(out, inv)
+	return res, nil
+}
+
+// discover resolves each image and finds everything attached to it, with
+// the platform filter and the extra signature repositories applied.
+func (o *options) discover(ctx context.Context, client *registry.Client, refs []string) ([]*registry.Discovery, error) {
+	platforms, err := parsePlatforms(o.platforms)
+	if err != nil {
+		return nil, err
+	}
+	var sigRepos []name.Repository
+	for _, s := range o.signaturesFrom {
+		r, err := client.ParseRepository(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --signatures-from %q: %v", ErrUsage, s, err)
+		}
+		sigRepos = append(sigRepos, r)
+	}
+	var found []*registry.Discovery
+	for _, s := range refs {
+		ref, err := client.ParseReference(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: image %q: %v", ErrUsage, s, err)
+		}
+		o.emit(Progress{Phase: "discover", Image: s})
+		d, err := client.Discover(ctx, ref, registry.DiscoverOptions{Platforms: platforms, SignaturesFrom: sigRepos})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrExport, err) // err names the image (registry.Discover)
+		}
+		o.logger.Debug("discovered", "image", s, "digest", d.Root.Digest, "platforms", len(d.Platforms), "attached", len(d.Attached))
+		if err := singlePlatform(ctx, client, d); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrExport, s, err)
+		}
+		found = append(found, d)
+	}
+	return found, nil
+}
+
+// blobFetcher fetches each blob from the repository it was discovered in.
+func blobFetcher(client *registry.Client, repoOf map[v1.Hash]name.Repository) bundle.Fetcher {
+	return func(ctx context.Context, desc v1.Descriptor) (io.ReadCloser, error) {
 		repo, ok := repoOf[desc.Digest]
 		if !ok {
 			return nil, fmt.Errorf("blob %s has no source repository", desc.Digest)
@@ -209,14 +230,6 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 		}
 		return rc, nil
 	}
-	res.Blobs, res.BlobBytes = w.Blobs()
-	if err := w.Commit(ctx, fetch); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrExport, err)
-	}
-	committed = true
-	res.Bytes = o.exportedBytes(out)
-	res.Transfer = o.exportedTransfer(out, inv)
-	return res, nil
 }
 
 // singlePlatform gives a single-manifest image its one platform, read from
