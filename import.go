@@ -289,7 +289,7 @@ func (o *options) planImages(ctx context.Context, client *registry.Client, v *ve
 			res.Images = append(res.Images, ii)
 			continue
 		}
-		plan, err := planImage(v, img, prefix, o.dropHost)
+		plan, err := planImage(v.graph, img, prefix, o.dropHost)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrImport, img.Name, err)
 		}
@@ -434,12 +434,14 @@ func (p *pushPlan) reference() string {
 	return p.repo.Digest(p.rootDesc.Digest.String()).Name()
 }
 
-func planImage(v *verified, img bundle.CheckedImage, prefix name.Repository, dropHost bool) (*pushPlan, error) {
+// planImage plans one verified image from the bundle's graph alone: where it
+// lands, its blobs, its manifests children first, and the artifacts attached
+// to it, subjects first. It is pure: no registry, no bundle reads.
+func planImage(g *bundle.Graph, img bundle.CheckedImage, prefix name.Repository, dropHost bool) (*pushPlan, error) {
 	repo, err := MapReference(img.Name, prefix, dropHost)
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s under %s: %v", img.Name, prefix, err)
 	}
-	g := v.graph
 	p := &pushPlan{source: img.Name.String(), repo: repo, rootDesc: img.Descriptor, tag: img.Name.Tag}
 	seenBlob := map[v1.Hash]bool{}
 	seenManifest := map[v1.Hash]bool{}
