@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/internal/testenv"
 )
 
@@ -75,7 +76,7 @@ func TestRealCosign3ReferrersAPI(t *testing.T) {
 	if got := kinds(d); !equalCounts(got, want) {
 		t.Errorf("discovered %v, want %v", got, want)
 	}
-	bundles := findAttached(d, armDesc.Digest, KindSigstoreBundle)
+	bundles := findAttached(d, armDesc.Digest, artifact.KindSigstoreBundle)
 	var preds []string
 	for _, b := range bundles {
 		if b.Manifest.ArtifactType != MediaTypeSigstoreBundle03 {
@@ -87,7 +88,7 @@ func TestRealCosign3ReferrersAPI(t *testing.T) {
 	if !slices.Equal(preds, []string{"https://sigstore.dev/cosign/sign/v1", "https://slsa.dev/provenance/v1"}) {
 		t.Errorf("arm64 bundles carry predicate types %v", preds)
 	}
-	for _, s := range findAttached(d, armDesc.Digest, KindCosignSignature) {
+	for _, s := range findAttached(d, armDesc.Digest, artifact.KindCosignSignature) {
 		if s.Manifest.ArtifactType != "application/vnd.dev.cosign.artifact.sig.v1+json" {
 			t.Errorf("OCI 1.1 signature artifact type %q", s.Manifest.ArtifactType)
 		}
