@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/airlock-oci/airlock/internal/sigstack"
 	"github.com/airlock-oci/airlock/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ import (
 // builds it; a plain `go test` without it skips.
 func startTSA(t *testing.T) (url, trustedRoot string) {
 	t.Helper()
-	bin, err := filepath.Abs("../../tools/sigstack/timestamp-server-lo")
+	bin, err := filepath.Abs(filepath.Join(testenv.SigstackBinDir(), sigstack.TSABin))
 	if err != nil {
 		t.Fatal(err)
 	}
