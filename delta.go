@@ -282,13 +282,39 @@ func (o *options) ensureOmitted(ctx context.Context, c *registry.Client, v *veri
 				}
 			}
 			from = append(from, repos...)
-			if err := c.PushBlob(ctx, p.repo, b, notCarried, from...); err != nil {
+			var err error
+			if o.dryRun {
+				err = presentIn(ctx, c, b, append([]name.Repository{p.repo}, from...))
+			} else {
+				err = c.PushBlob(ctx, p.repo, b, notCarried, from...)
+			}
+			if err != nil {
 				return fmt.Errorf("%w: %w: %s (%d bytes) is not in %s nor mountable there; the delta bundle left it out because %s says the target holds it; nothing was tagged: %v",
 					ErrImport, ErrMissingAtTarget, b.Digest, b.Size, p.repo, ob.Source, err)
 			}
 		}
 	}
 	return nil
+}
+
+// presentIn is the dry run's read-only form of the mount: the blob must be
+// in one of repos (the image's own repository first, then those it would
+// be mounted from) on the image's registry: a mount never crosses
+// registries.
+func presentIn(ctx context.Context, c *registry.Client, b v1.Descriptor, repos []name.Repository) error {
+	for _, r := range repos {
+		if r.RegistryStr() != repos[0].RegistryStr() {
+			continue
+		}
+		ok, err := c.HasBlob(ctx, r, b)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("no repository of %s holds it", repos[0].RegistryStr())
 }
 
 // imageBlobs are the configs and layers of an image's platform manifests:

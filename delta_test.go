@@ -130,9 +130,20 @@ func TestDeltaFromReceipt(t *testing.T) {
 		t.Errorf("the delta's receipt holds %+v", res2.Holds)
 	}
 
+	// A dry run checks the target too, reading only: it passes where the
+	// blobs are, and stops where they are not, as the import would.
+	if _, err := airlock.Import(context.Background(), delta, f.w.TargetHost()+"/third", append(f.importOpts(), airlock.WithDryRun())...); err != nil {
+		t.Fatalf("dry run of the delta into the target that holds its blobs: %v", err)
+	}
+	f2 := newFixture(t, demo.Options{})
+	_, err = airlock.Import(context.Background(), delta, f2.w.TargetHost()+"/mirror", append(f.importOpts(), airlock.WithDryRun())...)
+	if !errors.Is(err, airlock.ErrMissingAtTarget) {
+		t.Fatalf("dry run into a target without the blobs: %v", err)
+	}
+	assertNoTags(t, f2.w.TargetHost())
+
 	// A target without the blobs: refused before anything is tagged, naming
 	// the blob and the receipt.
-	f2 := newFixture(t, demo.Options{})
 	_, err = airlock.Import(context.Background(), delta, f2.w.TargetHost()+"/mirror", f.importOpts()...)
 	if !errors.Is(err, airlock.ErrMissingAtTarget) || errors.Is(err, bundle.ErrInvalidBundle) {
 		t.Fatalf("import into a target without the blobs: %v", err)

@@ -170,7 +170,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		return res, err
 	}
 	if refuse || o.dryRun || len(plans) == 0 {
-		return o.withoutPush(ctx, v, res, plans, refuse)
+		return o.withoutPush(ctx, client, v, res, plans, refuse)
 	}
 
 	// Hash every blob while staging the blobs of the images that go.
@@ -230,7 +230,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 // withoutPush ends an import that pushes nothing (the bundle is refused,
 // a dry run, or no image goes). Every blob is still hashed, so the report
 // says whether the bundle is intact.
-func (o *options) withoutPush(ctx context.Context, v *verified, res *ImportResult, plans []*imagePlan, refuse bool) (*ImportResult, error) {
+func (o *options) withoutPush(ctx context.Context, client *registry.Client, v *verified, res *ImportResult, plans []*imagePlan, refuse bool) (*ImportResult, error) {
 	if err := o.hashBlobs(ctx, v); err != nil {
 		return nil, err
 	}
@@ -238,6 +238,17 @@ func (o *options) withoutPush(ctx context.Context, v *verified, res *ImportResul
 		res.Images = nil
 		v.report.Finish()
 		return res, v.err()
+	}
+	// A dry run of a delta checks, reading only, that the target holds
+	// what the bundle left out: the import would stop there.
+	toPush := make([]*pushPlan, len(plans))
+	for i, ip := range plans {
+		toPush[i] = ip.plan
+	}
+	splitOmitted(v, toPush)
+	if err := o.ensureOmitted(ctx, client, v, toPush); err != nil {
+		v.report.Finish()
+		return res, err
 	}
 	var conflicts []string
 	for _, ip := range plans {

@@ -268,6 +268,12 @@ func (c *Client) PushBlob(ctx context.Context, repo name.Repository, desc v1.Des
 	return nil
 }
 
+// HasBlob asks (HEAD, pull access only) whether repo has the blob. It
+// writes nothing: a dry run uses it where an import would mount.
+func (c *Client) HasBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor) (bool, error) {
+	return c.hasBlob(ctx, repo, desc, pullScope(repo))
+}
+
 // hasBlob asks (HEAD) whether repo already has the blob.
 func (c *Client) hasBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, scopes []string) (bool, error) {
 	exists := false
