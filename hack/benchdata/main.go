@@ -41,6 +41,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/airlock-oci/airlock/internal/demo"
 	"github.com/airlock-oci/airlock/internal/sign"
 )
 
@@ -188,7 +189,7 @@ func pushSigned(ctx context.Context, signer *sign.Signer, repo name.Repository, 
 	if err != nil {
 		return "", err
 	}
-	if err := pushLegacy(ctx, repo, d, "sig", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
+	if err := demo.PushLegacy(ctx, repo, d, "sig", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
 		return "", err
 	}
 	// Legacy attestation (SLSA provenance v1), tag sha256-<hex>.att.
@@ -200,7 +201,7 @@ func pushSigned(ctx context.Context, signer *sign.Signer, repo name.Repository, 
 	if l, err = signer.CosignAttestation(st); err != nil {
 		return "", err
 	}
-	if err := pushLegacy(ctx, repo, d, "att", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
+	if err := demo.PushLegacy(ctx, repo, d, "att", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
 		return "", err
 	}
 	// Sigstore-bundle signature, an OCI 1.1 referrer of the image.
@@ -220,18 +221,6 @@ func pushSigned(ctx context.Context, signer *sign.Signer, repo name.Repository, 
 		return "", fmt.Errorf("pushing bundle referrer of %s: %w", tag, err)
 	}
 	return tag.Name(), nil
-}
-
-func pushLegacy(ctx context.Context, repo name.Repository, subject v1.Hash, suffix string, a sign.Artifact) error {
-	img, err := a.LegacyImage()
-	if err != nil {
-		return err
-	}
-	tag := repo.Tag(fmt.Sprintf("%s-%s.%s", subject.Algorithm, subject.Hex, suffix))
-	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
-		return fmt.Errorf("pushing %s: %w", tag, err)
-	}
-	return nil
 }
 
 func check(err error) {
