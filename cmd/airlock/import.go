@@ -22,7 +22,7 @@ func importCommand() *cli.Command {
 			&cli.BoolFlag{Name: "drop-host", Usage: "UNSAFE: drop the source registry host (REGISTRY/PREFIX/library/nginx:1.27); images of different registries with the same path, which the policy may judge by different rules, then land at the same target reference and can take each other's tags"},
 			&cli.BoolFlag{Name: "only-verified", Usage: "import the images that passed and report the others, instead of refusing the whole bundle"},
 			&cli.BoolFlag{Name: "force", Usage: "move tags that already point at a different digest"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "verify and print what would be pushed where; push nothing"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "verify and print what would be pushed where; push nothing (a delta's left-out blobs are checked at the target, reading only)"},
 			&cli.StringFlag{Name: "receipt", Usage: "write what the target now holds (digests per reference) to `FILE`"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob uploads"},
 			formatFlag(), oldOutputFlag(),
