@@ -18,6 +18,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
+	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 )
 
@@ -138,7 +139,44 @@ func Capture(ctx context.Context, src Source, opts ...CaptureOption) (*Captured,
 		return nil, fmt.Errorf("capture %q: temp dir: %w", src.Name, err)
 	}
 	defer os.RemoveAll(tmp)
+	o.logger.DebugContext(ctx, "capturing TUF repository", "source", src.Name, "url", src.URL, "root", pin.Signed.Version)
+	up, err := refresh(ctx, src, base, tmp, f, o.refTime)
+	if err != nil {
+		return nil, err
+	}
+	trusted := up.GetTrustedMetadataSet()
+	if err := loadDelegations(&trusted, f.fetch, false); err != nil {
+		return nil, fmt.Errorf("capture %q: %w", src.Name, err)
+	}
+	rec := &recorder{c: &Captured{Name: src.Name, URL: src.URL}, got: f.got, consistent: trusted.Root.Signed.ConsistentSnapshot}
+	if err := rec.metadata(f, pin, src.Root, &trusted); err != nil {
+		return nil, err
+	}
+	if err := rec.targets(up, f, trusted.Targets[metadata.TARGETS].Signed.Targets, o.targets); err != nil {
+		return nil, err
+	}
+	// Delegated roles loaded on demand by GetTargetInfo are already in the
+	// trusted set; record any that appeared.
+	c := rec.c
+	c.Roles = roles(&trusted)
+	for _, r := range c.Roles {
+		if r.Name == metadata.ROOT || r.Name == metadata.TIMESTAMP || r.Name == metadata.SNAPSHOT || r.Name == metadata.TARGETS {
+			continue
+		}
+		p := metadataPath(r.Name, rec.version(r.Version))
+		if !slices.ContainsFunc(c.Files, func(f File) bool { return f.Path == p }) {
+			if err := rec.add(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	o.logger.DebugContext(ctx, "captured TUF repository", "source", src.Name, "files", len(c.Files), "targets", c.Targets)
+	return c, nil
+}
 
+// refresh runs go-tuf's updater from the pinned root through f, which
+// records every file it verifies, with metadata cached in tmp.
+func refresh(ctx context.Context, src Source, base, tmp string, f *httpFetcher, refTime time.Time) (*updater.Updater, error) {
 	cfg, err := config.New(base, src.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%w: source %q: %v", ErrInvalid, src.Name, err)
@@ -151,68 +189,82 @@ func Capture(ctx context.Context, src Source, opts ...CaptureOption) (*Captured,
 	if err != nil {
 		return nil, fmt.Errorf("%w: source %q: loading pinned root: %v", ErrVerification, src.Name, err)
 	}
-	if !o.refTime.IsZero() {
-		up.UnsafeSetRefTime(o.refTime)
+	if !refTime.IsZero() {
+		up.UnsafeSetRefTime(refTime)
 	}
-	o.logger.DebugContext(ctx, "capturing TUF repository", "source", src.Name, "url", src.URL, "root", pin.Signed.Version)
 	if err := up.Refresh(); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("capture %q: %w", src.Name, ctx.Err())
 		}
 		return nil, fmt.Errorf("capture %q from %s: %w", src.Name, src.URL, tufError(err))
 	}
-	trusted := up.GetTrustedMetadataSet()
-	if err := loadDelegations(&trusted, f.fetch, false); err != nil {
-		return nil, fmt.Errorf("capture %q: %w", src.Name, err)
-	}
+	return up, nil
+}
 
-	// Root chain: the pinned root, older roots that chain to it (so that a far
-	// side pinned at an older version can walk forward), newer roots fetched
-	// by the updater.
-	c := &Captured{Name: src.Name, URL: src.URL}
-	c.Files = append(c.Files, olderRoots(f, pin)...)
-	c.Files = append(c.Files, File{metadataPath(metadata.ROOT, pin.Signed.Version), src.Root})
+// recorder collects the files of a capture from what the updater verified.
+type recorder struct {
+	c          *Captured
+	got        map[string][]byte
+	consistent bool
+}
+
+// add records a file the updater verified under path p.
+func (r *recorder) add(p string) error {
+	data, ok := r.got[p]
+	if !ok {
+		return fmt.Errorf("%w: capture %q: %s was verified but not recorded", ErrNotFound, r.c.Name, p)
+	}
+	r.c.Files = append(r.c.Files, File{p, data})
+	return nil
+}
+
+// version is the version in a metadata file name: none without
+// consistent snapshots.
+func (r *recorder) version(v int64) int64 {
+	if r.consistent {
+		return v
+	}
+	return 0
+}
+
+// metadata records the root chain (older roots that chain to the pin, so
+// that a far side pinned at an older version can walk forward; the pin;
+// newer roots the updater fetched), then timestamp, snapshot and every
+// targets role.
+func (r *recorder) metadata(f *httpFetcher, pin *metadata.Metadata[metadata.RootType], pinned []byte, trusted *trustedmetadata.TrustedMetadata) error {
+	r.c.Files = append(r.c.Files, olderRoots(f, pin)...)
+	r.c.Files = append(r.c.Files, File{metadataPath(metadata.ROOT, pin.Signed.Version), pinned})
 	for v := pin.Signed.Version + 1; v <= trusted.Root.Signed.Version; v++ {
 		p := metadataPath(metadata.ROOT, v)
-		data, ok := f.got[p]
+		data, ok := r.got[p]
 		if !ok {
-			return nil, fmt.Errorf("%w: capture %q: root v%d was verified but not recorded", ErrVerification, src.Name, v)
+			return fmt.Errorf("%w: capture %q: root v%d was verified but not recorded", ErrVerification, r.c.Name, v)
 		}
-		c.Files = append(c.Files, File{p, data})
+		r.c.Files = append(r.c.Files, File{p, data})
 	}
-	consistent := trusted.Root.Signed.ConsistentSnapshot
-	add := func(p string) error {
-		data, ok := f.got[p]
-		if !ok {
-			return fmt.Errorf("%w: capture %q: %s was verified but not recorded", ErrNotFound, src.Name, p)
-		}
-		c.Files = append(c.Files, File{p, data})
-		return nil
+	if err := r.add(metadataPath(metadata.TIMESTAMP, 0)); err != nil {
+		return err
 	}
-	if err := add(metadataPath(metadata.TIMESTAMP, 0)); err != nil {
-		return nil, err
+	if err := r.add(metadataPath(metadata.SNAPSHOT, r.version(trusted.Snapshot.Signed.Version))); err != nil {
+		return err
 	}
-	version := func(v int64) int64 {
-		if consistent {
-			return v
-		}
-		return 0
-	}
-	if err := add(metadataPath(metadata.SNAPSHOT, version(trusted.Snapshot.Signed.Version))); err != nil {
-		return nil, err
-	}
-	for _, r := range roles(&trusted) {
-		if r.Name == metadata.ROOT || r.Name == metadata.TIMESTAMP || r.Name == metadata.SNAPSHOT {
+	for _, role := range roles(trusted) {
+		if role.Name == metadata.ROOT || role.Name == metadata.TIMESTAMP || role.Name == metadata.SNAPSHOT {
 			continue
 		}
-		if err := add(metadataPath(r.Name, version(r.Version))); err != nil {
-			return nil, err
+		if err := r.add(metadataPath(role.Name, r.version(role.Version))); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	// Targets.
-	names := defaultTargets(trusted.Targets[metadata.TARGETS].Signed.Targets)
-	for _, n := range o.targets {
+// targets fetches and checks the default targets plus the extra names
+// asked for, each against its length and hashes in signed targets
+// metadata.
+func (r *recorder) targets(up *updater.Updater, f *httpFetcher, top map[string]*metadata.TargetFiles, extra []string) error {
+	names := defaultTargets(top)
+	for _, n := range extra {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
@@ -220,41 +272,26 @@ func Capture(ctx context.Context, src Source, opts ...CaptureOption) (*Captured,
 	for _, name := range names {
 		tf, err := up.GetTargetInfo(name)
 		if err != nil {
-			return nil, fmt.Errorf("%w: capture %q: target %q: %v", ErrNotFound, src.Name, name, err)
+			return fmt.Errorf("%w: capture %q: target %q: %v", ErrNotFound, r.c.Name, name, err)
 		}
-		p, err := targetPath(tf, consistent)
+		p, err := targetPath(tf, r.consistent)
 		if err != nil {
-			return nil, fmt.Errorf("capture %q: %w", src.Name, err)
+			return fmt.Errorf("capture %q: %w", r.c.Name, err)
 		}
 		if tf.Length > TargetMaxLength {
-			return nil, fmt.Errorf("%w: capture %q: target %q is %d bytes, limit %d", ErrTooLarge, src.Name, name, tf.Length, TargetMaxLength)
+			return fmt.Errorf("%w: capture %q: target %q is %d bytes, limit %d", ErrTooLarge, r.c.Name, name, tf.Length, TargetMaxLength)
 		}
 		data, err := f.fetch(p, tf.Length)
 		if err != nil {
-			return nil, fmt.Errorf("capture %q: target %q: %w", src.Name, name, err)
+			return fmt.Errorf("capture %q: target %q: %w", r.c.Name, name, err)
 		}
 		if err := tf.VerifyLengthHashes(data); err != nil {
-			return nil, fmt.Errorf("%w: capture %q: target %q (%s): %v", ErrVerification, src.Name, name, p, err)
+			return fmt.Errorf("%w: capture %q: target %q (%s): %v", ErrVerification, r.c.Name, name, p, err)
 		}
-		c.Files = append(c.Files, File{p, data})
-		c.Targets = append(c.Targets, name)
+		r.c.Files = append(r.c.Files, File{p, data})
+		r.c.Targets = append(r.c.Targets, name)
 	}
-	// Delegated roles loaded on demand by GetTargetInfo are already in the
-	// trusted set; record any that appeared.
-	c.Roles = roles(&trusted)
-	for _, r := range c.Roles {
-		if r.Name == metadata.ROOT || r.Name == metadata.TIMESTAMP || r.Name == metadata.SNAPSHOT || r.Name == metadata.TARGETS {
-			continue
-		}
-		p := metadataPath(r.Name, version(r.Version))
-		if !slices.ContainsFunc(c.Files, func(f File) bool { return f.Path == p }) {
-			if err := add(p); err != nil {
-				return nil, err
-			}
-		}
-	}
-	o.logger.DebugContext(ctx, "captured TUF repository", "source", src.Name, "files", len(c.Files), "targets", c.Targets)
-	return c, nil
+	return nil
 }
 
 // defaultTargets: trusted_root.json and signing_config*.json, sorted.

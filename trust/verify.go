@@ -290,84 +290,131 @@ type pinRun struct {
 // state is never applied.
 func (r pinRun) audit() bool { return !r.time.At.IsZero() }
 
+// verifyPin runs go-tuf's updater over the bundle's files from the pin's
+// state (or, for an audit, from the oldest accepted root), checks every
+// role for a freeze attack at the reference time, reads the targets, and
+// commits the accepted state when asked to.
 func (s *Store) verifyPin(run pinRun) (*Result, error) {
-	m, bf, tp, ref := run.match, run.bundle, run.time, run.ref
-	pinDir := s.pinDir(m.pin.Name)
-	work, err := os.MkdirTemp(pinDir, ".verify-")
+	work, err := os.MkdirTemp(s.pinDir(run.match.pin.Name), ".verify-")
 	if err != nil {
 		return nil, fmt.Errorf("creating a work copy of the state: %w", err)
 	}
 	defer os.RemoveAll(work)
 	state := filepath.Join(work, "state")
-	if run.audit() {
-		if err := os.Mkdir(state, 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(state, "root.json"), m.seed, 0o600); err != nil {
-			return nil, err
-		}
-	} else if err := copyDir(filepath.Join(pinDir, "state"), state); err != nil {
-		return nil, fmt.Errorf("copying the state: %w", err)
+	if err := s.workState(run, state); err != nil {
+		return nil, err
 	}
+	up, trusted, err := s.refreshPin(run, state, filepath.Join(work, "targets"))
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Pin: run.match.pin.Name, Audit: run.audit(), Targets: map[string][]byte{}}
+	if run.audit() {
+		res.Notes = append(res.Notes, fmt.Sprintf("audit: verified as of %s, not at the current time %s; rollback state not applied",
+			run.ref.Format(time.RFC3339), run.time.Now.UTC().Format(time.RFC3339)))
+	}
+	notes, err := freezeCheck(trusted, run.ref, run.time.MaxStaleness)
+	if err != nil {
+		return nil, err
+	}
+	res.Notes = append(res.Notes, notes...)
+	if err := readTargets(up, trusted, run.bundle, run.opts.targets, res.Targets); err != nil {
+		return nil, err
+	}
+	res.TrustedRoot = res.Targets["trusted_root.json"]
+	if res.TrustedRoot == nil {
+		res.Notes = append(res.Notes, "the repository lists no trusted_root.json")
+	}
+	res.Roles = roles(trusted)
+	if run.persist {
+		if err := s.commit(run.match, state, run.roots, res.Roles, run.time.Now); err != nil {
+			return nil, fmt.Errorf("saving the accepted state: %w", err)
+		}
+	}
+	return res, nil
+}
 
+// workState fills state, the updater's metadata directory for this run: a
+// copy of the pin's persisted state, or for an audit only the seed root.
+func (s *Store) workState(run pinRun, state string) error {
+	if !run.audit() {
+		if err := copyDir(filepath.Join(s.pinDir(run.match.pin.Name), "state"), state); err != nil {
+			return fmt.Errorf("copying the state: %w", err)
+		}
+		return nil
+	}
+	if err := os.Mkdir(state, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(state, "root.json"), run.match.seed, 0o600)
+}
+
+// refreshPin runs the updater over the bundle's files at the reference
+// time less the staleness allowance, and loads every delegated role. The
+// root chain must reach the newest root the bundle carries.
+func (s *Store) refreshPin(run pinRun, state, targets string) (*updater.Updater, *trustedmetadata.TrustedMetadata, error) {
+	m, bf, tp := run.match, run.bundle, run.time
 	cfg, err := config.New(bundleURL+"metadata", m.seed)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	setLimits(cfg)
 	cfg.Fetcher = bf
 	cfg.RemoteTargetsURL = bundleURL + "targets"
 	cfg.LocalMetadataDir = state
-	cfg.LocalTargetsDir = filepath.Join(work, "targets")
+	cfg.LocalTargetsDir = targets
 	up, err := updater.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: loading the pinned root: %v", ErrVerification, err)
+		return nil, nil, fmt.Errorf("%w: loading the pinned root: %v", ErrVerification, err)
 	}
-	tufRef := ref.Add(-tp.MaxStaleness)
-	up.UnsafeSetRefTime(tufRef)
+	up.UnsafeSetRefTime(run.ref.Add(-tp.MaxStaleness))
 	if err := up.Refresh(); err != nil {
 		t := up.GetTrustedMetadataSet()
-		return nil, s.refreshError(err, &t, m, bf, ref, tp.MaxStaleness)
+		return nil, nil, s.refreshError(err, &t, m, bf, run.ref, tp.MaxStaleness)
 	}
 	trusted := up.GetTrustedMetadataSet()
 	if trusted.Root.Signed.Version != run.roots.max {
-		return nil, fmt.Errorf("%w: the root chain stopped at v%d but the bundle carries roots up to v%d", ErrVerification, trusted.Root.Signed.Version, run.roots.max)
+		return nil, nil, fmt.Errorf("%w: the root chain stopped at v%d but the bundle carries roots up to v%d", ErrVerification, trusted.Root.Signed.Version, run.roots.max)
 	}
 	if err := loadDelegations(&trusted, bf.fetch, true); err != nil {
-		return nil, expiryError(err, &trusted, ref, tp.MaxStaleness)
+		return nil, nil, expiryError(err, &trusted, run.ref, tp.MaxStaleness)
 	}
+	return up, &trusted, nil
+}
 
-	// TUF spec 5.3 (root) and 5.6 (targets, delegated targets): "check for a
-	// freeze attack" against the reference time itself. Timestamp (5.4) and
-	// snapshot (5.5) were checked by go-tuf at reference - MaxStaleness; say
-	// so when that allowance was used.
-	res := &Result{Pin: m.pin.Name, Audit: run.audit(), Targets: map[string][]byte{}}
-	if run.audit() {
-		res.Notes = append(res.Notes, fmt.Sprintf("audit: verified as of %s, not at the current time %s; rollback state not applied",
-			ref.Format(time.RFC3339), tp.Now.UTC().Format(time.RFC3339)))
-	}
+// freezeCheck applies TUF spec 5.3 (root) and 5.6 (targets, delegated
+// targets), "check for a freeze attack", at the reference time itself.
+// Timestamp (5.4) and snapshot (5.5) were checked by go-tuf at reference
+// - maxStaleness; the notes say when that allowance was used.
+func freezeCheck(trusted *trustedmetadata.TrustedMetadata, ref time.Time, maxStaleness time.Duration) ([]string, error) {
 	if e := trusted.Root.Signed.Expires; trusted.Root.Signed.IsExpired(ref) {
-		return nil, expiredErr(metadata.ROOT, trusted.Root.Signed.Version, e, ref, tp.MaxStaleness)
+		return nil, expiredErr(metadata.ROOT, trusted.Root.Signed.Version, e, ref, maxStaleness)
 	}
-	for _, r := range roles(&trusted) {
+	var notes []string
+	for _, r := range roles(trusted) {
 		switch r.Name {
 		case metadata.ROOT:
 		case metadata.TIMESTAMP, metadata.SNAPSHOT:
 			if !r.Expires.After(ref) {
-				res.Notes = append(res.Notes, fmt.Sprintf("%s v%d expired %s ago (%s), accepted within max staleness %s",
-					r.Name, r.Version, fmtDuration(ref.Sub(r.Expires)), r.Expires.Format(time.RFC3339), fmtDuration(tp.MaxStaleness)))
+				notes = append(notes, fmt.Sprintf("%s v%d expired %s ago (%s), accepted within max staleness %s",
+					r.Name, r.Version, fmtDuration(ref.Sub(r.Expires)), r.Expires.Format(time.RFC3339), fmtDuration(maxStaleness)))
 			}
 		default:
 			if !r.Expires.After(ref) {
-				return nil, expiredErr(r.Name, r.Version, r.Expires, ref, tp.MaxStaleness)
+				return nil, expiredErr(r.Name, r.Version, r.Expires, ref, maxStaleness)
 			}
 		}
 	}
+	return notes, nil
+}
 
-	// Targets: every name the loaded roles list (the updater resolves each
-	// through the delegation tree), plus the requested ones.
+// readTargets reads into out every target the loaded roles list (the
+// updater resolves each through the delegation tree) plus the requested
+// ones and trusted_root.json, each checked against its length and hashes.
+// A listed target the bundle lacks is skipped unless required.
+func readTargets(up *updater.Updater, trusted *trustedmetadata.TrustedMetadata, bf *bundleFetcher, requested []string, out map[string][]byte) error {
 	required := map[string]bool{}
-	for _, n := range run.opts.targets {
+	for _, n := range requested {
 		required[n] = true
 	}
 	if _, ok := trusted.Targets[metadata.TARGETS].Signed.Targets["trusted_root.json"]; ok {
@@ -392,16 +439,16 @@ func (s *Store) verifyPin(run pinRun) (*Result, error) {
 		tf, err := up.GetTargetInfo(name)
 		if err != nil {
 			if required[name] {
-				return nil, fmt.Errorf("%w: target %q: %w", ErrNotFound, name, tufError(err))
+				return fmt.Errorf("%w: target %q: %w", ErrNotFound, name, tufError(err))
 			}
 			continue
 		}
 		p, err := targetPath(tf, consistent)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if tf.Length > TargetMaxLength {
-			return nil, fmt.Errorf("%w: target %q is %d bytes, limit %d", ErrTooLarge, name, tf.Length, TargetMaxLength)
+			return fmt.Errorf("%w: target %q is %d bytes, limit %d", ErrTooLarge, name, tf.Length, TargetMaxLength)
 		}
 		data, err := bf.fetch(p, tf.Length)
 		if err != nil {
@@ -411,25 +458,14 @@ func (s *Store) verifyPin(run pinRun) (*Result, error) {
 			if errors.Is(err, ErrTooLarge) {
 				err = fmt.Errorf("%w: %w", ErrVerification, err)
 			}
-			return nil, fmt.Errorf("target %q: %w", name, err)
+			return fmt.Errorf("target %q: %w", name, err)
 		}
 		if err := tf.VerifyLengthHashes(data); err != nil {
-			return nil, fmt.Errorf("%w: target %q (%s) does not match its targets metadata: %v", ErrVerification, name, p, err)
+			return fmt.Errorf("%w: target %q (%s) does not match its targets metadata: %v", ErrVerification, name, p, err)
 		}
-		res.Targets[name] = data
+		out[name] = data
 	}
-	res.TrustedRoot = res.Targets["trusted_root.json"]
-	if res.TrustedRoot == nil {
-		res.Notes = append(res.Notes, "the repository lists no trusted_root.json")
-	}
-	res.Roles = roles(&trusted)
-
-	if run.persist {
-		if err := s.commit(m, state, run.roots, res.Roles, tp.Now); err != nil {
-			return nil, fmt.Errorf("saving the accepted state: %w", err)
-		}
-	}
-	return res, nil
+	return nil
 }
 
 // recoverState finishes a commit that was interrupted between its two
