@@ -55,99 +55,20 @@ func trustCommand() *cli.Command {
 					&cli.StringFlag{Name: "root", Usage: "root.json `FILE` to pin (default: the embedded Sigstore public-good root)"},
 					&cli.StringFlag{Name: "name", Usage: "`NAME` of the pin (required with --root; default sigstore)"},
 				},
-				Action: func(c *cli.Context) error {
-					st, err := openStore(c)
-					if err != nil {
-						return err
-					}
-					name, origin := c.String("name"), ""
-					var root []byte
-					if p := c.String("root"); p != "" {
-						if name == "" {
-							return fmt.Errorf("%w: --root needs --name", airlock.ErrUsage)
-						}
-						if root, err = os.ReadFile(p); err != nil {
-							return fmt.Errorf("%w: --root: %v", airlock.ErrUsage, err)
-						}
-						origin = "file " + p
-					} else {
-						src, err := trust.PublicGood()
-						if err != nil {
-							return err
-						}
-						if name == "" {
-							name = src.Name
-						}
-						root, origin = src.Root, "embedded Sigstore public-good root"
-					}
-					if err := st.Init(name, root, origin); err != nil {
-						return err
-					}
-					pin, err := st.Show(name)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "pinned %s (%s)\n", name, origin)
-					printPin(c.App.Writer, pin, time.Now())
-					return nil
-				},
+				Action: trustInit,
 			},
 			{
-				Name:  "list",
-				Usage: "list pinned roots with versions, expiry and last accepted update",
-				Flags: []cli.Flag{trustDirFlag(), formatFlag(), oldOutputFlag()},
-				Action: func(c *cli.Context) error {
-					format, err := outputFormat(c)
-					if err != nil {
-						return err
-					}
-					st, err := openStore(c)
-					if err != nil {
-						return err
-					}
-					pins, err := st.List()
-					if err != nil {
-						return err
-					}
-					if format == "json" {
-						return writeJSON(c.App.Writer, pins)
-					}
-					if len(pins) == 0 {
-						fmt.Fprintln(c.App.Writer, "no roots pinned: run `airlock trust init`")
-					}
-					for i := range pins {
-						printPin(c.App.Writer, &pins[i], time.Now())
-					}
-					return nil
-				},
+				Name:   "list",
+				Usage:  "list pinned roots with versions, expiry and last accepted update",
+				Flags:  []cli.Flag{trustDirFlag(), formatFlag(), oldOutputFlag()},
+				Action: trustList,
 			},
 			{
 				Name:      "show",
 				Usage:     "show one pinned root",
 				ArgsUsage: "NAME",
 				Flags:     []cli.Flag{trustDirFlag(), formatFlag(), oldOutputFlag()},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("%w: trust show takes one NAME", airlock.ErrUsage)
-					}
-					format, err := outputFormat(c)
-					if err != nil {
-						return err
-					}
-					st, err := openStore(c)
-					if err != nil {
-						return err
-					}
-					pin, err := st.Show(c.Args().First())
-					if err != nil {
-						return err
-					}
-					if format == "json" {
-						return writeJSON(c.App.Writer, pin)
-					}
-					printPin(c.App.Writer, pin, time.Now())
-					return nil
-				},
+				Action:    trustShow,
 			},
 			{
 				Name:      "update",
@@ -156,33 +77,126 @@ func trustCommand() *cli.Command {
 				Flags: []cli.Flag{trustDirFlag(),
 					&cli.DurationFlag{Name: "max-staleness", Usage: "accept expired timestamp/snapshot metadata up to this age (default 0: strict; see docs/trust.md)"},
 				},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("%w: trust update takes one BUNDLE", airlock.ErrUsage)
-					}
-					sopts, relaxed := stalenessOption(c)
-					warnRelaxed(c, relaxed)
-					res, err := airlock.UpdateTrust(c.Context, c.Args().First(), append(sopts,
-						airlock.WithTrustDir(c.String("trust-dir")),
-						airlock.WithLogger(logger(c.Context)))...)
-					for _, s := range res {
-						if s.Error != "" {
-							fmt.Fprintf(c.App.Writer, "REFUSED  %s: %s\n", s.Name, s.Error)
-							continue
-						}
-						fmt.Fprintf(c.App.Writer, "accepted %s (%s)\n", s.Name, s.Origin)
-						for _, r := range s.Roles {
-							fmt.Fprintf(c.App.Writer, "  %-10s v%-5d expires %s\n", r.Role, r.Version, r.Expires.UTC().Format(time.RFC3339))
-						}
-						for _, n := range s.Notes {
-							fmt.Fprintf(c.App.Writer, "  note: %s\n", n)
-						}
-					}
-					return err
-				},
+				Action: trustUpdate,
 			},
 		},
 	}
+}
+
+// trustInit pins a root: the embedded public-good root, or --root FILE
+// under --name.
+func trustInit(c *cli.Context) error {
+	st, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	name, origin := c.String("name"), ""
+	var root []byte
+	if p := c.String("root"); p != "" {
+		if name == "" {
+			return fmt.Errorf("%w: --root needs --name", airlock.ErrUsage)
+		}
+		if root, err = os.ReadFile(p); err != nil {
+			return fmt.Errorf("%w: --root: %v", airlock.ErrUsage, err)
+		}
+		origin = "file " + p
+	} else {
+		src, err := trust.PublicGood()
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			name = src.Name
+		}
+		root, origin = src.Root, "embedded Sigstore public-good root"
+	}
+	if err := st.Init(name, root, origin); err != nil {
+		return err
+	}
+	pin, err := st.Show(name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "pinned %s (%s)\n", name, origin)
+	printPin(c.App.Writer, pin, time.Now())
+	return nil
+}
+
+// trustList prints every pin.
+func trustList(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	pins, err := st.List()
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return writeJSON(c.App.Writer, pins)
+	}
+	if len(pins) == 0 {
+		fmt.Fprintln(c.App.Writer, "no roots pinned: run `airlock trust init`")
+	}
+	for i := range pins {
+		printPin(c.App.Writer, &pins[i], time.Now())
+	}
+	return nil
+}
+
+// trustShow prints one pin.
+func trustShow(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("%w: trust show takes one NAME", airlock.ErrUsage)
+	}
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	pin, err := st.Show(c.Args().First())
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return writeJSON(c.App.Writer, pin)
+	}
+	printPin(c.App.Writer, pin, time.Now())
+	return nil
+}
+
+// trustUpdate applies a bundle's TUF metadata to the store, printing
+// what each source was accepted or refused for.
+func trustUpdate(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("%w: trust update takes one BUNDLE", airlock.ErrUsage)
+	}
+	sopts, relaxed := stalenessOption(c)
+	warnRelaxed(c, relaxed)
+	res, err := airlock.UpdateTrust(c.Context, c.Args().First(), append(sopts,
+		airlock.WithTrustDir(c.String("trust-dir")),
+		airlock.WithLogger(logger(c.Context)))...)
+	for _, s := range res {
+		if s.Error != "" {
+			fmt.Fprintf(c.App.Writer, "REFUSED  %s: %s\n", s.Name, s.Error)
+			continue
+		}
+		fmt.Fprintf(c.App.Writer, "accepted %s (%s)\n", s.Name, s.Origin)
+		for _, r := range s.Roles {
+			fmt.Fprintf(c.App.Writer, "  %-10s v%-5d expires %s\n", r.Role, r.Version, r.Expires.UTC().Format(time.RFC3339))
+		}
+		for _, n := range s.Notes {
+			fmt.Fprintf(c.App.Writer, "  note: %s\n", n)
+		}
+	}
+	return err
 }
 
 // printPin prints a pin; roles expired at now are marked, with what to do.
