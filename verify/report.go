@@ -329,17 +329,11 @@ func (r *Report) SummaryOutcome(w io.Writer, outcome string, code int) {
 	}
 	// Images of one shape (GroupMin or more) are described once; the others,
 	// and every image that did not pass, each in full.
-	groupOf, groups := groupImages(r.Images)
-	done := make([]bool, len(groups))
-	for i := range r.Images {
-		g := groupOf[i]
-		if g < 0 {
-			r.Images[i].summary(sw)
-			continue
-		}
-		if !done[g] {
-			done[g] = true
-			groupSummary(sw, r.Images, groups[g])
+	for _, b := range human.Blocks(len(r.Images), GroupMin, func(i int) (string, bool) { return imageShape(&r.Images[i]) }) {
+		if b.Group {
+			groupSummary(sw, r.Images, b.Members)
+		} else {
+			r.Images[b.Members[0]].summary(sw)
 		}
 	}
 	if len(r.Images) == 0 {

@@ -66,39 +66,6 @@ func findingShape(f *Finding) string {
 	return b.String()
 }
 
-// groupImages returns, for each image, the index of the group it is
-// summarised in (-1: listed on its own) and the groups' members.
-func groupImages(images []ImageResult) ([]int, [][]int) {
-	byShape := map[string][]int{}
-	var shapes []string
-	for i := range images {
-		s, ok := imageShape(&images[i])
-		if !ok {
-			continue
-		}
-		if _, seen := byShape[s]; !seen {
-			shapes = append(shapes, s)
-		}
-		byShape[s] = append(byShape[s], i)
-	}
-	of := make([]int, len(images))
-	for i := range of {
-		of[i] = -1
-	}
-	var groups [][]int
-	for _, s := range shapes {
-		members := byShape[s]
-		if len(members) < GroupMin {
-			continue
-		}
-		for _, i := range members {
-			of[i] = len(groups)
-		}
-		groups = append(groups, members)
-	}
-	return of, groups
-}
-
 // groupSummary describes images of one shape once, then names each.
 func groupSummary(sw *summaryWriter, images []ImageResult, members []int) {
 	first := &images[members[0]]

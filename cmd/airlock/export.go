@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -200,16 +201,19 @@ func readList(path string) ([]string, error) {
 	return refs, nil
 }
 
-func printExport(w interface{ Write([]byte) (int, error) }, res *airlock.ExportResult) {
+func printExport(w io.Writer, res *airlock.ExportResult) {
 	fmt.Fprintf(w, "wrote %s (%s): %d images, %d blobs, %s\n", res.Bundle, human.Bytes(res.Bytes), len(res.Images), res.Blobs, human.Bytes(res.BlobBytes))
 	printExportTransfer(w, res.Transfer)
-	for _, img := range res.Images {
-		fmt.Fprintf(w, "  %s\n    digest    %s\n    platforms %s\n", img.Reference, img.Digest, strings.Join(img.Platforms, ", "))
-		if len(img.Artifacts) == 0 {
-			fmt.Fprintf(w, "    attached  none found\n")
-		} else {
-			fmt.Fprintf(w, "    attached  %s\n", countsString(img.Artifacts))
+	// Images alike (same platforms, same counts of attached artifacts) are
+	// described once; the others, and every filtered one, in full.
+	for _, b := range human.Blocks(len(res.Images), groupMin, func(i int) (string, bool) { return exportShape(&res.Images[i]) }) {
+		if b.Group {
+			printExportGroup(w, res.Images, b.Members)
+			continue
 		}
+		img := res.Images[b.Members[0]]
+		fmt.Fprintf(w, "  %s\n    digest    %s\n    platforms %s\n", img.Reference, img.Digest, strings.Join(img.Platforms, ", "))
+		fmt.Fprintf(w, "    attached  %s\n", attachedString(img.Artifacts))
 		if img.Filter != nil {
 			fmt.Fprintf(w, "    NOTE      %s\n", img.Filter.Note)
 		}
@@ -221,4 +225,39 @@ func printExport(w interface{ Write([]byte) (int, error) }, res *airlock.ExportR
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// exportShape is what alike exported images share: platforms and the count
+// of each kind of attached artifact. Filtered images are never grouped
+// (their notes are their own).
+func exportShape(img *airlock.ExportedImage) (string, bool) {
+	if img.Filter != nil {
+		return "", false
+	}
+	return strings.Join(img.Platforms, ", ") + "\n" + attachedString(img.Artifacts), true
+}
+
+// printExportGroup describes alike images on one line. Their references and
+// digests are in the bundle (airlock inspect) and the JSON summary; only
+// images with nothing attached are named, since each needs a look (the
+// runbook: ask the publisher, or --signatures-from).
+func printExportGroup(w io.Writer, images []airlock.ExportedImage, members []int) {
+	first := &images[members[0]]
+	fmt.Fprintf(w, "  %d images: exported, platforms %s, attached %s", len(members), strings.Join(first.Platforms, ", "), attachedString(first.Artifacts))
+	if len(first.Artifacts) > 0 {
+		fmt.Fprintf(w, " each\n    (each image's reference and digest: airlock inspect BUNDLE, or --format json)\n")
+		return
+	}
+	fmt.Fprintln(w)
+	for _, i := range members {
+		fmt.Fprintf(w, "    %s  %s\n", images[i].Reference, images[i].Digest)
+	}
+}
+
+// attachedString counts an image's attached artifacts by kind.
+func attachedString(arts map[string]int) string {
+	if len(arts) == 0 {
+		return "none found"
+	}
+	return countsString(arts)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -115,7 +117,15 @@ func printImport(w io.Writer, res *airlock.ImportResult) {
 		verb = "would push"
 		fmt.Fprintf(w, "\nDRY RUN: nothing was pushed\n")
 	}
-	for _, img := range res.Images {
+	// Images imported alike (same outcome, same counts of manifests and
+	// referrers, every tag new or already there) are described once; the
+	// others (skipped, a tag moved or not moved) in full.
+	for _, b := range human.Blocks(len(res.Images), groupMin, func(i int) (string, bool) { return importShape(res, &res.Images[i]) }) {
+		if b.Group {
+			printImportGroup(w, res, b.Members)
+			continue
+		}
+		img := res.Images[b.Members[0]]
 		if img.Skipped != "" {
 			fmt.Fprintf(w, "\n%s: %s\n", img.Source, img.Skipped)
 			continue
@@ -137,6 +147,89 @@ func printImport(w io.Writer, res *airlock.ImportResult) {
 			fmt.Fprintf(w, "  tag %-76s %s%s\n", t.Tag, short(t.Digest), note)
 		}
 	}
+}
+
+// importOutcome is what the import did with an image's blobs, in words.
+func importOutcome(res *airlock.ImportResult, img *airlock.ImportedImage) string {
+	switch {
+	case res.DryRun:
+		return "would push"
+	case img.Present == img.Blobs:
+		return "already there"
+	}
+	return "pushed"
+}
+
+// importTagStates names the state of each of an image's tags ("new",
+// "already there"), sorted, and reports false for a tag that was moved or
+// left pointing elsewhere: such an image is listed on its own.
+func importTagStates(img *airlock.ImportedImage) ([]string, bool) {
+	states := make([]string, 0, len(img.Tags))
+	for _, t := range img.Tags {
+		switch {
+		case t.Note == "":
+			states = append(states, "new")
+		case t.Note == "already there":
+			states = append(states, t.Note)
+		default:
+			return nil, false
+		}
+	}
+	sort.Strings(states)
+	return states, true
+}
+
+// importShape is what images imported alike share; skipped images and
+// those with a moved or conflicting tag are never grouped.
+func importShape(res *airlock.ImportResult, img *airlock.ImportedImage) (string, bool) {
+	if img.Skipped != "" {
+		return "", false
+	}
+	states, ok := importTagStates(img)
+	if !ok {
+		return "", false
+	}
+	return fmt.Sprintf("%s\n%d manifests\n%d referrers\ntags %s", importOutcome(res, img), len(img.Manifests), len(img.Referrers), strings.Join(states, ", ")), true
+}
+
+// printImportGroup describes images imported alike in three lines; each
+// image's target is in the verification summary that follows and in the
+// receipt.
+func printImportGroup(w io.Writer, res *airlock.ImportResult, members []int) {
+	first := &res.Images[members[0]]
+	states, _ := importTagStates(first)
+	var tags string
+	switch len(states) {
+	case 0:
+		tags = "no tags"
+	case 1:
+		tags = "tag " + states[0]
+	default:
+		tags = "tags " + countsString(countStrings(states)) + " each"
+	}
+	fmt.Fprintf(w, "\n%d images: %s, %d manifests and %d referrers each, %s\n", len(members), importOutcome(res, first), len(first.Manifests), len(first.Referrers), tags)
+	var blobs, present int
+	var size int64
+	for _, i := range members {
+		blobs += res.Images[i].Blobs
+		present += res.Images[i].Present
+		size += res.Images[i].Bytes
+	}
+	if res.DryRun {
+		fmt.Fprintf(w, "  blobs, counted per image: %d, %s\n", blobs, human.Bytes(size))
+	} else {
+		fmt.Fprintf(w, "  blobs, counted per image: %d pushed, %d already there, %s\n", blobs-present, present, human.Bytes(size))
+	}
+	fmt.Fprintf(w, "  (each image's target: in the summary below, and the receipt: --receipt FILE or --format json)\n")
+}
+
+// countStrings counts equal strings.
+func countStrings(ss []string) map[string]int {
+	m := map[string]int{}
+	for _, s := range ss {
+		m[s]++
+	}
+	return m
 }
 
 // importFailure says briefly why an import failed after its checks: the

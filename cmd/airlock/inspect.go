@@ -12,6 +12,7 @@ import (
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/human"
+	"github.com/airlock-oci/airlock/verify"
 )
 
 func inspectCommand() *cli.Command {
@@ -43,9 +44,9 @@ func inspectCommand() *cli.Command {
 	}
 }
 
-// inspectGroupMin is the number of alike images from which inspect
-// describes them once and lists them a line each.
-const inspectGroupMin = 5
+// groupMin is the number of alike images from which a summary (inspect,
+// export, import) describes them once: the report's threshold.
+const groupMin = verify.GroupMin
 
 func printInspection(w io.Writer, ins *airlock.Inspection) {
 	fmt.Fprintf(w, "bundle %s: %d blobs, %s (exported by %s %s at %s; informational)\n", ins.Bundle, ins.Blobs, human.Bytes(ins.Bytes),
@@ -53,23 +54,12 @@ func printInspection(w io.Writer, ins *airlock.Inspection) {
 	printInspectedTransfer(w, ins)
 	// Images alike (same platforms, same kinds of evidence found the same
 	// way on the same parts) are described once; the others one by one.
-	byShape := map[string][]int{}
-	shapeOf := make([]string, len(ins.Images))
-	for i := range ins.Images {
-		if s, ok := inspectShape(&ins.Images[i]); ok {
-			shapeOf[i] = s
-			byShape[s] = append(byShape[s], i)
-		}
-	}
-	printed := map[string]bool{}
-	for i, img := range ins.Images {
-		if s := shapeOf[i]; s != "" && len(byShape[s]) >= inspectGroupMin {
-			if !printed[s] {
-				printed[s] = true
-				printInspectGroup(w, ins.Images, byShape[s])
-			}
+	for _, b := range human.Blocks(len(ins.Images), groupMin, func(i int) (string, bool) { return inspectShape(&ins.Images[i]) }) {
+		if b.Group {
+			printInspectGroup(w, ins.Images, b.Members)
 			continue
 		}
+		img := ins.Images[b.Members[0]]
 		fmt.Fprintf(w, "\n%s\n", img.Reference)
 		fmt.Fprintf(w, "  digest     %s (%s)\n", img.Digest, human.Bytes(img.TotalSize))
 		if img.SourceDigest != "" {

@@ -1,5 +1,7 @@
 // Package human formats values for people to read: sizes and platforms, the
-// same way in reports, summaries and errors.
+// same way in reports, summaries and errors; and it splits a list into the
+// blocks of a summary (Blocks), so that the report, inspect, export and
+// import group alike images the same way.
 //
 // It is a leaf: it imports nothing of this module.
 package human
