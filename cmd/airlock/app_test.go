@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,18 +11,8 @@ import (
 
 // The CLI over the demo world: every command, its output and its exit code.
 func TestCLI(t *testing.T) {
-	w, err := demo.NewWorld(context.Background(), demo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root.json")
-	os.WriteFile(root, w.TUFRoot, 0o644)
-	policy := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(policy, []byte(demo.Policy), 0o644)
-	bundlePath := filepath.Join(dir, "b.tar")
-	trustDir := filepath.Join(dir, "trust")
+	d := newDemoFiles(t)
+	w, dir, root, policy, bundlePath, trustDir := d.w, d.dir, d.root, d.policy, d.bundle, d.trustDir
 	list := filepath.Join(dir, "images.txt")
 	os.WriteFile(list, []byte("# images to carry\n"+w.Image+"  # the vendor app\n\n"), 0o644)
 	badList := filepath.Join(dir, "bad.txt")
@@ -37,7 +26,7 @@ func TestCLI(t *testing.T) {
 		code int
 		want []string // substrings of stdout+stderr
 	}{
-		{"export", []string{"export", w.Image, "-o", bundlePath, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName},
+		{"export", d.exportArgs(),
 			0, []string{"wrote " + bundlePath, "1 cosign-attestation", "2 sigstore-bundle", "trust " + demo.TUFName}},
 		{"export list", []string{"export", "-f", list, "-o", filepath.Join(dir, "l.tar"), "--no-tuf"}, 0, []string{w.Digest.String()}},
 		{"export bad list", []string{"export", "-f", badList, "-o", filepath.Join(dir, "bl.tar"), "--no-tuf"}, exitError, []string{"bad.txt:1"}},

@@ -82,6 +82,54 @@ func runSteps(t *testing.T, steps []step) {
 	}
 }
 
+// demoFiles is the demo world with the files the CLI tests hand its
+// commands: the policy, the TUF root, and where the bundle and the trust
+// store go.
+type demoFiles struct {
+	w                                   *demo.World
+	dir, policy, root, bundle, trustDir string
+}
+
+// newDemoFiles starts the demo world (stopped when the test ends) and
+// writes its policy and TUF root.
+func newDemoFiles(t *testing.T) *demoFiles {
+	t.Helper()
+	w, err := demo.NewWorld(context.Background(), demo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	dir := t.TempDir()
+	d := &demoFiles{w: w, dir: dir, policy: filepath.Join(dir, "policy.yaml"), root: filepath.Join(dir, "root.json"),
+		bundle: filepath.Join(dir, "b.tar"), trustDir: filepath.Join(dir, "trust")}
+	os.WriteFile(d.policy, []byte(demo.Policy), 0o644)
+	os.WriteFile(d.root, w.TUFRoot, 0o644)
+	return d
+}
+
+// exportArgs exports the world's image with its TUF repository to d.bundle.
+func (d *demoFiles) exportArgs() []string {
+	return []string{"export", d.w.Image, "-o", d.bundle, "--tuf-url", d.w.TUF.URL, "--tuf-root", d.root, "--tuf-name", demo.TUFName}
+}
+
+// mustRun runs a command that must succeed and returns its stdout.
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stderr, code := airlockRun(t, args...)
+	if code != 0 {
+		t.Fatalf("%s: exit %d: %s", args[0], code, stderr)
+	}
+	return out
+}
+
+// exported exports the world's image to d.bundle and pins its TUF root in
+// d.trustDir.
+func (d *demoFiles) exported(t *testing.T) {
+	t.Helper()
+	mustRun(t, d.exportArgs()...)
+	mustRun(t, "trust", "init", "--trust-dir", d.trustDir, "--root", d.root, "--name", demo.TUFName)
+}
+
 // One meaning per flag, the same in every command; old spellings refused
 // with the new name; mistakes refused before any download.
 func TestCLIConventions(t *testing.T) {
@@ -93,24 +141,9 @@ func TestCLIConventions(t *testing.T) {
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
 	img := host + "/team/app:v1"
-	dir := t.TempDir()
-	w, err := demo.NewWorld(context.Background(), demo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	policy := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(policy, []byte(demo.Policy), 0o644)
-	root := filepath.Join(dir, "root.json")
-	os.WriteFile(root, w.TUFRoot, 0o644)
-	b := filepath.Join(dir, "b.tar")
-	trustDir := filepath.Join(dir, "trust")
-	if _, stderr, code := airlockRun(t, "export", w.Image, "-o", b, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName); code != 0 {
-		t.Fatalf("export: %s", stderr)
-	}
-	if _, stderr, code := airlockRun(t, "trust", "init", "--trust-dir", trustDir, "--root", root, "--name", demo.TUFName); code != 0 {
-		t.Fatalf("trust init: %s", stderr)
-	}
+	d := newDemoFiles(t)
+	d.exported(t)
+	dir, w, policy, b, trustDir := d.dir, d.w, d.policy, d.bundle, d.trustDir
 
 	runSteps(t, []step{
 		// Old and wrong spellings of -o, refused before any download.
@@ -153,23 +186,10 @@ func TestCLIConventions(t *testing.T) {
 
 // Guidance where new users get stuck.
 func TestCLIGuidance(t *testing.T) {
-	w, err := demo.NewWorld(context.Background(), demo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	dir := t.TempDir()
-	policy := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(policy, []byte(demo.Policy), 0o644)
-	root := filepath.Join(dir, "root.json")
-	os.WriteFile(root, w.TUFRoot, 0o644)
-	b, noTUF := filepath.Join(dir, "b.tar"), filepath.Join(dir, "notuf.tar")
-	if _, stderr, code := airlockRun(t, "export", w.Image, "-o", b, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName); code != 0 {
-		t.Fatalf("export: %s", stderr)
-	}
-	if _, stderr, code := airlockRun(t, "export", w.Image, "-o", noTUF, "--no-tuf"); code != 0 {
-		t.Fatalf("export: %s", stderr)
-	}
+	d := newDemoFiles(t)
+	dir, w, policy, root, b, noTUF := d.dir, d.w, d.policy, d.root, d.bundle, filepath.Join(d.dir, "notuf.tar")
+	mustRun(t, d.exportArgs()...)
+	mustRun(t, "export", w.Image, "-o", noTUF, "--no-tuf")
 	empty, public := filepath.Join(dir, "empty"), filepath.Join(dir, "public")
 	runSteps(t, []step{
 		{"verify with an empty trust store names trust init", []string{"verify", "--trust-dir", empty, "--policy", policy, b}, exitPolicy,
@@ -290,22 +310,9 @@ func TestCLITimeoutAndNetworkErrors(t *testing.T) {
 // conflict, a re-import of what is already there; export and inspect count
 // the same blobs.
 func TestCLIOutcomeMatchesExitCode(t *testing.T) {
-	w, err := demo.NewWorld(context.Background(), demo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	dir := t.TempDir()
-	policy := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(policy, []byte(demo.Policy), 0o644)
-	root := filepath.Join(dir, "root.json")
-	os.WriteFile(root, w.TUFRoot, 0o644)
-	b := filepath.Join(dir, "b.tar")
-	trustDir := filepath.Join(dir, "trust")
-	out, stderr, code := airlockRun(t, "export", w.Image, "-o", b, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName)
-	if code != 0 {
-		t.Fatalf("export: %s", stderr)
-	}
+	d := newDemoFiles(t)
+	dir, w, policy, root, b, trustDir := d.dir, d.w, d.policy, d.root, d.bundle, d.trustDir
+	out := mustRun(t, d.exportArgs()...)
 	exported := regexp.MustCompile(`, (\d+) blobs, `).FindStringSubmatch(out)
 	insp, _, _ := airlockRun(t, "inspect", b)
 	inspected := regexp.MustCompile(`: (\d+) blobs, `).FindStringSubmatch(insp)
@@ -365,7 +372,7 @@ func TestCLIOutcomeMatchesExitCode(t *testing.T) {
 	if err := remote.Write(ref, other); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, code = airlockRun(t, imp("--to", target)...)
+	out, stderr, code := airlockRun(t, imp("--to", target)...)
 	if code != exitError || !strings.Contains(out, "verdict: PASS; import FAILED: a tag points at a different digest in the target (--force moves it) (exit code 3)") || strings.Contains(out, "(exit code 0)") {
 		t.Errorf("tag conflict: exit %d\n%s", code, out)
 	}
@@ -378,24 +385,9 @@ func TestCLIOutcomeMatchesExitCode(t *testing.T) {
 // A run that relaxes a check says so in exactly one line on stderr; a strict
 // run says nothing of the kind.
 func TestCLIRelaxedChecksWarn(t *testing.T) {
-	w, err := demo.NewWorld(context.Background(), demo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	dir := t.TempDir()
-	policy := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(policy, []byte(demo.Policy), 0o644)
-	root := filepath.Join(dir, "root.json")
-	os.WriteFile(root, w.TUFRoot, 0o644)
-	b := filepath.Join(dir, "b.tar")
-	trustDir := filepath.Join(dir, "trust")
-	if _, stderr, code := airlockRun(t, "export", w.Image, "-o", b, "--tuf-url", w.TUF.URL, "--tuf-root", root, "--tuf-name", demo.TUFName); code != 0 {
-		t.Fatalf("export: %s", stderr)
-	}
-	if _, stderr, code := airlockRun(t, "trust", "init", "--trust-dir", trustDir, "--root", root, "--name", demo.TUFName); code != 0 {
-		t.Fatalf("trust init: %s", stderr)
-	}
+	d := newDemoFiles(t)
+	d.exported(t)
+	w, policy, b, trustDir := d.w, d.policy, d.bundle, d.trustDir
 	const prefix = "WARNING: relaxed checks: "
 	for _, tc := range []struct {
 		name string

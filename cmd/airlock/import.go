@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -175,7 +175,7 @@ func importTagStates(img *airlock.ImportedImage) ([]string, bool) {
 			return nil, false
 		}
 	}
-	sort.Strings(states)
+	slices.Sort(states)
 	return states, true
 }
 
