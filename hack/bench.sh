@@ -322,8 +322,16 @@ bench_s3() {
 		rm -rf "$work/s3cmp-fsc-$i/data"
 		# Every run gets storage of its own (a root directory in the bucket).
 		dst=$(start_s3_registry "$work/s3reg-a$i" "$ep" "/airlock$i")
-		t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" "$work/bundle.tar")
+		t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cosign.pub" --insecure-registry "$dst" --to "$dst/mirror" --receipt "$work/s3-receipt.json" "$work/bundle.tar")
 		sw+=("$(field "$t" 1)") sr+=("$(field "$t" 2)")
+		# What the receipt says landed is what the S3-backed registry serves.
+		local served
+		served=$(python3 -c 'import json,sys; [print(i["reference"], i["digest"]) for i in json.load(open(sys.argv[1]))["images"]]' "$work/s3-receipt.json" |
+			while read -r ref want; do
+				got=$(crane digest --insecure "$ref") && [ "$got" = "$want" ] || { echo "FAILED: $ref on S3 is ${got:-missing}, the receipt says $want" >&2; exit 1; }
+				echo "$ref"
+			done | wc -l)
+		[ "$served" -eq "${#refs[@]}" ] || { echo "FAILED: the S3-backed registry serves $served of ${#refs[@]} images" >&2; exit 1; }
 		dst=$(start_s3_registry "$work/s3reg-c$i" "$ep" "/crane$i")
 		t=$(timed_cpu crane push --insecure --index "$work/layout" "$dst/crane/all:v1"); cs+=("$(field "$t" 1)")
 	done
