@@ -26,44 +26,18 @@ func rewrite(t *testing.T, src, dst string, edit func(inv *bundle.Inventory)) st
 	return rewriteWith(t, src, dst, func(_ *bundle.Writer, inv *bundle.Inventory) { edit(inv) })
 }
 
-// rewriteWith is rewrite with access to the writer, to add blobs first.
+// rewriteWith is rewrite with access to the writer, to add blobs first:
+// editBundle (gate_test.go) with the source's index entries written before
+// whatever the edit adds.
 func rewriteWith(t *testing.T, src, dst string, edit func(w *bundle.Writer, inv *bundle.Inventory)) string {
 	t.Helper()
-	r, err := bundle.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	inv, err := r.Inventory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := bundle.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range r.Blobs() {
-		data, err := r.ReadBlob(h, 64<<20)
-		if err != nil {
-			t.Fatal(err)
+	return editBundle(t, src, dst, func(e *bundleEdit) {
+		for _, d := range e.index {
+			e.w.AddIndex(d)
 		}
-		if _, err := w.Put("application/octet-stream", data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range r.Index().Manifests {
-		if d.Annotations[bundle.AnnotationRole] != bundle.RoleInventory {
-			w.AddIndex(d)
-		}
-	}
-	edit(w, inv)
-	if _, err := w.PutInventory(inv); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	return dst
+		e.index = nil
+		edit(e.w, e.inv)
+	})
 }
 
 // A bundle is hostile until verified: an inventory that lies can make

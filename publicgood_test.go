@@ -2,24 +2,17 @@ package airlock_test
 
 import (
 	"context"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/artifact"
-	"github.com/airlock-oci/airlock/internal/sign"
+	"github.com/airlock-oci/airlock/internal/testenv"
 	"github.com/airlock-oci/airlock/verify"
 )
 
@@ -32,7 +25,7 @@ const (
 	pgIdentity = "cody@soyland.com"
 	pgIssuer   = "https://github.com/login/oauth"
 	pgDigest   = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
-	pgType     = "https://cosign.sigstore.dev/attestation/v1"
+	pgType     = testenv.PublicGoodType
 )
 
 // pgIntegrated is when Rekor integrated the attestation (its tlog entry's
@@ -55,43 +48,10 @@ func productionTrustedRoot(t *testing.T) string {
 // the bundle's path.
 func publicGoodBundle(t *testing.T) string {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	ref, err := name.ParseReference(host + "/repo:latest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := empty.Image
-	if d, err := img.Digest(); err != nil || d.String() != pgDigest {
+	if d, err := empty.Image.Digest(); err != nil || d.String() != pgDigest {
 		t.Fatalf("empty image digest %v %v, want the attestation's subject %s", d, err, pgDigest)
 	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile("testdata/cosign/oci-attestation.sigstore.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	art := sign.Artifact{ArtifactType: sign.MediaTypeBundleV03, Layers: []sign.Layer{{
-		MediaType: sign.MediaTypeBundleV03, Data: data,
-		Annotations: map[string]string{sign.AnnotationBundleType: "dsse-envelope", sign.AnnotationBundlePredic: pgType},
-	}}}
-	desc, err := partial.Descriptor(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rimg, err := art.ReferrerImage(*desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := rimg.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref.Context().Digest(rd.String()), rimg); err != nil {
-		t.Fatal(err)
-	}
+	ref := testenv.PublicGoodRegistry(t)
 	out := filepath.Join(t.TempDir(), "pg.tar")
 	if _, err := airlock.Export(context.Background(), out, []string{ref.String()}, airlock.WithoutTUF()); err != nil {
 		t.Fatalf("export: %v", err)
