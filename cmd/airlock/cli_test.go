@@ -112,16 +112,6 @@ func (d *demoFiles) exportArgs() []string {
 	return []string{"export", d.w.Image, "-o", d.bundle, "--tuf-url", d.w.TUF.URL, "--tuf-root", d.root, "--tuf-name", demo.TUFName}
 }
 
-// mustRun runs a command that must succeed and returns its stdout.
-func mustRun(t *testing.T, args ...string) string {
-	t.Helper()
-	out, stderr, code := airlockRun(t, args...)
-	if code != 0 {
-		t.Fatalf("%s: exit %d: %s", args[0], code, stderr)
-	}
-	return out
-}
-
 // exported exports the world's image to d.bundle and pins its TUF root in
 // d.trustDir.
 func (d *demoFiles) exported(t *testing.T) {

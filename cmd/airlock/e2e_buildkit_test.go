@@ -154,9 +154,7 @@ func TestE2EBuildKitProvenanceCoveredByIndexSignature(t *testing.T) {
 	}
 
 	bundlePath := filepath.Join(dir, "bundle.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", reg.Host, "-o", bundlePath, signed, unsigned, tampered); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
+	exportNoTUF(t, reg.Host, bundlePath, signed, unsigned, tampered)
 	policy := func(key, builder string) string {
 		p := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(key+builder)+".yaml")
 		doc := `apiVersion: airlock.dev/v1

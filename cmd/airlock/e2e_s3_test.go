@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,24 +21,12 @@ func TestE2EImportIntoS3Registry(t *testing.T) {
 
 	dir := t.TempDir()
 	bundlePath := filepath.Join(dir, "bundle.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", bundlePath, w.app, w.legacy, w.multi); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
+	exportNoTUF(t, w.reg.Host, bundlePath, w.app, w.legacy, w.multi)
 	trustDir := filepath.Join(dir, "trust")
 	stdout, stderr, code := airlockRun(t, "import", "--trust-dir", trustDir, "--key", w.pub, "--insecure-registry", regA.Host,
 		"--to", regA.Host+"/mirror", "--receipt", filepath.Join(dir, "receipt.json"), bundlePath)
 	if code != 0 {
 		t.Fatalf("import into the S3-backed registry: exit %d\n%s\n%s", code, stdout, stderr)
-	}
-
-	emptyRoot := filepath.Join(dir, "empty-trusted-root.json")
-	if err := os.WriteFile(emptyRoot, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cosignVerify := func(args ...string) {
-		t.Helper()
-		base := []string{"--key", w.pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", emptyRoot}
-		testenv.Run(t, w.dir, w.env, "cosign", append(args[:1:1], append(base, args[1:]...)...)...)
 	}
 	// The source host stays in the target path (host:port as host_port).
 	srcDir := strings.ReplaceAll(w.reg.Host, ":", "_")
@@ -49,10 +36,10 @@ func TestE2EImportIntoS3Registry(t *testing.T) {
 		if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", app)); got != w.appDig.String() {
 			t.Fatalf("%s has digest %s, want %s", app, got, w.appDig)
 		}
-		cosignVerify("verify", app)
-		cosignVerify("verify-attestation", "--type", "slsaprovenance1", app)
-		cosignVerify("verify", prefix+"/acme/legacy:v1")
-		cosignVerify("verify", prefix+"/acme/multi:v1")
+		w.cosignVerify(t, "verify", app)
+		w.cosignVerify(t, "verify-attestation", "--type", "slsaprovenance1", app)
+		w.cosignVerify(t, "verify", prefix+"/acme/legacy:v1")
+		w.cosignVerify(t, "verify", prefix+"/acme/multi:v1")
 	}
 
 	// Importing again through the other process finds everything in place.

@@ -52,6 +52,18 @@ type cosignWorld struct {
 	multiDig v1.Hash
 }
 
+// cosignVerify runs cosign (v2) `cmd` with the world's key and no log on
+// args. cosign 2.6 wants a trusted root once an image has Sigstore bundles,
+// even for a key signature without a log: it gets an empty one.
+func (w *cosignWorld) cosignVerify(t *testing.T, cmd string, args ...string) string {
+	t.Helper()
+	root := filepath.Join(w.dir, "empty-trusted-root.json")
+	if err := os.WriteFile(root, []byte(emptyTrustedRoot), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return testenv.Run(t, w.dir, w.env, "cosign", append([]string{cmd, "--key", w.pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", root}, args...)...)
+}
+
 const provenanceV02Predicate = `{"builder":{"id":"https://ci.example/builder@v1"},"buildType":"https://airlock.example/build/v1","invocation":{"configSource":{"uri":"git+https://git.example/acme/app"}}}`
 
 const provenancePredicate = `{"buildDefinition":{"buildType":"https://airlock.example/build/v1","externalParameters":{"repository":"https://git.example/acme/app"}},"runDetails":{"builder":{"id":"https://ci.example/builder@v1"}}}`
@@ -297,9 +309,7 @@ func TestE2EVerifyAndImport(t *testing.T) {
 	w := newCosignWorld(t)
 	dir := t.TempDir()
 	bundlePath := filepath.Join(dir, "bundle.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", bundlePath, w.app, w.legacy); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
+	exportNoTUF(t, w.reg.Host, bundlePath, w.app, w.legacy)
 	trustDir := filepath.Join(dir, "trust")
 
 	// Offline verify passes with the matching key, and the report says so.
@@ -384,21 +394,10 @@ func TestE2EVerifyAndImport(t *testing.T) {
 	if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", appB)); got != w.appDig.String() {
 		t.Fatalf("imported digest %s, want %s", got, w.appDig)
 	}
-	// cosign 2.6 wants a trusted root once an image has Sigstore bundles,
-	// even for a key signature without a log: give it an empty one.
-	emptyRoot := filepath.Join(dir, "empty-trusted-root.json")
-	if err := os.WriteFile(emptyRoot, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cosignVerify := func(args ...string) {
-		t.Helper()
-		base := []string{"--key", w.pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", emptyRoot}
-		testenv.Run(t, w.dir, w.env, "cosign", append(args[:1:1], append(base, args[1:]...)...)...)
-	}
-	cosignVerify("verify", appB)
-	cosignVerify("verify-attestation", "--type", "slsaprovenance1", appB)
-	cosignVerify("verify", legacyB)
-	cosignVerify("verify-attestation", "--type", "slsaprovenance", legacyB)
+	w.cosignVerify(t, "verify", appB)
+	w.cosignVerify(t, "verify-attestation", "--type", "slsaprovenance1", appB)
+	w.cosignVerify(t, "verify", legacyB)
+	w.cosignVerify(t, "verify-attestation", "--type", "slsaprovenance", legacyB)
 
 	// oras lists the same referrers in the target as in the source (the
 	// two Sigstore bundles, through the fallback tag on both sides).
@@ -429,9 +428,7 @@ func TestE2EVerifyAndImport(t *testing.T) {
 	}
 	// The imported copy exports again with the same artifacts.
 	again := filepath.Join(dir, "again.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", regB.Host, "-o", again, appB); code != 0 {
-		t.Fatalf("re-export exit %d: %s", code, stderr)
-	}
+	exportNoTUF(t, regB.Host, again, appB)
 	inv := inspectJSON(t, again)
 	arts := inv["images"].([]any)[0].(map[string]any)["artifacts"].([]any)
 	if len(arts) != 4 {

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -17,10 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-oci/airlock/internal/sigstack"
 	"github.com/airlock-oci/airlock/internal/testenv"
@@ -70,20 +64,6 @@ func keylessStack(t *testing.T) *sigstack.Stack {
 	return keyless.s
 }
 
-// offline makes every dial through the default transport fail until the
-// test ends: what passes under it touched no network.
-func offline(t *testing.T) {
-	t.Helper()
-	orig := http.DefaultTransport
-	tr := orig.(*http.Transport).Clone()
-	tr.DialContext = func(_ context.Context, _, addr string) (net.Conn, error) {
-		t.Errorf("network dial to %s during an offline step", addr)
-		return nil, errors.New("no network: offline step")
-	}
-	http.DefaultTransport = tr
-	t.Cleanup(func() { http.DefaultTransport = orig })
-}
-
 const (
 	alice   = "alice@airlock.test"
 	mallory = "mallory@airlock.test"
@@ -116,31 +96,19 @@ func newKeylessWorld(t *testing.T, cosign string) *keylessWorld {
 // returns its tag reference, digest and (for an index) platform digests.
 func (w *keylessWorld) push(t *testing.T, repo string, idx bool) (string, v1.Hash, []v1.Hash) {
 	t.Helper()
+	if idx {
+		return pushTwoPlatformIndex(t, w.reg.Host, repo)
+	}
 	ref, err := name.ParseReference(w.reg.Host+"/"+repo+":v1", name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !idx {
-		img := ociImage(t, "amd64", 32<<10, 1)
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
-		d, _ := img.Digest()
-		return ref.Name(), d, nil
-	}
-	ii := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	var plats []v1.Hash
-	for _, arch := range []string{"amd64", "arm64"} {
-		img := ociImage(t, arch, 32<<10, 1)
-		d, _ := img.Digest()
-		plats = append(plats, d)
-		ii = mutate.AppendManifests(ii, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
-	}
-	if err := remote.WriteIndex(ref, ii); err != nil {
+	img := ociImage(t, "amd64", 32<<10, 1)
+	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	d, _ := ii.Digest()
-	return ref.Name(), d, plats
+	d, _ := img.Digest()
+	return ref.Name(), d, nil
 }
 
 // bundleSign runs `cosign sign|attest` keylessly as who, writing a Sigstore
@@ -254,7 +222,7 @@ func keylessRekorV2(t *testing.T, cosign string) {
 	app, appDig, _ := w.push(t, "acme/app", false)
 	multi, multiDig, plats := w.push(t, "acme/multi", true)
 	intruded, intrudedDig, _ := w.push(t, "acme/intruded", false)
-	at := func(ref string, d v1.Hash) string { return strings.SplitN(ref, ":v1", 2)[0] + "@" + d.String() }
+	at := atDigest
 
 	for _, ref := range []string{at(app, appDig), at(multi, multiDig), at(multi, plats[0]), at(multi, plats[1])} {
 		w.bundleSign(t, alice, "sign", ref)
@@ -265,30 +233,9 @@ func keylessRekorV2(t *testing.T, cosign string) {
 	w.bundleSign(t, mallory, "sign", at(app, appDig))
 	w.bundleSign(t, mallory, "sign", at(intruded, intrudedDig))
 
-	dir := t.TempDir()
-	bundlePath := filepath.Join(dir, "bundle.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", bundlePath, app, multi); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
-	intrudedPath := filepath.Join(dir, "intruded.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", intrudedPath, intruded); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
-
-	trustDir := filepath.Join(dir, "trust")
-	policy := func(identity, issuer string) []string {
-		return []string{"--trust-dir", trustDir, "--trusted-root", w.s.TrustedRoot,
-			"--certificate-identity", identity, "--certificate-oidc-issuer", issuer}
-	}
+	b := w.export(t, intruded, app, multi)
 	t.Run("verify offline", func(t *testing.T) {
-		offline(t)
-		report := filepath.Join(dir, "report.json")
-		stdout, stderr, code := airlockRun(t, append(append([]string{"verify"}, policy(alice, w.s.Issuer.URL)...), "--report", report, bundlePath)...)
-		if code != 0 {
-			t.Fatalf("verify as %s: exit %d\n%s\n%s", alice, code, stdout, stderr)
-		}
-		t.Logf("verify summary:\n%s", stdout)
-		rep := readReport(t, report)
+		stdout, rep := b.verifyOffline(t)
 		if rep.Verdict != "pass" || len(rep.Images) != 2 {
 			t.Fatalf("verdict %q with %d images\n%s", rep.Verdict, len(rep.Images), stdout)
 		}
@@ -348,38 +295,87 @@ func keylessRekorV2(t *testing.T, cosign string) {
 
 	t.Run("refused", func(t *testing.T) {
 		offline(t)
-		for _, tc := range []struct {
-			name, bundle, identity, issuer string
-		}{
-			{"wrong identity", bundlePath, "bob@airlock.test", w.s.Issuer.URL},
-			{"wrong issuer", bundlePath, alice, "https://accounts.google.com"},
-			{"intruder's signature only", intrudedPath, alice, w.s.Issuer.URL},
-		} {
-			stdout, stderr, code := airlockRun(t, append(append([]string{"verify"}, policy(tc.identity, tc.issuer)...), tc.bundle)...)
-			if code != exitPolicy {
-				t.Errorf("%s: exit %d, want %d\n%s\n%s", tc.name, code, exitPolicy, stdout, stderr)
-			}
-		}
+		b.refused(t, "https://accounts.google.com")
 		// The intruder's own identity verifies intruded: what refused it
 		// above was the identity, not a broken signature.
-		if stdout, _, code := airlockRun(t, append(append([]string{"verify"}, policy(mallory, w.s.Issuer.URL)...), intrudedPath)...); code != 0 {
+		if stdout, _, code := airlockRun(t, b.args("verify", mallory, w.s.Issuer.URL, b.intruded)...); code != 0 {
 			t.Errorf("intruded as %s: exit %d\n%s", mallory, code, stdout)
 		}
 	})
 
 	t.Run("import and cosign verify", func(t *testing.T) {
-		regB := testenv.StartRegistry(t)
-		stdout, stderr, code := airlockRun(t, append(append([]string{"import"}, policy(alice, w.s.Issuer.URL)...),
-			"--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath)...)
-		if code != 0 {
-			t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
-		}
-		appB, multiB := importedRef(t, regB.Host, "acme/app"), importedRef(t, regB.Host, "acme/multi")
+		host := b.importAsAlice(t)
+		appB, multiB := importedRef(t, host, "acme/app"), importedRef(t, host, "acme/multi")
 		for _, ref := range []string{appB + "@" + appDig.String(), multiB + "@" + multiDig.String(), multiB + "@" + plats[0].String(), multiB + "@" + plats[1].String()} {
 			w.cosignVerify(t, alice, "verify", ref)
 			w.cosignVerify(t, alice, "verify-attestation", "--type", "slsaprovenance1", ref)
 		}
 	})
+}
+
+// keylessBundles is what a keyless round trip exports from its world: its
+// images in one bundle, the intruder's image alone in another, and the trust
+// store that verifies them.
+type keylessBundles struct {
+	w                               *keylessWorld
+	dir, bundle, intruded, trustDir string
+}
+
+func (w *keylessWorld) export(t *testing.T, intruded string, refs ...string) *keylessBundles {
+	t.Helper()
+	dir := t.TempDir()
+	b := &keylessBundles{w: w, dir: dir, bundle: filepath.Join(dir, "bundle.tar"), intruded: filepath.Join(dir, "intruded.tar"), trustDir: filepath.Join(dir, "trust")}
+	exportNoTUF(t, w.reg.Host, b.bundle, refs...)
+	exportNoTUF(t, w.reg.Host, b.intruded, intruded)
+	return b
+}
+
+// args runs cmd (verify or import) with the private Sigstore's trusted root,
+// accepting identity at issuer, then rest.
+func (b *keylessBundles) args(cmd, identity, issuer string, rest ...string) []string {
+	return append([]string{cmd, "--trust-dir", b.trustDir, "--trusted-root", b.w.s.TrustedRoot,
+		"--certificate-identity", identity, "--certificate-oidc-issuer", issuer}, rest...)
+}
+
+// verifyOffline verifies the bundle as alice with no network and returns
+// the summary and the report; the test stops unless it passes.
+func (b *keylessBundles) verifyOffline(t *testing.T) (string, keylessReport) {
+	t.Helper()
+	offline(t)
+	report := filepath.Join(b.dir, "report.json")
+	stdout, stderr, code := airlockRun(t, b.args("verify", alice, b.w.s.Issuer.URL, "--report", report, b.bundle)...)
+	t.Logf("verify summary:\n%s", stdout)
+	if code != 0 {
+		t.Fatalf("verify as %s: exit %d\n%s\n%s", alice, code, stdout, stderr)
+	}
+	return stdout, readReport(t, report)
+}
+
+// refused checks that verify refuses the bundle for another identity and
+// for another issuer, and the intruder's bundle for alice.
+func (b *keylessBundles) refused(t *testing.T, otherIssuer string) {
+	t.Helper()
+	for _, tc := range []struct{ name, bundle, identity, issuer string }{
+		{"wrong identity", b.bundle, "bob@airlock.test", b.w.s.Issuer.URL},
+		{"wrong issuer", b.bundle, alice, otherIssuer},
+		{"intruder's signature only", b.intruded, alice, b.w.s.Issuer.URL},
+	} {
+		if stdout, stderr, code := airlockRun(t, b.args("verify", tc.identity, tc.issuer, tc.bundle)...); code != exitPolicy {
+			t.Errorf("%s: exit %d, want %d\n%s\n%s", tc.name, code, exitPolicy, stdout, stderr)
+		}
+	}
+}
+
+// importAsAlice imports the bundle, accepting alice, into a new registry
+// and returns its host.
+func (b *keylessBundles) importAsAlice(t *testing.T) string {
+	t.Helper()
+	regB := testenv.StartRegistry(t)
+	stdout, stderr, code := airlockRun(t, b.args("import", alice, b.w.s.Issuer.URL, "--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", b.bundle)...)
+	if code != 0 {
+		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	return regB.Host
 }
 
 // importedRef finds where import put a repository on the target: under
@@ -553,7 +549,7 @@ func keylessRekorV1(t *testing.T, cosign string) {
 	legacy, legacyDig, _ := w.push(t, "acme/legacy", false)
 	multi, multiDig, plats := w.push(t, "acme/multi", true)
 	bundled, bundledDig, _ := w.push(t, "acme/bundled", false)
-	at := func(ref string, d v1.Hash) string { return strings.TrimSuffix(ref, ":v1") + "@" + d.String() }
+	at := atDigest
 	for _, ref := range []string{at(legacy, legacyDig), at(multi, multiDig), at(multi, plats[0]), at(multi, plats[1])} {
 		w.legacySign(t, alice, "sign", ref)
 		w.legacySign(t, alice, "attest", "--type", "slsaprovenance1", "--predicate", w.pred, ref)
@@ -566,29 +562,9 @@ func keylessRekorV1(t *testing.T, cosign string) {
 	intruded, intrudedDig, _ := w.push(t, "acme/intruded", false)
 	w.legacySign(t, mallory, "sign", at(intruded, intrudedDig))
 
-	dir := t.TempDir()
-	bundlePath := filepath.Join(dir, "bundle.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", bundlePath, legacy, multi, bundled); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
-	intrudedPath := filepath.Join(dir, "intruded.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", intrudedPath, intruded); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
-	trustDir := filepath.Join(dir, "trust")
-	policy := func(identity, issuer string) []string {
-		return []string{"--trust-dir", trustDir, "--trusted-root", w.s.TrustedRoot,
-			"--certificate-identity", identity, "--certificate-oidc-issuer", issuer}
-	}
+	b := w.export(t, intruded, legacy, multi, bundled)
 	t.Run("verify offline", func(t *testing.T) {
-		offline(t)
-		report := filepath.Join(dir, "report.json")
-		stdout, stderr, code := airlockRun(t, append(append([]string{"verify"}, policy(alice, w.s.Issuer.URL)...), "--report", report, bundlePath)...)
-		t.Logf("verify summary:\n%s", stdout)
-		if code != 0 {
-			t.Fatalf("verify exit %d\n%s", code, stderr)
-		}
-		rep := readReport(t, report)
+		_, rep := b.verifyOffline(t)
 		for _, im := range rep.Images {
 			kinds := map[string]int{}
 			for _, f := range im.Findings {
@@ -640,24 +616,11 @@ func keylessRekorV1(t *testing.T, cosign string) {
 				}
 			}
 		}
-		for _, tc := range []struct{ name, bundle, identity, issuer string }{
-			{"wrong identity", bundlePath, "bob@airlock.test", w.s.Issuer.URL},
-			{"wrong issuer", bundlePath, alice, "https://token.actions.githubusercontent.com"},
-			{"intruder's signature only", intrudedPath, alice, w.s.Issuer.URL},
-		} {
-			if stdout, _, code := airlockRun(t, append(append([]string{"verify"}, policy(tc.identity, tc.issuer)...), tc.bundle)...); code != exitPolicy {
-				t.Errorf("%s: exit %d, want %d\n%s", tc.name, code, exitPolicy, stdout)
-			}
-		}
+		b.refused(t, "https://token.actions.githubusercontent.com")
 	})
 	t.Run("import and cosign verify", func(t *testing.T) {
-		regB := testenv.StartRegistry(t)
-		stdout, stderr, code := airlockRun(t, append(append([]string{"import"}, policy(alice, w.s.Issuer.URL)...),
-			"--insecure-registry", regB.Host, "--to", regB.Host+"/mirror", bundlePath)...)
-		if code != 0 {
-			t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
-		}
-		legacyB, multiB, bundledB := importedRef(t, regB.Host, "acme/legacy"), importedRef(t, regB.Host, "acme/multi"), importedRef(t, regB.Host, "acme/bundled")
+		host := b.importAsAlice(t)
+		legacyB, multiB, bundledB := importedRef(t, host, "acme/legacy"), importedRef(t, host, "acme/multi"), importedRef(t, host, "acme/bundled")
 		for _, ref := range []string{legacyB + "@" + legacyDig.String(), multiB + "@" + multiDig.String(), multiB + "@" + plats[0].String(), multiB + "@" + plats[1].String()} {
 			w.legacyVerify(t, alice, "verify", ref)
 			w.legacyVerify(t, alice, "verify-attestation", "--type", "slsaprovenance1", ref)

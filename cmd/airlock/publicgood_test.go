@@ -1,21 +1,11 @@
 package main
 
 import (
-	"io"
-	"log"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/airlock-oci/airlock/internal/sign"
+	"github.com/airlock-oci/airlock/internal/testenv"
 )
 
 // The CLI's --type with the real public-good attestation of cosign v2.6.5's
@@ -28,36 +18,7 @@ func TestCLIPublicGoodAttestationType(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/repo:latest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, empty.Image); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile("../../testdata/cosign/oci-attestation.sigstore.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := partial.Descriptor(empty.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	art := sign.Artifact{ArtifactType: sign.MediaTypeBundleV03, Layers: []sign.Layer{{MediaType: sign.MediaTypeBundleV03, Data: data,
-		Annotations: map[string]string{sign.AnnotationBundleType: "dsse-envelope", sign.AnnotationBundlePredic: "https://cosign.sigstore.dev/attestation/v1"}}}}
-	rimg, err := art.ReferrerImage(*desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := rimg.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref.Context().Digest(rd.String()), rimg); err != nil {
-		t.Fatal(err)
-	}
+	ref := testenv.PublicGoodRegistry(t)
 	dir := t.TempDir()
 	bundlePath := filepath.Join(dir, "pg.tar")
 	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "-o", bundlePath, ref.String()); code != 0 {

@@ -22,9 +22,7 @@ func readerBundle(t *testing.T) (w *cosignWorld, bundlePath, layoutDir string) {
 	t.Helper()
 	w = newCosignWorld(t)
 	bundlePath = filepath.Join(t.TempDir(), "bundle.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", bundlePath, w.app, w.legacy, w.multi); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
+	exportNoTUF(t, w.reg.Host, bundlePath, w.app, w.legacy, w.multi)
 	layoutDir = t.TempDir()
 	testenv.Run(t, "", nil, "tar", "-xf", bundlePath, "-C", layoutDir)
 	return w, bundlePath, layoutDir

@@ -35,9 +35,7 @@ func TestE2ESignedSplitDelta(t *testing.T) {
 
 	// Week 1: a full bundle, imported with a receipt.
 	first := filepath.Join(dir, "week1.tar")
-	if _, stderr, code := airlockRun(t, "export", "--no-tuf", "--insecure-registry", w.reg.Host, "-o", first, w.app); code != 0 {
-		t.Fatalf("export exit %d: %s", code, stderr)
-	}
+	exportNoTUF(t, w.reg.Host, first, w.app)
 	receipt := filepath.Join(dir, "receipt.json")
 	if stdout, stderr, code := airlockRun(t, append(append([]string{"import"}, common...), "--insecure-registry", reg.Host, "--to", reg.Host+"/mirror", "--receipt", receipt, first)...); code != 0 {
 		t.Fatalf("import exit %d\n%s\n%s", code, stdout, stderr)
@@ -94,11 +92,7 @@ func TestE2ESignedSplitDelta(t *testing.T) {
 	if got := strings.TrimSpace(testenv.Run(t, "", nil, "crane", "digest", "--insecure", imported)); got != w.appDig.String() {
 		t.Fatalf("imported digest %s, want %s", got, w.appDig)
 	}
-	emptyRoot := filepath.Join(dir, "empty-trusted-root.json")
-	if err := os.WriteFile(emptyRoot, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Run(t, w.dir, w.env, "cosign", "verify", "--key", w.pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", emptyRoot, imported)
+	w.cosignVerify(t, "verify", imported)
 
 	t.Run("unsigned bundle, signer required", func(t *testing.T) {
 		_, _, code := airlockRun(t, append(verifyArgs, first)...)
