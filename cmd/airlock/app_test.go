@@ -73,18 +73,11 @@ func TestCLI(t *testing.T) {
 		{"bad format", []string{"inspect", "--format", "yaml", bundlePath}, exitError, []string{"want text or json"}},
 		{"unknown command", []string{"frobnicate"}, exitError, nil},
 	}
-	for _, s := range steps {
-		stdout, stderr, code := airlockRun(t, s.args...)
-		if code != s.code {
-			t.Errorf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", s.name, code, s.code, stdout, stderr)
-			continue
-		}
-		for _, want := range s.want {
-			if !strings.Contains(stdout+stderr, want) {
-				t.Errorf("%s: output lacks %q\nstdout: %s\nstderr: %s", s.name, want, stdout, stderr)
-			}
-		}
+	run := make([]step, len(steps))
+	for i, s := range steps {
+		run[i] = step{name: s.name, args: s.args, code: s.code, want: s.want}
 	}
+	runSteps(t, run)
 	if _, err := os.Stat(filepath.Join(dir, "receipt.json")); err != nil {
 		t.Errorf("receipt not written: %v", err)
 	}

@@ -163,8 +163,7 @@ func TestE2ECosignMajors(t *testing.T) {
 	// Offline verify: every signature and attestation of every style checks
 	// out with the key, and the policy (signature and provenance with a
 	// condition on its content, on every platform) passes.
-	policy := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policy, []byte(fmt.Sprintf(`apiVersion: airlock.dev/v1
+	policy := writeFile(t, filepath.Join(dir, "policy.yaml"), fmt.Sprintf(`apiVersion: airlock.dev/v1
 kind: Policy
 rules:
   - name: acme
@@ -174,9 +173,7 @@ rules:
     attestations:
       - predicateType: https://slsa.dev/provenance/v1
         condition: 'predicate.runDetails.builder.id == "https://ci.example/builder@v1"'
-`, reg.Host, pub)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, reg.Host, pub))
 	trustDir := filepath.Join(dir, "trust")
 	report := filepath.Join(dir, "report.json")
 	restore := refuseDials(t)
@@ -360,8 +357,7 @@ func TestE2ECosignTimestamped(t *testing.T) {
 	}
 	bundlePath := filepath.Join(dir, "bundle.tar")
 	exportNoTUF(t, reg.Host, bundlePath, refs...)
-	policy := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policy, []byte(fmt.Sprintf(`apiVersion: airlock.dev/v1
+	policy := writeFile(t, filepath.Join(dir, "policy.yaml"), fmt.Sprintf(`apiVersion: airlock.dev/v1
 kind: Policy
 rules:
   - name: timestamped
@@ -369,9 +365,7 @@ rules:
     timestamp: required
     signers: [{key: %s}]
     attestations: [{predicateType: "https://slsa.dev/provenance/v1"}]
-`, pub)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, pub))
 	trustDir := filepath.Join(dir, "trust")
 	verifyArgs := []string{"--trust-dir", trustDir, "--policy", policy}
 	restore := refuseDials(t)

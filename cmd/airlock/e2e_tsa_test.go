@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,8 +29,7 @@ func TestE2EKeySignedWithRFC3161Only(t *testing.T) {
 
 	bundlePath := filepath.Join(dir, "bundle.tar")
 	exportNoTUF(t, reg.Host, bundlePath, ref)
-	policy := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policy, []byte(`apiVersion: airlock.dev/v1
+	policy := writeFile(t, filepath.Join(dir, "policy.yaml"), `apiVersion: airlock.dev/v1
 kind: Policy
 rules:
   - name: tsa
@@ -39,9 +37,7 @@ rules:
     timestamp: required
     signers: [{key: cosign.pub}]
     attestations: [{name: provenance, predicateType: "https://slsa.dev/provenance/v1"}]
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	type report struct {
 		Verdict string
 		Images  []struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -26,6 +27,15 @@ func mustRun(t *testing.T, args ...string) string {
 		t.Fatalf("%s: exit %d: %s", strings.Join(args, " "), code, stderr)
 	}
 	return out
+}
+
+// writeFile writes content to path and returns path.
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // atDigest names the repository of a tag reference (repo:v1) at digest d.

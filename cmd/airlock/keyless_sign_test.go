@@ -50,16 +50,10 @@ func TestKeylessSignFlagErrors(t *testing.T) {
 	token := hdr + ".eyJzdWIiOiJ4In0.c2ln"
 	badToken := "bm90IGpzb24.eyJzdWIiOiJ4In0.secretsignature"
 	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte("not a token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokenFile := writeFile(t, filepath.Join(dir, "token"), "not a token\n")
 	key := filepath.Join(dir, "cosign.key")
 	v2, v2NoTSA := signingConfig(t, "2", true), signingConfig(t, "2", false)
-	notConfig := filepath.Join(dir, "junk.json")
-	if err := os.WriteFile(notConfig, []byte(`{"mediaType": 7}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	notConfig := writeFile(t, filepath.Join(dir, "junk.json"), `{"mediaType": 7}`)
 
 	for _, tc := range []struct {
 		name string
