@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -368,7 +369,7 @@ func TestVerifyRefused(t *testing.T) {
 			if !before.LastUpdate.Equal(after.LastUpdate) || len(before.Roles) != len(after.Roles) {
 				t.Errorf("a refused bundle changed the pin: %+v -> %+v", before, after)
 			}
-			if st := readState(t, s, "corp"); !equalMaps(st, stateBefore) {
+			if st := readState(t, s, "corp"); !maps.Equal(st, stateBefore) {
 				t.Errorf("a refused bundle changed the persisted state")
 			}
 		})
@@ -391,16 +392,4 @@ func readState(t *testing.T, s *Store, name string) map[string]string {
 		out[e.Name()] = string(b)
 	}
 	return out
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

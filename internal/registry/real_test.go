@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -160,7 +161,7 @@ func TestRealCosign3ReferrersAPI(t *testing.T) {
 		"cosign-signature/legacy-tag":    1, // legacy signature in the other repository
 		"buildkit-attestation/in-index":  2,
 	}
-	if got := kinds(d); !equalCounts(got, want) {
+	if got := kinds(d); !maps.Equal(got, want) {
 		t.Errorf("discovered %v, want %v", got, want)
 	}
 	bundles := findAttached(d, armDesc.Digest, artifact.KindSigstoreBundle)
@@ -213,16 +214,4 @@ func TestRealCosign3ReferrersAPI(t *testing.T) {
 	if err := verify(filepath.Join(otherDir, "cosign.pub"), "verify", target.Digest(armDesc.Digest.String()).String()); err == nil {
 		t.Error("cosign v3 verify of the copy passes with another key")
 	}
-}
-
-func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
