@@ -1,11 +1,11 @@
 package verify
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -193,27 +193,53 @@ func (r *Report) ExitCode() int {
 }
 
 // WriteJSON writes the report as indented JSON. Empty lists are written as
-// [] rather than null.
+// [] rather than null. The images are encoded and written one at a time,
+// so a catalogue's report is never held in memory whole: the bytes are
+// those json.Encoder with two-space indentation writes for the whole value.
 func (r *Report) WriteJSON(w io.Writer) error {
 	out := *r
 	if out.Trust == nil {
 		out.Trust = []TrustSummary{}
 	}
-	out.Images = slices.Clone(r.Images)
-	if out.Images == nil {
-		out.Images = []ImageResult{}
+	out.Images = []ImageResult{} // a placeholder, replaced by the images below
+	head, err := json.MarshalIndent(&out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("writing report: %w", err)
 	}
-	for i := range out.Images {
-		if out.Images[i].Findings == nil {
-			out.Images[i].Findings = []Finding{}
-		}
-		if out.Images[i].Rules == nil {
-			out.Images[i].Rules = []RuleResult{}
-		}
+	// Top-level keys are the only ones indented by two spaces, and a
+	// string holds no raw newline: the placeholder is found exactly.
+	const placeholder = "\n  \"images\": []"
+	at := bytes.Index(head, []byte(placeholder))
+	if at < 0 {
+		return fmt.Errorf("writing report: no images list in %.40q", head)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(&out); err != nil {
+	at += len(placeholder) - 1 // at the closing bracket
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head[:at])
+	for i := range r.Images {
+		img := r.Images[i]
+		if img.Findings == nil {
+			img.Findings = []Finding{}
+		}
+		if img.Rules == nil {
+			img.Rules = []RuleResult{}
+		}
+		b, err := json.MarshalIndent(&img, "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("writing report: image %s: %w", img.Reference, err)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(r.Images) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.Write(head[at:])
+	bw.WriteByte('\n')
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing report: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,49 @@ func TestReportJSONEmptyLists(t *testing.T) {
 	buf.Reset()
 	if err := empty.WriteJSON(&buf); err != nil || !strings.Contains(buf.String(), `"images": []`) {
 		t.Errorf("empty report: %v\n%s", err, buf.String())
+	}
+}
+
+// WriteJSON streams the images one by one; the bytes must be exactly those
+// of encoding the whole report at once (json.Encoder, two-space indent),
+// empty lists written as [].
+func TestReportJSONStreamedSameBytes(t *testing.T) {
+	whole := func(r *Report) string {
+		out := *r
+		if out.Trust == nil {
+			out.Trust = []TrustSummary{}
+		}
+		out.Images = slices.Clone(r.Images)
+		if out.Images == nil {
+			out.Images = []ImageResult{}
+		}
+		for i := range out.Images {
+			if out.Images[i].Findings == nil {
+				out.Images[i].Findings = []Finding{}
+			}
+			if out.Images[i].Rules == nil {
+				out.Images[i].Rules = []RuleResult{}
+			}
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	tricky := sampleReport(t)
+	tricky.Warnings = []string{"a <b> & \"images\": [] \n\u2028 warning"}
+	tricky.Images = append(tricky.Images, ImageResult{Reference: "x/y:z", Verdict: VerdictPass, Warnings: []string{`"images": []`}})
+	one := &Report{Integrity: Integrity{OK: true}, Images: []ImageResult{{Verdict: VerdictPass}}}
+	for name, r := range map[string]*Report{"sample": sampleReport(t), "tricky": tricky, "one": one, "empty": {}, "no images": {Images: []ImageResult{}}} {
+		var buf bytes.Buffer
+		if err := r.WriteJSON(&buf); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := whole(r); buf.String() != want {
+			t.Errorf("%s: streamed JSON differs from the whole value's:\n%s\nwant:\n%s", name, buf.String(), want)
+		}
 	}
 }
