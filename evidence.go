@@ -116,7 +116,7 @@ func (c *evidenceChecker) check(ev verify.Evidence, l v1.Descriptor) verify.Find
 				ArtifactType: ev.ArtifactType, Status: verify.StatusUnverifiable,
 				Reason: fmt.Sprintf("layer %s is %d bytes, over the %d-byte limit for evidence", l.Digest, l.Size, verify.MaxEvidenceSize)}
 		}
-		data, err := c.r.ReadBlob(l.Digest, verify.MaxEvidenceSize)
+		data, err := c.r.ReadBlobOnce(l.Digest, verify.MaxEvidenceSize)
 		if err != nil {
 			return verify.Finding{Kind: ev.Kind, Manifest: ev.Manifest, Layer: ev.Layer, Subject: ev.Subject,
 				ArtifactType: ev.ArtifactType, Status: verify.StatusFailed, Reason: fmt.Sprintf("reading layer %s: %v", l.Digest, err)}

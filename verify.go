@@ -445,7 +445,7 @@ func (f *bundleTrustFiles) ReadFile(path string, max int64) ([]byte, error) {
 	if d.Size > max {
 		return nil, fmt.Errorf("%s is %d bytes, over %d: %w", path, d.Size, max, trust.ErrTooLarge)
 	}
-	return f.r.ReadBlob(d.Digest, max)
+	return f.r.ReadBlobOnce(d.Digest, max)
 }
 
 // UpdateTrust applies the TUF material a bundle carries to the trust store

@@ -184,7 +184,7 @@ func (r *Reader) Inventory() (*Inventory, error) {
 	} else if size != l.Size {
 		return nil, fmt.Errorf("%w: inventory layer %s: descriptor says %d bytes, blob has %d", ErrSizeMismatch, l.Digest, l.Size, size)
 	}
-	data, err := r.ReadBlob(l.Digest, r.opts.limits.MaxInventorySize)
+	data, err := r.ReadBlobOnce(l.Digest, r.opts.limits.MaxInventorySize)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}

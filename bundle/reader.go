@@ -35,7 +35,10 @@ func WithLimits(l Limits) ReaderOption { return func(o *readerOptions) { o.limit
 func WithReaderLogger(l *slog.Logger) ReaderOption { return func(o *readerOptions) { o.logger = l } }
 
 // WithCacheSize bounds the bytes of small verified blobs (manifests)
-// that the Reader keeps in memory (default 16 MiB; 0 disables the cache).
+// that the Reader keeps in memory (default 4 MiB; 0 disables the cache).
+// The cache saves reading and hashing a manifest again, and serves the
+// bytes once verified even if the file changes; it is bounded so that a
+// catalogue's memory does not grow with it.
 func WithCacheSize(n int64) ReaderOption { return func(o *readerOptions) { o.cacheSize = n } }
 
 type span struct {
@@ -66,7 +69,7 @@ type Reader struct {
 // index.json. Every index.json entry must name a blob of the bundle with the
 // same size.
 func Open(path string, opts ...ReaderOption) (*Reader, error) {
-	o := readerOptions{limits: DefaultLimits(), cacheSize: 16 << 20}
+	o := readerOptions{limits: DefaultLimits(), cacheSize: 4 << 20}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -358,6 +361,17 @@ func (r *Reader) verifyingReader(h v1.Hash, s span) *content.VerifyReader {
 // over max is refused with ErrTooLarge before anything is read. Small
 // verified blobs are cached; the returned slice is the caller's.
 func (r *Reader) ReadBlob(h v1.Hash, max int64) ([]byte, error) {
+	return r.readBlob(h, max, true)
+}
+
+// ReadBlobOnce is ReadBlob for content read once (evidence, configs, trust
+// files): it is served from the cache when there, but not added to it, so
+// that it does not evict the manifests.
+func (r *Reader) ReadBlobOnce(h v1.Hash, max int64) ([]byte, error) {
+	return r.readBlob(h, max, false)
+}
+
+func (r *Reader) readBlob(h v1.Hash, max int64, keep bool) ([]byte, error) {
 	s, ok := r.blobs[h]
 	if !ok {
 		return nil, fmt.Errorf("blob %s: %w", h, ErrNotFound)
@@ -377,6 +391,9 @@ func (r *Reader) ReadBlob(h v1.Hash, max int64) ([]byte, error) {
 	sum := sha256.Sum256(buf)
 	if got := hex.EncodeToString(sum[:]); got != h.Hex {
 		return nil, fmt.Errorf("%w: blob %s: content hashes to sha256:%s", ErrDigestMismatch, h, got)
+	}
+	if !keep {
+		return buf, nil
 	}
 	r.cache.put(h, buf)
 	return bytes.Clone(buf), nil

@@ -456,6 +456,29 @@ func TestGraphUsesCache(t *testing.T) {
 	}
 }
 
+// ReadBlobOnce verifies like ReadBlob but keeps nothing: after it, the
+// bytes on disk are read (and checked) again.
+func TestReadBlobOnceNotCached(t *testing.T) {
+	path, img := writeTestBundle(t)
+	r, err := Open(path)
+	must(t, err)
+	defer r.Close()
+	layers, _ := img.Layers()
+	h, _ := layers[0].Digest()
+	a, err := r.ReadBlobOnce(h, 1<<30)
+	must(t, err)
+	if n, _ := r.Stat(h); int64(len(a)) != n {
+		t.Fatalf("ReadBlobOnce returned %d bytes of %d", len(a), n)
+	}
+	flipByte(t, path, r, h)
+	if _, err := r.ReadBlobOnce(h, 1<<30); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("ReadBlobOnce of a tampered blob: %v, want ErrDigestMismatch", err)
+	}
+	if _, err := r.ReadBlob(h, 1<<30); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("ReadBlob after ReadBlobOnce was served from a cache: %v, want ErrDigestMismatch", err)
+	}
+}
+
 func TestInventoryTooLarge(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "b.tar")
 	w, err := Create(dst)

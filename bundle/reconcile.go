@@ -442,7 +442,7 @@ func (rc *reconciler) configPlatform(n *Node, listed []Platform) (string, error)
 		}
 		return "unknown", nil
 	}
-	data, err := rc.r.ReadBlob(m.Config.Digest, maxConfigSize)
+	data, err := rc.r.ReadBlobOnce(m.Config.Digest, maxConfigSize)
 	if err != nil {
 		return "", fmt.Errorf("reading config %s: %w", m.Config.Digest, err)
 	}
