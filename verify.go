@@ -193,6 +193,9 @@ func (o *options) openBundle(path string) (*verified, error) {
 		v.integrityFailed(err)
 		return v, nil
 	}
+	// Its images were reconciled into v.images; the rest is kept (trust
+	// sources, omitted blobs). A catalogue's image list is not held twice.
+	inv.Images = nil
 	v.inv = inv
 	recordOmitted(rep, inv)
 	return v, nil
