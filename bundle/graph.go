@@ -57,6 +57,7 @@ func (r *Reader) Graph() (*Graph, error) {
 		depth int
 	}
 	var queue []item
+	in := r.newInterner()
 	visit := func(d v1.Descriptor, depth int, parent *v1.Hash, kind ChildKind, where string) error {
 		size, ok := r.Stat(d.Digest)
 		if !ok {
@@ -118,6 +119,12 @@ func (r *Reader) Graph() (*Graph, error) {
 		p, err := parseNode(it.desc.MediaType, data)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s %s: %w", it.desc.MediaType, h, err)
+		}
+		switch {
+		case p.manifest != nil:
+			in.manifest(p.manifest)
+		case p.index != nil:
+			in.index(p.index)
 		}
 		n := g.Nodes[h]
 		n.Manifest, n.Index = p.manifest, p.index

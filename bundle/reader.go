@@ -327,6 +327,7 @@ func (r *Reader) readIndex(s span) error {
 	if err != nil {
 		return fmt.Errorf("index.json: %w", err)
 	}
+	r.newInterner().index(idx)
 	for i, d := range idx.Manifests {
 		size, ok := r.Stat(d.Digest)
 		if !ok {
