@@ -1,6 +1,8 @@
 package airlock
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -845,8 +847,62 @@ func (o *options) commitImage(ctx context.Context, c *registry.Client, r *bundle
 	return nil
 }
 
-// WriteReceipt writes what the target now holds, for delta exports.
+// WriteReceipt writes what the target now holds, for delta exports, as
+// compact JSON (a receipt lists every blob the target holds). The images
+// and held blobs are encoded and written one at a time, so a catalogue's
+// receipt is never held in memory whole: the bytes are those json.Encoder
+// writes for the whole value.
 func (res *ImportResult) WriteReceipt(w io.Writer) error {
-	enc := json.NewEncoder(w) // compact: a receipt lists every blob the target holds
-	return enc.Encode(res)
+	out := *res
+	if out.Images != nil {
+		out.Images = []ImportedImage{} // placeholders, replaced below
+	}
+	if res.Holds != nil {
+		h := *res.Holds
+		if h.Blobs != nil {
+			h.Blobs = []HeldBlob{}
+		}
+		out.Holds = &h
+	}
+	head, err := json.Marshal(&out)
+	if err != nil {
+		return fmt.Errorf("writing receipt: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	// A key's quotes are the only unescaped ones: the first "images":[]
+	// is the top-level list, the first "blobs":[] after it the holdings'.
+	rest := head
+	list := func(key string, n int, elem func(int) ([]byte, error)) error {
+		at := bytes.Index(rest, []byte(key))
+		if at < 0 {
+			return fmt.Errorf("writing receipt: no %s list", key)
+		}
+		at += len(key) - 1 // at the closing bracket
+		bw.Write(rest[:at])
+		rest = rest[at:]
+		for i := range n {
+			b, err := elem(i)
+			if err != nil {
+				return fmt.Errorf("writing receipt: %w", err)
+			}
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			bw.Write(b)
+		}
+		return nil
+	}
+	if res.Images != nil {
+		if err := list(`"images":[]`, len(res.Images), func(i int) ([]byte, error) { return json.Marshal(&res.Images[i]) }); err != nil {
+			return err
+		}
+	}
+	if res.Holds != nil && res.Holds.Blobs != nil {
+		if err := list(`"blobs":[]`, len(res.Holds.Blobs), func(i int) ([]byte, error) { return json.Marshal(res.Holds.Blobs[i]) }); err != nil {
+			return err
+		}
+	}
+	bw.Write(rest)
+	bw.WriteByte('\n')
+	return bw.Flush()
 }
