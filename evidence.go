@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"runtime"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
@@ -48,7 +50,8 @@ var checkEvidence = verify.Check
 // evidenceChecker checks each distinct piece of evidence once per
 // verification: two layers with the same kind, subject, media type,
 // artifact type, annotations and blob are one piece of evidence, however
-// many manifests or listings carry them. Not safe for concurrent use.
+// many manifests or listings carry them. Not safe for concurrent use (it
+// runs its checks in parallel itself).
 type evidenceChecker struct {
 	r    *bundle.Reader
 	tm   *verify.TrustMaterial
@@ -67,43 +70,96 @@ func evidenceKey(ev verify.Evidence, layer v1.Hash) string {
 	return hex.EncodeToString(s[:])
 }
 
-// findings reads and checks every layer of every artifact of img. The
-// artifacts were reconciled against the content graph (bundle.Reconcile):
-// each is attached to its subject by content, listed once, and the caps on
-// artifacts and evidence already hold. Evidence that cannot be read becomes
-// a failed finding, never a silent omission.
-func (c *evidenceChecker) findings(img bundle.CheckedImage) []verify.Finding {
-	var out []verify.Finding
-	for _, a := range img.Artifacts {
-		kind := kindOf(a.Kind)
-		manifest, subject := a.Descriptor.Digest.String(), a.Subject.String()
-		if a.Layers == nil {
-			out = append(out, verify.Finding{Kind: kind, Manifest: manifest, Subject: subject, ArtifactType: a.ArtifactType,
-				Status: verify.StatusFailed, Reason: fmt.Sprintf("artifact %s is not an image manifest", manifest)})
-			continue
-		}
-		if len(a.Layers) == 0 {
-			out = append(out, verify.Finding{Kind: kind, Manifest: manifest, Subject: subject, ArtifactType: a.ArtifactType,
-				Status: verify.StatusFailed, Reason: fmt.Sprintf("artifact manifest %s has no layers", manifest)})
-			continue
-		}
-		for i, l := range a.Layers {
-			ann := maps.Clone(a.Annotations)
-			if ann == nil {
-				ann = map[string]string{}
-			}
-			maps.Copy(ann, l.Annotations)
-			ev := verify.Evidence{Kind: kind, Manifest: manifest, Layer: i, Subject: subject,
-				MediaType: string(l.MediaType), ArtifactType: a.ArtifactType, Annotations: ann}
-			key := evidenceKey(ev, l.Digest)
-			if f, ok := c.done[key]; ok {
-				f.Manifest, f.Layer = manifest, i
-				out = append(out, f)
+// evidenceBatch is how many images findingsOf is given at a time: enough
+// to keep every core busy, few enough that what waits to be checked stays
+// small whatever the number of images.
+const evidenceBatch = 64
+
+// findingsOf reads and checks every layer of every artifact of each image,
+// and returns each image's findings in order. The artifacts were reconciled
+// against the content graph (bundle.Reconcile): each is attached to its
+// subject by content, listed once, and the caps on artifacts and evidence
+// already hold. Evidence that cannot be read becomes a failed finding,
+// never a silent omission. The distinct pieces of evidence not checked
+// before are checked in parallel, GOMAXPROCS at a time; each one's bytes
+// are read by the check and dropped when it is judged.
+func (c *evidenceChecker) findingsOf(imgs []bundle.CheckedImage) [][]verify.Finding {
+	type job struct {
+		ev    verify.Evidence
+		layer v1.Descriptor
+		key   string
+	}
+	type slot struct {
+		f        verify.Finding // when known without a check
+		job      int            // else the check that judges it
+		manifest string
+		layer    int
+	}
+	var jobs []job
+	queued := map[string]int{} // key -> job
+	slots := make([][]slot, len(imgs))
+	for n, img := range imgs {
+		for _, a := range img.Artifacts {
+			kind := kindOf(a.Kind)
+			manifest, subject := a.Descriptor.Digest.String(), a.Subject.String()
+			if a.Layers == nil {
+				slots[n] = append(slots[n], slot{job: -1, f: verify.Finding{Kind: kind, Manifest: manifest, Subject: subject, ArtifactType: a.ArtifactType,
+					Status: verify.StatusFailed, Reason: fmt.Sprintf("artifact %s is not an image manifest", manifest)}})
 				continue
 			}
-			f := c.check(ev, l)
-			c.done[key] = f
-			out = append(out, f)
+			if len(a.Layers) == 0 {
+				slots[n] = append(slots[n], slot{job: -1, f: verify.Finding{Kind: kind, Manifest: manifest, Subject: subject, ArtifactType: a.ArtifactType,
+					Status: verify.StatusFailed, Reason: fmt.Sprintf("artifact manifest %s has no layers", manifest)}})
+				continue
+			}
+			for i, l := range a.Layers {
+				ann := maps.Clone(a.Annotations)
+				if ann == nil {
+					ann = map[string]string{}
+				}
+				maps.Copy(ann, l.Annotations)
+				ev := verify.Evidence{Kind: kind, Manifest: manifest, Layer: i, Subject: subject,
+					MediaType: string(l.MediaType), ArtifactType: a.ArtifactType, Annotations: ann}
+				key := evidenceKey(ev, l.Digest)
+				s := slot{job: -1, manifest: manifest, layer: i}
+				if f, ok := c.done[key]; ok {
+					s.f = f
+				} else if j, ok := queued[key]; ok {
+					s.job = j
+				} else {
+					s.job = len(jobs)
+					queued[key] = s.job
+					jobs = append(jobs, job{ev: ev, layer: l, key: key})
+				}
+				slots[n] = append(slots[n], s)
+			}
+		}
+	}
+	checked := make([]verify.Finding, len(jobs))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for j := range jobs {
+		g.Go(func() error {
+			checked[j] = c.check(jobs[j].ev, jobs[j].layer)
+			return nil
+		})
+	}
+	_ = g.Wait() // the checks return no errors: a failure is a finding
+	for j := range jobs {
+		c.done[jobs[j].key] = checked[j]
+	}
+	out := make([][]verify.Finding, len(imgs))
+	for n := range imgs {
+		out[n] = make([]verify.Finding, 0, len(slots[n]))
+		for _, s := range slots[n] {
+			f := s.f
+			if s.job >= 0 {
+				f = checked[s.job]
+			}
+			if s.manifest != "" {
+				f.Manifest, f.Layer = s.manifest, s.layer
+			}
+			out[n] = append(out[n], f)
 		}
 	}
 	return out

@@ -252,16 +252,21 @@ func (o *options) judge(v *verified, persist bool) error {
 		return err
 	}
 	checker := newEvidenceChecker(r, tm, copts)
-	for _, img := range v.images {
-		// One canonical name: the policy judges it, the report shows it,
-		// import maps it.
-		in := verify.ImageInput{Reference: img.Name.String(), Name: img.Name.Repository(),
-			Digest: img.Descriptor.Digest.String(), Findings: checker.findings(img),
-			Index: indexEntries(v.graph, img.Descriptor.Digest.String())}
-		for _, p := range img.Platforms {
-			in.Platforms = append(in.Platforms, verify.PlatformInput{Platform: p.Platform, Digest: p.Descriptor.Digest.String()})
+	rep.Images = make([]verify.ImageResult, 0, len(v.images))
+	for start := 0; start < len(v.images); start += evidenceBatch {
+		batch := v.images[start:min(start+evidenceBatch, len(v.images))]
+		findings := checker.findingsOf(batch)
+		for n, img := range batch {
+			// One canonical name: the policy judges it, the report shows
+			// it, import maps it.
+			in := verify.ImageInput{Reference: img.Name.String(), Name: img.Name.Repository(),
+				Digest: img.Descriptor.Digest.String(), Findings: findings[n],
+				Index: indexEntries(v.graph, img.Descriptor.Digest.String())}
+			for _, p := range img.Platforms {
+				in.Platforms = append(in.Platforms, verify.PlatformInput{Platform: p.Platform, Digest: p.Descriptor.Digest.String()})
+			}
+			rep.Images = append(rep.Images, o.policy.Evaluate(in))
 		}
-		rep.Images = append(rep.Images, o.policy.Evaluate(in))
 	}
 	for i := range summaries {
 		// Findings name an operator key "key:<name>" (verify.Check).

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
@@ -361,7 +362,23 @@ func verifyWithKeys(f Finding, b *bundle.Bundle, entries []*tlog.Entry, hasTSA b
 
 // noObserverNote is the note on a key signature nothing observed.
 func noObserverNote(now time.Time) string {
-	return "no transparency log vouches for this signature and no timestamp dates it; accepted with the trusted key as of " + now.UTC().Format(time.RFC3339)
+	sec := now.Unix()
+	noObserver.Lock()
+	defer noObserver.Unlock()
+	if noObserver.note == "" || noObserver.sec != sec {
+		// One verification judges every finding as of one time: its
+		// thousands of findings share one string.
+		noObserver.sec = sec
+		noObserver.note = "no transparency log vouches for this signature and no timestamp dates it; accepted with the trusted key as of " + now.UTC().Format(time.RFC3339)
+	}
+	return noObserver.note
+}
+
+// noObserver holds the last note noObserverNote made.
+var noObserver struct {
+	sync.Mutex
+	sec  int64
+	note string
 }
 
 // noLogNote is the note on a key signature no log observed but a
