@@ -2,7 +2,6 @@ package airlock
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -56,18 +55,31 @@ type evidenceChecker struct {
 	r    *bundle.Reader
 	tm   *verify.TrustMaterial
 	opts verify.Options
-	done map[string]verify.Finding
+	// done points at the first finding on each piece of evidence, in the
+	// findings findingsOf returned (which nothing modifies afterwards).
+	done map[[sha256.Size]byte]*verify.Finding
+	// digests shares the digest strings of the findings and the report:
+	// an image's digest appears in each of its findings several times.
+	digests map[string]string
 }
 
 func newEvidenceChecker(r *bundle.Reader, tm *verify.TrustMaterial, opts verify.Options) *evidenceChecker {
-	return &evidenceChecker{r: r, tm: tm, opts: opts, done: map[string]verify.Finding{}}
+	return &evidenceChecker{r: r, tm: tm, opts: opts, done: map[[sha256.Size]byte]*verify.Finding{}, digests: map[string]string{}}
+}
+
+// digest returns the one copy of s the verification keeps.
+func (c *evidenceChecker) digest(s string) string {
+	if d, ok := c.digests[s]; ok {
+		return d
+	}
+	c.digests[s] = s
+	return s
 }
 
 // evidenceKey identifies a piece of evidence by everything the verifier reads.
-func evidenceKey(ev verify.Evidence, layer v1.Hash) string {
+func evidenceKey(ev verify.Evidence, layer v1.Hash) [sha256.Size]byte {
 	b, _ := json.Marshal([]any{ev.Kind, ev.Subject, ev.MediaType, ev.ArtifactType, ev.Annotations, layer.String()})
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+	return sha256.Sum256(b)
 }
 
 // evidenceBatch is how many images findingsOf is given at a time: enough
@@ -87,7 +99,7 @@ func (c *evidenceChecker) findingsOf(imgs []bundle.CheckedImage) [][]verify.Find
 	type job struct {
 		ev    verify.Evidence
 		layer v1.Descriptor
-		key   string
+		key   [sha256.Size]byte
 	}
 	type slot struct {
 		f        verify.Finding // when known without a check
@@ -96,12 +108,12 @@ func (c *evidenceChecker) findingsOf(imgs []bundle.CheckedImage) [][]verify.Find
 		layer    int
 	}
 	var jobs []job
-	queued := map[string]int{} // key -> job
+	queued := map[[sha256.Size]byte]int{} // key -> job
 	slots := make([][]slot, len(imgs))
 	for n, img := range imgs {
 		for _, a := range img.Artifacts {
 			kind := kindOf(a.Kind)
-			manifest, subject := a.Descriptor.Digest.String(), a.Subject.String()
+			manifest, subject := c.digest(a.Descriptor.Digest.String()), c.digest(a.Subject.String())
 			if a.Layers == nil {
 				slots[n] = append(slots[n], slot{job: -1, f: verify.Finding{Kind: kind, Manifest: manifest, Subject: subject, ArtifactType: a.ArtifactType,
 					Status: verify.StatusFailed, Reason: fmt.Sprintf("artifact %s is not an image manifest", manifest)}})
@@ -123,7 +135,7 @@ func (c *evidenceChecker) findingsOf(imgs []bundle.CheckedImage) [][]verify.Find
 				key := evidenceKey(ev, l.Digest)
 				s := slot{job: -1, manifest: manifest, layer: i}
 				if f, ok := c.done[key]; ok {
-					s.f = f
+					s.f = *f
 				} else if j, ok := queued[key]; ok {
 					s.job = j
 				} else {
@@ -145,21 +157,26 @@ func (c *evidenceChecker) findingsOf(imgs []bundle.CheckedImage) [][]verify.Find
 		})
 	}
 	_ = g.Wait() // the checks return no errors: a failure is a finding
-	for j := range jobs {
-		c.done[jobs[j].key] = checked[j]
+	for j := range checked {
+		for i, d := range checked[j].Covers {
+			checked[j].Covers[i] = c.digest(d)
+		}
 	}
 	out := make([][]verify.Finding, len(imgs))
 	for n := range imgs {
-		out[n] = make([]verify.Finding, 0, len(slots[n]))
-		for _, s := range slots[n] {
-			f := s.f
+		out[n] = make([]verify.Finding, len(slots[n]))
+		for k, s := range slots[n] {
+			f := &out[n][k]
+			*f = s.f
 			if s.job >= 0 {
-				f = checked[s.job]
+				*f = checked[s.job]
+				if _, ok := c.done[jobs[s.job].key]; !ok {
+					c.done[jobs[s.job].key] = f
+				}
 			}
 			if s.manifest != "" {
 				f.Manifest, f.Layer = s.manifest, s.layer
 			}
-			out[n] = append(out[n], f)
 		}
 	}
 	return out

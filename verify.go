@@ -259,11 +259,11 @@ func (o *options) judge(v *verified, persist bool) error {
 		for n, img := range batch {
 			// One canonical name: the policy judges it, the report shows
 			// it, import maps it.
+			digest := checker.digest(img.Descriptor.Digest.String())
 			in := verify.ImageInput{Reference: img.Name.String(), Name: img.Name.Repository(),
-				Digest: img.Descriptor.Digest.String(), Findings: findings[n],
-				Index: indexEntries(v.graph, img.Descriptor.Digest.String())}
+				Digest: digest, Findings: findings[n], Index: indexEntries(v.graph, digest)}
 			for _, p := range img.Platforms {
-				in.Platforms = append(in.Platforms, verify.PlatformInput{Platform: p.Platform, Digest: p.Descriptor.Digest.String()})
+				in.Platforms = append(in.Platforms, verify.PlatformInput{Platform: p.Platform, Digest: checker.digest(p.Descriptor.Digest.String())})
 			}
 			rep.Images = append(rep.Images, o.policy.Evaluate(in))
 		}
