@@ -35,7 +35,7 @@ func WithLimits(l Limits) ReaderOption { return func(o *readerOptions) { o.limit
 func WithReaderLogger(l *slog.Logger) ReaderOption { return func(o *readerOptions) { o.logger = l } }
 
 // WithCacheSize bounds the bytes of small verified blobs (manifests)
-// that the Reader keeps in memory (default 4 MiB; 0 disables the cache).
+// that the Reader keeps in memory (default 1 MiB; 0 disables the cache).
 // The cache saves reading and hashing a manifest again, and serves the
 // bytes once verified even if the file changes; it is bounded so that a
 // catalogue's memory does not grow with it.
@@ -69,7 +69,7 @@ type Reader struct {
 // index.json. Every index.json entry must name a blob of the bundle with the
 // same size.
 func Open(path string, opts ...ReaderOption) (*Reader, error) {
-	o := readerOptions{limits: DefaultLimits(), cacheSize: 4 << 20}
+	o := readerOptions{limits: DefaultLimits(), cacheSize: 1 << 20}
 	for _, opt := range opts {
 		opt(&o)
 	}
