@@ -43,18 +43,16 @@ const (
 
 // Client talks to registries. It is safe for concurrent use; create it with New.
 type Client struct {
-	keychain   authn.Keychain
-	insecure   map[string]bool
-	plainHTTP  bool
-	base       http.RoundTripper
-	retries    int
-	backoff    time.Duration
-	maxBackoff time.Duration
-	log        *slog.Logger
-	userAgent  string
-	timeout    time.Duration
-	jobs       int
-	err        error // from option validation; returned by every call
+	keychain  authn.Keychain
+	insecure  map[string]bool
+	plainHTTP bool
+	base      http.RoundTripper
+	policy    retryPolicy
+	log       *slog.Logger
+	userAgent string
+	timeout   time.Duration
+	jobs      int
+	err       error // from option validation; returned by every call
 
 	mu         sync.Mutex
 	transports map[string]http.RoundTripper // registry + scopes -> authenticated transport
@@ -110,7 +108,7 @@ func WithRetries(n int) Option {
 			c.err = errors.Join(c.err, fmt.Errorf("%w: retries %d < 0", ErrInvalidOption, n))
 			return
 		}
-		c.retries = n
+		c.policy.retries = n
 	}
 }
 
@@ -123,7 +121,7 @@ func WithBackoff(initial, ceiling time.Duration) Option {
 			c.err = errors.Join(c.err, fmt.Errorf("%w: backoff %v..%v", ErrInvalidOption, initial, ceiling))
 			return
 		}
-		c.backoff, c.maxBackoff = initial, ceiling
+		c.policy.initial, c.policy.ceiling = initial, ceiling
 	}
 }
 
@@ -171,9 +169,7 @@ func New(opts ...Option) *Client {
 		keychain:   authn.DefaultKeychain,
 		insecure:   map[string]bool{},
 		base:       remote.DefaultTransport,
-		retries:    DefaultRetries,
-		backoff:    DefaultBackoff,
-		maxBackoff: DefaultMaxBackoff,
+		policy:     retryPolicy{retries: DefaultRetries, initial: DefaultBackoff, ceiling: DefaultMaxBackoff},
 		log:        slog.New(slog.DiscardHandler),
 		userAgent:  DefaultUserAgent,
 		timeout:    DefaultTimeout,
@@ -184,6 +180,7 @@ func New(opts ...Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	c.policy.log = c.log
 	return c
 }
 
@@ -426,43 +423,73 @@ func transient(err error) bool {
 	return errors.As(err, &ne)
 }
 
-// retry runs fn until it succeeds, fails permanently or the retries are spent.
-// fn performs one complete attempt (request and reading of the answer).
+// retryPolicy is the Client's one retry policy, configured once by
+// WithRetries and WithBackoff: which failures are transient (408, 429, 5xx,
+// reset or dropped connections, timeouts, a blob stream that breaks), how
+// many times they are retried and how long to wait (doubled each time, with
+// jitter, a registry's Retry-After honoured up to the ceiling). Requests,
+// uploads and blob streams (which resume where they broke, blob.go) all go
+// through it. ggcr's transport.NewRetry does not fit: it ignores
+// Retry-After, sleeps without watching the context, cannot resend a
+// streamed request body and never sees a body that breaks after the headers.
+type retryPolicy struct {
+	retries          int
+	initial, ceiling time.Duration
+	log              *slog.Logger
+}
+
+// retry runs fn under the Client's policy; fn performs one complete attempt
+// (request and reading of the answer).
 func (c *Client) retry(ctx context.Context, what string, fn func() error) error {
 	if c.err != nil {
 		return c.err
 	}
+	return c.policy.do(ctx, what, fn)
+}
+
+// do runs fn until it succeeds, fails permanently or the retries are spent.
+func (p retryPolicy) do(ctx context.Context, what string, fn func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
 			return nil
 		}
-		if !transient(err) || attempt > c.retries || ctx.Err() != nil {
-			var se *StatusError
-			var ne *netError
-			if errors.As(err, &se) {
-				se.Attempts = attempt
-			} else if errors.As(err, &ne) {
-				ne.attempts = attempt
-			}
+		if err := p.again(ctx, what, attempt, err); err != nil {
 			return err
 		}
-		wait := c.backoff << (attempt - 1)
-		if wait > c.maxBackoff || wait <= 0 {
-			wait = c.maxBackoff
+	}
+}
+
+// again is called after the attempt-th attempt failed with err. It returns
+// nil once it has waited and another attempt is due, else the error to
+// report (with the attempts it took recorded).
+func (p retryPolicy) again(ctx context.Context, what string, attempt int, err error) error {
+	if !transient(err) || attempt > p.retries || ctx.Err() != nil {
+		var se *StatusError
+		var ne *netError
+		if errors.As(err, &se) {
+			se.Attempts = attempt
+		} else if errors.As(err, &ne) {
+			ne.attempts = attempt
 		}
-		wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
-		var ra *retryAfter
-		if errors.As(err, &ra) && ra.wait > wait {
-			wait = min(ra.wait, c.maxBackoff)
-		}
-		c.log.LogAttrs(ctx, slog.LevelWarn, "retrying", slog.String("what", what), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
-		case <-timer.C:
-		}
+		return err
+	}
+	wait := p.initial << (attempt - 1)
+	if wait > p.ceiling || wait <= 0 {
+		wait = p.ceiling
+	}
+	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
+	var ra *retryAfter
+	if errors.As(err, &ra) && ra.wait > wait {
+		wait = min(ra.wait, p.ceiling)
+	}
+	p.log.LogAttrs(ctx, slog.LevelWarn, "retrying", slog.String("what", what), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+	case <-timer.C:
+		return nil
 	}
 }

@@ -14,57 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// FetchBlob opens a blob of repo for streaming. The returned reader checks
-// size and digest as it is read: the Read that reaches the end returns an
-// error wrapping ErrDigestMismatch when the content is wrong. Nothing is
-// buffered. The caller closes it.
-func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor) (io.ReadCloser, error) {
-	what := fmt.Sprintf("blob %s@%s", repo, desc.Digest)
-	body, err := c.fetchBlobBody(ctx, repo, desc, what)
-	if err != nil {
-		return nil, err
-	}
-	vr, err := newVerifyReader(body, desc, what)
-	if err != nil {
-		body.Close()
-		return nil, err
-	}
-	return vr, nil
-}
-
-// FetchBlobUnsafeUnhashed is FetchBlob without the digest check: only a
-// Content-Length that differs from desc.Size is refused. It is for a
-// caller that itself checks the size and sha256 of every byte as it writes
-// them (the bundle writer does, and refuses the blob otherwise), so that
-// each blob is hashed once, not twice. Anyone else wants FetchBlob.
-func (c *Client) FetchBlobUnsafeUnhashed(ctx context.Context, repo name.Repository, desc v1.Descriptor) (io.ReadCloser, error) {
-	return c.fetchBlobBody(ctx, repo, desc, fmt.Sprintf("blob %s@%s", repo, desc.Digest))
-}
-
-func (c *Client) fetchBlobBody(ctx context.Context, repo name.Repository, desc v1.Descriptor, what string) (io.ReadCloser, error) {
-	var body io.ReadCloser
-	err := c.retry(ctx, "fetching "+what, func() error {
-		resp, err := c.send(ctx, request{
-			method: http.MethodGet, repo: repo, url: c.url(repo, "blobs/"+desc.Digest.String(), nil), ok: []int{http.StatusOK},
-			// The bytes as stored: no transparent decompression by net/http.
-			header: http.Header{"Accept-Encoding": {"identity"}},
-		})
-		if err != nil {
-			return err
-		}
-		if resp.ContentLength >= 0 && resp.ContentLength != desc.Size {
-			resp.Body.Close()
-			return fmt.Errorf("%w: %s: registry sends %d bytes, descriptor says %d", ErrDigestMismatch, what, resp.ContentLength, desc.Size)
-		}
-		body = resp.Body
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", what, err)
-	}
-	return body, nil
-}
-
 // Resolve HEADs ref and returns its descriptor. A registry that does not
 // announce the digest on HEAD is asked with GET (and the digest computed).
 // 404 wraps ErrNotFound.
