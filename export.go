@@ -116,9 +116,6 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	pred := &verify.BundlePredicate{Sources: refs}
 	wopts := []bundle.WriterOption{bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger),
 		bundle.WithProgress(o.fetchProgress(found))}
-	if b := o.backoff; b != nil {
-		wopts = append(wopts, bundle.WithBackoff(b[0]))
-	}
 	w, err := bundle.Create(out, append(wopts, o.splitOptions(ctx, pred)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
@@ -222,13 +219,8 @@ func blobFetcher(client *registry.Client, repoOf map[v1.Hash]name.Repository) bu
 		}
 		// The bundle writer checks size and digest as it writes: hashing
 		// in the registry client too would hash every byte twice (it was a
-		// third of export's CPU).
-		rc, err := client.FetchBlobUnsafeUnhashed(ctx, repo, desc)
-		if err != nil {
-			// The registry client has retried already.
-			return nil, fmt.Errorf("%w (%w)", err, bundle.ErrFetchFinal)
-		}
-		return rc, nil
+		// third of export's CPU). The stream retries and resumes itself.
+		return client.FetchBlobUnsafeUnhashed(ctx, repo, desc)
 	}
 }
 

@@ -118,9 +118,9 @@ func WithClock(now func() time.Time) Option {
 }
 
 // WithRetryBackoff (Export, Import) sets the wait before the first retry of
-// a transient registry failure, doubled each retry up to ceiling (which also
-// caps a registry's Retry-After). Defaults: 500ms and 10s for registry
-// requests, 200ms for an export's blob fetches. Tests set it short.
+// a transient registry failure (a request, or a blob stream resumed where it
+// broke), doubled each retry up to ceiling (which also caps a registry's
+// Retry-After). Defaults: 500ms and 10s. Tests set it short.
 func WithRetryBackoff(initial, ceiling time.Duration) Option {
 	return func(o *options) error { o.backoff = &[2]time.Duration{initial, ceiling}; return nil }
 }

@@ -55,11 +55,8 @@ var (
 	ErrClosed = errors.New("bundle already closed")
 	// ErrInvalidOption: an option or argument out of range.
 	ErrInvalidOption = errors.New("invalid bundle option")
-	// ErrFetch: the Fetcher failed for a blob after all retries.
+	// ErrFetch: the Fetcher failed for a blob (opening it or while
+	// streaming it). The Writer calls it once per blob: retries are the
+	// Fetcher's.
 	ErrFetch = errors.New("fetching blob for bundle")
-	// ErrFetchFinal, wrapped in a Fetcher's error, says calling it again is
-	// pointless (it retried already, or the failure is permanent): the
-	// Writer gives up on that blob at once. Failures while streaming are
-	// still retried.
-	ErrFetchFinal = errors.New("no further retries")
 )

@@ -25,18 +25,18 @@ import (
 )
 
 // Fetcher streams the content of a reserved blob. The Writer checks size and
-// digest as it reads and closes the stream. It is called again for a retry
-// and may be called from several goroutines at once.
+// digest as it reads and closes the stream. It is called once per blob: a
+// Fetcher whose source can fail transiently retries, or resumes the stream,
+// itself (the registry client's blob streams do). It may be called from
+// several goroutines at once.
 type Fetcher func(ctx context.Context, desc v1.Descriptor) (io.ReadCloser, error)
 
 // Progress reports the streaming of reserved blobs during Commit.
 type Progress struct {
 	// Blob is the blob this update is about.
 	Blob v1.Hash
-	// BlobDone of BlobSize bytes of Blob have been written in this attempt.
+	// BlobDone of BlobSize bytes of Blob have been written.
 	BlobDone, BlobSize int64
-	// Attempt is 1 for the first try of Blob, 2 for the first retry, ...
-	Attempt int
 	// Done of Total bytes of all reserved blobs are written and verified.
 	Done, Total int64
 	// BlobsDone of Blobs reserved blobs are complete.
@@ -49,10 +49,8 @@ type WriterOption func(*writerOptions)
 type writerOptions struct {
 	concurrency int
 	progress    func(Progress)
-	retries     int
 	logger      *slog.Logger
 	modTime     time.Time
-	backoff     time.Duration
 	partSize    int64 // WithSplit (parts.go)
 	parity      int
 	partsSigner func(digest string) ([]byte, error)
@@ -67,11 +65,6 @@ func WithConcurrency(n int) WriterOption { return func(o *writerOptions) { o.con
 // must return quickly; it must not call the Writer.
 func WithProgress(f func(Progress)) WriterOption { return func(o *writerOptions) { o.progress = f } }
 
-// WithRetries sets how many times a failed stream is retried (default 3),
-// with exponential backoff starting at 200ms. Digest or size mismatches are
-// never retried.
-func WithRetries(n int) WriterOption { return func(o *writerOptions) { o.retries = n } }
-
 // WithLogger sets a logger for debug messages (default: discard).
 func WithLogger(l *slog.Logger) WriterOption { return func(o *writerOptions) { o.logger = l } }
 
@@ -79,19 +72,9 @@ func WithLogger(l *slog.Logger) WriterOption { return func(o *writerOptions) { o
 // Unix epoch, so that the same input gives the same bytes).
 func WithModTime(t time.Time) WriterOption { return func(o *writerOptions) { o.modTime = t } }
 
-// WithBackoff sets the wait before the first retry of a failed fetch,
-// doubled each retry up to 10s (default 200ms). Tests set it short.
-func WithBackoff(d time.Duration) WriterOption { return func(o *writerOptions) { o.backoff = d } }
-
 func (o *writerOptions) validate() error {
 	if o.concurrency < 1 {
 		return fmt.Errorf("%w: concurrency %d must be at least 1", ErrInvalidOption, o.concurrency)
-	}
-	if o.backoff < 0 {
-		return fmt.Errorf("%w: backoff %s must not be negative", ErrInvalidOption, o.backoff)
-	}
-	if o.retries < 0 {
-		return fmt.Errorf("%w: retries %d must not be negative", ErrInvalidOption, o.retries)
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
@@ -133,7 +116,7 @@ type Writer struct {
 // is created now, in the same directory, so that a missing or read-only
 // directory fails early.
 func Create(path string, opts ...WriterOption) (*Writer, error) {
-	o := writerOptions{concurrency: 4, retries: 3, modTime: time.Unix(0, 0).UTC(), backoff: 200 * time.Millisecond}
+	o := writerOptions{concurrency: 4, modTime: time.Unix(0, 0).UTC()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -569,42 +552,27 @@ func (w *Writer) stream(ctx context.Context, f outFile, streams []*entry, fetch 
 	return g.Wait()
 }
 
+// streamOne fetches one reserved blob into place, once: retrying is the
+// Fetcher's business.
 func (w *Writer) streamOne(ctx context.Context, f outFile, e *entry, fetch Fetcher, pr *progressReporter) error {
 	desc := *e.desc
-	delay := w.opts.backoff
-	var lastErr error
-	for attempt := 1; attempt <= w.opts.retries+1; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("fetching blob %s: %w", desc.Digest, err)
-		}
-		err := w.streamAttempt(ctx, f, e, fetch, pr, attempt)
-		if err == nil {
-			pr.blobDone(desc)
-			if w.blobDone != nil {
-				w.blobDone(e)
-			}
-			return nil
-		}
-		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) || errors.Is(err, errNoRetry) || errors.Is(err, ErrFetchFinal) || ctx.Err() != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fetching blob %s: %w", desc.Digest, err)
+	}
+	if err := w.streamBlob(ctx, f, e, fetch, pr); err != nil {
+		if errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) || errors.Is(err, errLocal) || ctx.Err() != nil {
 			return err
 		}
-		lastErr = err
-		if attempt <= w.opts.retries {
-			w.opts.logger.Debug("retrying blob", "digest", desc.Digest.String(), "attempt", attempt, "error", err)
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("fetching blob %s: %w", desc.Digest, ctx.Err())
-			case <-t.C:
-			}
-			delay = min(delay*2, 10*time.Second)
-		}
+		return fmt.Errorf("%w %s: %w", ErrFetch, desc.Digest, err)
 	}
-	return fmt.Errorf("%w %s after %d attempts: %w", ErrFetch, desc.Digest, w.opts.retries+1, lastErr)
+	pr.blobDone(desc)
+	if w.blobDone != nil {
+		w.blobDone(e)
+	}
+	return nil
 }
 
-func (w *Writer) streamAttempt(ctx context.Context, f outFile, e *entry, fetch Fetcher, pr *progressReporter, attempt int) error {
+func (w *Writer) streamBlob(ctx context.Context, f outFile, e *entry, fetch Fetcher, pr *progressReporter) error {
 	desc := *e.desc
 	rc, err := fetch(ctx, desc)
 	if err != nil {
@@ -613,13 +581,13 @@ func (w *Writer) streamAttempt(ctx context.Context, f outFile, e *entry, fetch F
 	defer rc.Close()
 	hw := &hashingWriter{w: io.NewOffsetWriter(f, e.dataOff), h: sha256.New(), limit: desc.Size}
 	if pr != nil {
-		hw.onWrite = func(n int64) { pr.blobProgress(desc, n, attempt) }
+		hw.onWrite = func(n int64) { pr.blobProgress(desc, n) }
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	_, err = io.CopyBuffer(hw, readerOnly{rc}, *bp)
 	if hw.werr != nil {
-		return fmt.Errorf("%w: writing blob %s to %s: %w", errNoRetry, desc.Digest, f.Name(), hw.werr)
+		return fmt.Errorf("%w: writing blob %s to %s: %w", errLocal, desc.Digest, f.Name(), hw.werr)
 	}
 	if errors.Is(err, errTooMuch) {
 		return fmt.Errorf("%w: blob %s: the Fetcher gave more than the %d bytes its descriptor says", ErrSizeMismatch, desc.Digest, desc.Size)
@@ -647,7 +615,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 
 var (
 	errTooMuch = errors.New("more data than declared")
-	errNoRetry = errors.New("local failure")
+	errLocal   = errors.New("local failure") // the bundle file, not the Fetcher
 )
 
 // readerOnly hides WriterTo so that io.CopyBuffer uses our buffer and writer.
@@ -659,7 +627,7 @@ type hashingWriter struct {
 	n       int64
 	limit   int64
 	onWrite func(n int64)
-	werr    error // the bundle file could not be written: not retried
+	werr    error // the bundle file could not be written
 }
 
 func (hw *hashingWriter) Write(p []byte) (int, error) {
@@ -688,13 +656,13 @@ type progressReporter struct {
 	blobsDone int
 }
 
-func (p *progressReporter) blobProgress(d v1.Descriptor, n int64, attempt int) {
+func (p *progressReporter) blobProgress(d v1.Descriptor, n int64) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.fn(Progress{Blob: d.Digest, BlobDone: n, BlobSize: d.Size, Attempt: attempt, Done: p.done, Total: p.total, BlobsDone: p.blobsDone, Blobs: p.blobs})
+	p.fn(Progress{Blob: d.Digest, BlobDone: n, BlobSize: d.Size, Done: p.done, Total: p.total, BlobsDone: p.blobsDone, Blobs: p.blobs})
 }
 
 func (p *progressReporter) blobDone(d v1.Descriptor) {
