@@ -40,7 +40,7 @@ func (c *Client) FetchBlob(ctx context.Context, repo name.Repository, desc v1.De
 //
 // The stream resumes where it broke (a dropped connection, a reset, a body
 // cut short), under the Client's retry policy, so the caller need not retry:
-// with "Range: bytes=N-" when the registry honours it, else by fetching
+// with a Range request when the registry honours it, else by fetching
 // the blob again and skipping the N bytes already delivered. Every failure,
 // opening or streaming, spends one attempt of the same budget.
 func (c *Client) FetchBlobUnsafeUnhashed(ctx context.Context, repo name.Repository, desc v1.Descriptor) (io.ReadCloser, error) {
@@ -65,16 +65,17 @@ func (c *Client) openBlob(ctx context.Context, repo name.Repository, desc v1.Des
 // context of the FetchBlob call that made it, as an http.Response body
 // does: it is that call's stream. Not safe for concurrent use.
 type blobReader struct {
-	c      *Client
-	ctx    context.Context
-	repo   name.Repository
-	desc   v1.Descriptor
-	what   string
-	body   io.ReadCloser // nil between a break and the resumption
-	off    int64         // bytes delivered to the caller
-	tries  int           // attempts made, opening or streaming
-	broken error         // why body was dropped; the next Read resumes
-	err    error         // final: every later Read returns it
+	c       *Client
+	ctx     context.Context
+	repo    name.Repository
+	desc    v1.Descriptor
+	what    string
+	body    io.ReadCloser // nil between a break and the resumption
+	off     int64         // bytes delivered to the caller
+	tries   int           // attempts made, opening or streaming
+	broken  error         // why body was dropped; the next Read resumes
+	noRange bool          // the registry refused a Range request
+	err     error         // final: every later Read returns it
 }
 
 // connect opens the stream at r.off, trying again under the retry policy;
@@ -97,18 +98,28 @@ func (r *blobReader) connect(last error) error {
 func (r *blobReader) open() error {
 	// The bytes as stored: no transparent decompression by net/http.
 	h := http.Header{"Accept-Encoding": {"identity"}}
-	if r.off > 0 {
-		h.Set("Range", fmt.Sprintf("bytes=%d-", r.off))
+	ranged := r.off > 0 && !r.noRange
+	if ranged {
+		// The closed form: some registries (ggcr's) refuse "bytes=N-".
+		h.Set("Range", fmt.Sprintf("bytes=%d-%d", r.off, r.desc.Size-1))
 	}
 	resp, err := r.c.send(r.ctx, request{method: http.MethodGet, repo: r.repo, url: r.c.url(r.repo, "blobs/"+r.desc.Digest.String(), nil),
-		header: h, ok: []int{http.StatusOK, http.StatusPartialContent}})
+		header: h, ok: []int{http.StatusOK, http.StatusPartialContent, http.StatusRequestedRangeNotSatisfiable}})
 	if err != nil {
 		return err
+	}
+	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		resp.Body.Close()
+		if !ranged {
+			return &StatusError{Method: http.MethodGet, URL: redactURL(resp.Request.URL.String()), StatusCode: resp.StatusCode}
+		}
+		r.noRange = true // fetch it all again and skip
+		return r.open()
 	}
 	want, skip := r.desc.Size, r.off // a 200 sends it all: skip what was delivered
 	if resp.StatusCode == http.StatusPartialContent {
 		cr := resp.Header.Get("Content-Range")
-		if start, ok := rangeStart(cr); r.off == 0 || !ok || start != r.off {
+		if start, ok := rangeStart(cr); !ranged || !ok || start != r.off {
 			resp.Body.Close()
 			return fmt.Errorf("%w: %s: asked for the bytes from %d, the registry sent Content-Range %q", ErrRegistry, r.what, r.off, cr)
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 
@@ -105,116 +104,6 @@ func (c *Client) PushManifest(ctx context.Context, repo name.Repository, mediaTy
 		return h, fmt.Errorf("pushing %s: %w", what, err)
 	}
 	return h, nil
-}
-
-// PushBlob uploads a blob to repo unless it is already there (HEAD first).
-// It tries a cross-repository mount from each mountFrom repository on the
-// same registry, then a streamed monolithic upload. The content is checked
-// against desc as it streams. Transient failures are retried by calling open
-// again; open's own errors are not retried.
-func (c *Client) PushBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error), mountFrom ...name.Repository) error {
-	if c.err != nil {
-		return c.err
-	}
-	what := fmt.Sprintf("blob %s@%s", repo, desc.Digest)
-	if desc.Digest.Algorithm != "sha256" || len(desc.Digest.Hex) != 64 || desc.Size < 0 {
-		return fmt.Errorf("%w: pushing %s: bad descriptor (size %d)", ErrInvalidOption, what, desc.Size)
-	}
-	if open == nil {
-		return fmt.Errorf("%w: pushing %s: nil open", ErrInvalidOption, what)
-	}
-	scopes := pushScope(repo)
-	var mounts []name.Repository
-	for _, m := range mountFrom {
-		if m.RegistryStr() == repo.RegistryStr() && m.RepositoryStr() != repo.RepositoryStr() {
-			mounts = append(mounts, m)
-			scopes = append(scopes, m.Scope("pull"))
-		}
-	}
-
-	exists, err := c.hasBlob(ctx, repo, desc, scopes)
-	if err != nil {
-		return fmt.Errorf("pushing %s: %w", what, err)
-	}
-	if exists {
-		c.log.LogAttrs(ctx, slog.LevelDebug, "blob already present", slog.String("blob", what))
-		return nil
-	}
-
-	err = c.retry(ctx, "uploading "+what, func() error {
-		location := ""
-		for _, from := range mounts {
-			q := url.Values{"mount": {desc.Digest.String()}, "from": {from.RepositoryStr()}}
-			resp, err := c.send(ctx, request{method: http.MethodPost, repo: repo, scopes: scopes, url: c.url(repo, "blobs/uploads/", q), ok: []int{http.StatusCreated, http.StatusAccepted}})
-			if err != nil {
-				if transient(err) {
-					return err
-				}
-				c.log.LogAttrs(ctx, slog.LevelDebug, "mount refused", slog.String("blob", what), slog.String("from", from.String()), slog.String("error", err.Error()))
-				continue
-			}
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusCreated {
-				c.log.LogAttrs(ctx, slog.LevelDebug, "blob mounted", slog.String("blob", what), slog.String("from", from.String()))
-				return nil
-			}
-			location, err = resolveLocation(resp)
-			if err != nil {
-				return err
-			}
-			break
-		}
-		if location == "" {
-			resp, err := c.send(ctx, request{method: http.MethodPost, repo: repo, scopes: scopes, url: c.url(repo, "blobs/uploads/", nil), ok: []int{http.StatusAccepted}})
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if location, err = resolveLocation(resp); err != nil {
-				return err
-			}
-		}
-		u, err := url.Parse(location)
-		if err != nil {
-			return fmt.Errorf("%w: upload location %q: %w", ErrRegistry, location, err)
-		}
-		q := u.Query()
-		q.Set("digest", desc.Digest.String())
-		u.RawQuery = q.Encode()
-		var vr *verifyReader
-		resp, err := c.send(ctx, request{
-			method: http.MethodPut, repo: repo, scopes: scopes, url: u.String(),
-			contentType: "application/octet-stream", length: desc.Size,
-			body: func() (io.ReadCloser, error) {
-				rc, err := open()
-				if err != nil {
-					return nil, &openError{err}
-				}
-				vr, err = newVerifyReader(rc, desc, what)
-				if err != nil {
-					rc.Close()
-					return nil, err
-				}
-				return vr, nil
-			},
-			ok: []int{http.StatusCreated, http.StatusAccepted, http.StatusNoContent},
-		})
-		if verr := vr.failed(); verr != nil {
-			if resp != nil {
-				resp.Body.Close()
-			}
-			return verr // the source is wrong: not retried
-		}
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("pushing %s: %w", what, err)
-	}
-	return nil
 }
 
 // HasBlob asks (HEAD, pull access only) whether repo has the blob. It

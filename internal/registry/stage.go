@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Staged is a blob streamed into an upload session but not committed. The
@@ -35,62 +37,148 @@ func (s *Staged) Present() bool { return s.location == "" }
 // (a blob already present is not uploaded again), then POST and one
 // streaming PATCH. Transient failures are retried with a new session,
 // calling open again. The content is not checked here: the registry checks
-// it against the digest at Commit.
+// it against the digest at Commit (and import hashes what it sends).
 func (c *Client) StageBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error)) (*Staged, error) {
+	return c.upload(ctx, repo, desc, open, false, nil)
+}
+
+// PushBlob uploads a blob to repo unless it is already there (HEAD first).
+// It tries a cross-repository mount from each mountFrom repository on the
+// same registry, then a streamed monolithic upload, committed in the same
+// request. The content is checked against desc as it streams. Transient
+// failures are retried by calling open again; open's own errors and wrong
+// content are not retried.
+func (c *Client) PushBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error), mountFrom ...name.Repository) error {
+	_, err := c.upload(ctx, repo, desc, open, true, mountFrom)
+	return err
+}
+
+// upload is the one upload path, after the distribution spec's "Pushing
+// blobs": HEAD (present: done), a mount from each of mountFrom (201: done),
+// else the session a POST (or a refused mount) opened, into which the
+// content streams: a PUT ?digest= that commits it at once (commit), or a
+// PATCH that leaves it staged for Staged.Commit. A session whose content
+// could not be sent is discarded (DELETE) before the next attempt. It is
+// hand-written because ggcr's remote cannot hold a session open until
+// every check passed, nor report a staged blob.
+func (c *Client) upload(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error), commit bool, mountFrom []name.Repository) (*Staged, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
+	verb := "staging"
+	if commit {
+		verb = "pushing"
+	}
 	what := fmt.Sprintf("blob %s@%s", repo, desc.Digest)
 	if desc.Digest.Algorithm != "sha256" || len(desc.Digest.Hex) != 64 || desc.Size < 0 || open == nil {
-		return nil, fmt.Errorf("%w: staging %s: bad descriptor or nil open", ErrInvalidOption, what)
+		return nil, fmt.Errorf("%w: %s %s: bad descriptor (size %d) or nil open", ErrInvalidOption, verb, what, desc.Size)
 	}
 	scopes := pushScope(repo)
+	var mounts []name.Repository
+	for _, m := range mountFrom {
+		if m.RegistryStr() == repo.RegistryStr() && m.RepositoryStr() != repo.RepositoryStr() {
+			mounts = append(mounts, m)
+			scopes = append(scopes, m.Scope(transport.PullScope))
+		}
+	}
 	s := &Staged{c: c, repo: repo, desc: desc}
 	exists, err := c.hasBlob(ctx, repo, desc, scopes)
 	if err != nil {
-		return nil, fmt.Errorf("staging %s: %w", what, err)
+		return nil, fmt.Errorf("%s %s: %w", verb, what, err)
 	}
 	if exists {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "blob already present", slog.String("blob", what))
 		return s, nil
 	}
 	err = c.retry(ctx, "uploading "+what, func() error {
-		resp, err := c.send(ctx, request{method: http.MethodPost, repo: repo, scopes: scopes, url: c.url(repo, "blobs/uploads/", nil), ok: []int{http.StatusAccepted}})
-		if err != nil {
-			return err
+		location, err := c.startUpload(ctx, repo, desc, scopes, mounts, what)
+		if err != nil || location == "" {
+			return err // failed, or mounted
 		}
-		resp.Body.Close()
-		location, err := resolveLocation(resp)
-		if err != nil {
-			return err
+		req := request{method: http.MethodPatch, repo: repo, scopes: scopes, url: location,
+			contentType: "application/octet-stream", length: desc.Size, ok: []int{http.StatusAccepted, http.StatusNoContent}}
+		if commit {
+			req.method, req.url, req.ok = http.MethodPut, withDigest(location, desc.Digest), []int{http.StatusCreated, http.StatusAccepted, http.StatusNoContent}
 		}
-		resp, err = c.send(ctx, request{
-			method: http.MethodPatch, repo: repo, scopes: scopes, url: location,
-			contentType: "application/octet-stream", length: desc.Size,
-			body: func() (io.ReadCloser, error) {
-				rc, err := open()
-				if err != nil {
-					return nil, &openError{err}
-				}
+		var vr *verifyReader
+		req.body = func() (io.ReadCloser, error) {
+			rc, err := open()
+			if err != nil {
+				return nil, &openError{err}
+			}
+			if !commit {
 				return rc, nil
-			},
-			ok: []int{http.StatusAccepted, http.StatusNoContent},
-		})
-		if err != nil {
+			}
+			if vr, err = newVerifyReader(rc, desc, what); err != nil {
+				rc.Close()
+				return nil, err
+			}
+			return vr, nil
+		}
+		resp, err := c.send(ctx, req)
+		if verr := vr.failed(); verr != nil || err != nil {
+			if resp != nil {
+				resp.Body.Close()
+			}
 			// Discard the session rather than leave it to expire (the
 			// caller may be cancelling because the bundle failed).
 			c.deleteSession(context.WithoutCancel(ctx), repo, location)
+			if verr != nil {
+				return verr // the source is wrong: not retried
+			}
 			return err
 		}
-		resp.Body.Close()
-		if s.location, err = resolveLocation(resp); err != nil {
-			return err
+		defer resp.Body.Close()
+		if !commit {
+			s.location, err = resolveLocation(resp)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("staging %s: %w", what, err)
+		return nil, fmt.Errorf("%s %s: %w", verb, what, err)
 	}
 	return s, nil
+}
+
+// startUpload tries a cross-repository mount from each of mounts, then
+// opens an upload session. It returns the session's URL, or "" when a
+// mount made the blob part of repo.
+func (c *Client) startUpload(ctx context.Context, repo name.Repository, desc v1.Descriptor, scopes []string, mounts []name.Repository, what string) (string, error) {
+	for _, from := range mounts {
+		q := url.Values{"mount": {desc.Digest.String()}, "from": {from.RepositoryStr()}}
+		resp, err := c.send(ctx, request{method: http.MethodPost, repo: repo, scopes: scopes, url: c.url(repo, "blobs/uploads/", q), ok: []int{http.StatusCreated, http.StatusAccepted}})
+		if err != nil {
+			if transient(err) {
+				return "", err
+			}
+			c.log.LogAttrs(ctx, slog.LevelDebug, "mount refused", slog.String("blob", what), slog.String("from", from.String()), slog.String("error", err.Error()))
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusCreated {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "blob mounted", slog.String("blob", what), slog.String("from", from.String()))
+			return "", nil
+		}
+		return resolveLocation(resp) // mount refused, session opened
+	}
+	resp, err := c.send(ctx, request{method: http.MethodPost, repo: repo, scopes: scopes, url: c.url(repo, "blobs/uploads/", nil), ok: []int{http.StatusAccepted}})
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	return resolveLocation(resp)
+}
+
+// withDigest adds ?digest= to an upload URL (which may carry a query of its own).
+func withDigest(location string, h v1.Hash) string {
+	u, err := url.Parse(location) // resolveLocation parsed it already
+	if err != nil {
+		return location
+	}
+	q := u.Query()
+	q.Set("digest", h.String())
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Commit finishes the upload: the registry checks the content against the
@@ -100,15 +188,9 @@ func (s *Staged) Commit(ctx context.Context) error {
 		return nil
 	}
 	what := fmt.Sprintf("blob %s@%s", s.repo, s.desc.Digest)
-	u, err := url.Parse(s.location)
-	if err != nil {
-		return fmt.Errorf("%w: upload location %q: %w", ErrRegistry, s.location, err)
-	}
-	q := u.Query()
-	q.Set("digest", s.desc.Digest.String())
-	u.RawQuery = q.Encode()
-	err = s.c.retry(ctx, "committing "+what, func() error {
-		resp, err := s.c.send(ctx, request{method: http.MethodPut, repo: s.repo, scopes: pushScope(s.repo), url: u.String(),
+	u := withDigest(s.location, s.desc.Digest)
+	err := s.c.retry(ctx, "committing "+what, func() error {
+		resp, err := s.c.send(ctx, request{method: http.MethodPut, repo: s.repo, scopes: pushScope(s.repo), url: u,
 			contentType: "application/octet-stream", ok: []int{http.StatusCreated, http.StatusAccepted, http.StatusNoContent}})
 		if err != nil {
 			return err
