@@ -252,10 +252,9 @@ func (c *Client) transportFor(ctx context.Context, repo name.Repository, scopes 
 	if err != nil {
 		return nil, fmt.Errorf("resolving credentials for %s: %w", reg.RegistryStr(), err)
 	}
-	base := transport.NewUserAgent(c.base, c.userAgent)
-	hctx, cancel := context.WithTimeout(ctx, c.timeout)
-	t, err = transport.NewWithContext(hctx, reg, auth, base, scopes)
-	cancel()
+	base := transport.NewUserAgent(&attemptTransport{inner: c.base, timeout: c.timeout}, c.userAgent)
+	// A *transport.Wrapper: ggcr's remote, given it, adds no handshake and no retries of its own.
+	t, err = transport.NewWithContext(ctx, reg, auth, base, scopes)
 	if err != nil {
 		var terr *transport.Error
 		if errors.As(err, &terr) {
@@ -263,11 +262,6 @@ func (c *Client) transportFor(ctx context.Context, repo name.Repository, scopes 
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("contacting %s: %w", reg.RegistryStr(), ctx.Err())
-		}
-		// hctx is cancelled by now: only a deadline that had passed
-		// before means the registry did not answer in time.
-		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %v: %w", c.timeout, err)
 		}
 		return nil, &netError{op: "contacting " + reg.RegistryStr(), err: err}
 	}
@@ -321,13 +315,9 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	actx, cancel := context.WithCancel(ctx)
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(c.timeout, func() { timedOut.Store(true); cancel() })
-	req, err := http.NewRequestWithContext(actx, r.method, r.url, body)
+	rctx, ra := withRetryAfter(ctx)
+	req, err := http.NewRequestWithContext(rctx, r.method, r.url, body)
 	if err != nil {
-		timer.Stop()
-		cancel()
 		if body != nil {
 			body.Close()
 		}
@@ -346,30 +336,91 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		req.Header[k] = v
 	}
 	resp, err := (&http.Client{Transport: t}).Do(req)
-	timer.Stop()
 	if err != nil {
-		cancel()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: %w", r.method, redactURL(r.url), ctx.Err())
 		}
-		if timedOut.Load() {
-			err = fmt.Errorf("no answer within %v: %w", c.timeout, err)
-		}
 		return nil, &netError{op: r.method + " " + redactURL(r.url), err: err}
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	if slices.Contains(r.ok, resp.StatusCode) {
 		return resp, nil
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
-	se := &StatusError{Method: r.method, URL: redactURL(r.url), StatusCode: resp.StatusCode, Message: trimMessage(string(msg))}
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
-			return nil, &retryAfter{StatusError: se, wait: time.Duration(s) * time.Second}
+	return nil, statusError(&StatusError{Method: r.method, URL: redactURL(r.url), StatusCode: resp.StatusCode, Message: trimMessage(string(msg))}, *ra)
+}
+
+// attemptTransport sits below authentication, so it sees every round trip
+// (the client's own and those of ggcr's remote): it bounds the wait for a
+// registry's answer, counted from the end of the request body (an upload
+// is not bounded: the context is), and records a Retry-After for the
+// retry policy in the request's context (withRetryAfter).
+type attemptTransport struct {
+	inner   http.RoundTripper
+	timeout time.Duration
+}
+
+func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(t.timeout, func() { timedOut.Store(true); cancel() })
+	var mu sync.Mutex // answered, and the timer once answered
+	answered := false
+	out := req.WithContext(ctx)
+	if req.Body != nil && req.Body != http.NoBody {
+		timer.Stop() // started once the body is sent
+		out.Body = &startWhenSent{ReadCloser: req.Body, start: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !answered {
+				timer.Reset(t.timeout)
+			}
+		}}
+	}
+	resp, err := t.inner.RoundTrip(out)
+	mu.Lock()
+	answered = true
+	timer.Stop()
+	mu.Unlock()
+	if timedOut.Load() && err == nil {
+		resp.Body.Close()
+		err = context.DeadlineExceeded
+	}
+	if err != nil {
+		cancel()
+		if timedOut.Load() && req.Context().Err() == nil {
+			err = fmt.Errorf("no answer within %v: %w", t.timeout, err)
+		}
+		return nil, err
+	}
+	if box, ok := req.Context().Value(retryAfterKey{}).(*time.Duration); ok {
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+			*box = time.Duration(s) * time.Second
 		}
 	}
-	return nil, se
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// startWhenSent calls start once the request body has been read to its
+// end, or closed.
+type startWhenSent struct {
+	io.ReadCloser
+	start func()
+	once  sync.Once
+}
+
+func (b *startWhenSent) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.once.Do(b.start)
+	}
+	return n, err
+}
+
+func (b *startWhenSent) Close() error {
+	b.once.Do(b.start)
+	return b.ReadCloser.Close()
 }
 
 // cancelOnClose releases the attempt's context when the body is closed.
@@ -384,6 +435,15 @@ func (b *cancelOnClose) Close() error {
 	return err
 }
 
+type retryAfterKey struct{}
+
+// withRetryAfter returns a context for one attempt in which
+// attemptTransport records the registry's Retry-After (0: none).
+func withRetryAfter(ctx context.Context) (context.Context, *time.Duration) {
+	box := new(time.Duration)
+	return context.WithValue(ctx, retryAfterKey{}, box), box
+}
+
 // retryAfter carries a registry's Retry-After with its status.
 type retryAfter struct {
 	*StatusError
@@ -391,6 +451,14 @@ type retryAfter struct {
 }
 
 func (e *retryAfter) Unwrap() error { return e.StatusError }
+
+// statusError attaches a Retry-After (when there was one) to se.
+func statusError(se *StatusError, wait time.Duration) error {
+	if wait > 0 {
+		return &retryAfter{StatusError: se, wait: wait}
+	}
+	return se
+}
 
 func trimMessage(s string) string {
 	s = strings.TrimSpace(s)
@@ -464,6 +532,9 @@ func (p retryPolicy) do(ctx context.Context, what string, fn func() error) error
 // nil once it has waited and another attempt is due, else the error to
 // report (with the attempts it took recorded).
 func (p retryPolicy) again(ctx context.Context, what string, attempt int, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%s: %w (last error: %w)", what, cerr, err)
+	}
 	if !transient(err) || attempt > p.retries || ctx.Err() != nil {
 		var se *StatusError
 		var ne *netError

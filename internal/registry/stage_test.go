@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -153,5 +154,44 @@ func TestStageBlobFaults(t *testing.T) {
 	_, err = c.StageBlob(ctx, repo, blobDesc(other), opener(other))
 	if !errors.Is(err, ErrDenied) {
 		t.Fatalf("err = %v, want ErrDenied", err)
+	}
+}
+
+// slowReader hands out its content a little at a time.
+type slowReader struct {
+	data  []byte
+	pause time.Duration
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.pause)
+	n := copy(p[:min(len(p), 1024)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// The timeout bounds the wait for the registry's answer, not the sending
+// of a blob: an upload that takes longer than it still succeeds.
+func TestSlowUploadIsNotATimeout(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRegistry(t, false)
+	c := testClient(WithTimeout(100*time.Millisecond), WithRetries(0))
+	data := bytes.Repeat([]byte("slow"), 2048) // 8 KiB: 8 reads, 40ms apart
+	desc := blobDesc(data)
+	open := func() (io.ReadCloser, error) {
+		return io.NopCloser(&slowReader{data: data, pause: 40 * time.Millisecond}), nil
+	}
+	if err := c.PushBlob(ctx, tr.repo("slow/app"), desc, open); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	st, err := c.StageBlob(ctx, tr.repo("slow/other"), desc, open)
+	if err != nil {
+		t.Fatalf("stage: %v", err)
+	}
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
