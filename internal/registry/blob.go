@@ -94,7 +94,8 @@ func (r *blobReader) connect(last error) error {
 	}
 }
 
-// open sends one GET for the bytes from r.off on.
+// open sends one GET for the bytes from r.off on. Hand-written: ggcr's
+// remote.Layer neither resumes a broken stream nor lets the caller hash once.
 func (r *blobReader) open() error {
 	// The bytes as stored: no transparent decompression by net/http.
 	h := http.Header{"Accept-Encoding": {"identity"}}

@@ -350,6 +350,48 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	return nil, statusError(&StatusError{Method: r.method, URL: redactURL(r.url), StatusCode: resp.StatusCode, Message: trimMessage(string(msg))}, *ra)
 }
 
+// remoteOptions are the options of one call of ggcr's remote on repo: the
+// Client's authenticated transport for scopes (a *transport.Wrapper, so
+// remote adds neither a handshake nor retries: the Client's policy retries
+// the whole call) and a context in which attemptTransport records a
+// Retry-After for remoteError.
+func (c *Client) remoteOptions(ctx context.Context, repo name.Repository, scopes []string) ([]remote.Option, *time.Duration, error) {
+	t, err := c.transportFor(ctx, repo, scopes)
+	if err != nil {
+		return nil, nil, err
+	}
+	rctx, ra := withRetryAfter(ctx)
+	return []remote.Option{remote.WithTransport(t), remote.WithContext(rctx)}, ra, nil
+}
+
+// remoteError maps a failure of ggcr's remote onto the Client's errors: a
+// registry's status answer becomes a *StatusError (so 401, 403, 429 and 5xx
+// are classified as for every other request), a failure to reach the
+// registry a *netError (retried). Anything else is one of remote's own
+// checks, returned with ok false for the caller to judge.
+func remoteError(ctx context.Context, err error, wait time.Duration) (_ error, ok bool) {
+	var terr *transport.Error
+	var uerr *url.Error
+	switch {
+	case errors.As(err, &terr):
+		se := &StatusError{StatusCode: terr.StatusCode}
+		if terr.Request != nil {
+			se.Method, se.URL = terr.Request.Method, redactURL(terr.Request.URL.String())
+		}
+		var msgs []string // none for HEAD: its answers have no body
+		for _, d := range terr.Errors {
+			msgs = append(msgs, d.String())
+		}
+		se.Message = trimMessage(strings.Join(msgs, "; "))
+		return statusError(se, wait), true
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w (%w)", ctx.Err(), err), true
+	case errors.As(err, &uerr):
+		return &netError{op: uerr.Op + " " + redactURL(uerr.URL), err: uerr.Err}, true
+	}
+	return err, false
+}
+
 // attemptTransport sits below authentication, so it sees every round trip
 // (the client's own and those of ggcr's remote): it bounds the wait for a
 // registry's answer, counted from the end of the request body (an upload

@@ -17,7 +17,9 @@
 // repository to read them from); [Client.FetchBlob] streams a blob through a
 // size and digest check.
 //
-// Import side, in this order: [Client.PushBlob] for every blob, then
+// Import side, in this order: [Client.StageBlob] for every blob while the
+// bundle is checked and [Staged.Commit] once every check passed (or
+// [Client.PushBlob], both in one; the same upload path), then
 // [Client.PushManifest] for children before indexes and subjects before their
 // referrers (registries refuse a manifest whose parts are missing), then, when
 // [Client.ReferrersAPI] reports false, [Client.AddFallbackReferrer] for each
@@ -25,11 +27,19 @@
 // (unlike go-containerregistry's remote.Put), so nothing is done twice.
 //
 // Authentication goes through go-containerregistry's transport package (a
-// keychain resolves credentials, bearer tokens are refreshed there); the
-// requests themselves are built here so that every answer can be classified:
-// a 404 means "none", while 401, 403, 429, 5xx, timeouts and dropped
-// connections (after retries) are errors that name the image, the digest and
-// the registry's answer, never a silent "none".
+// keychain resolves credentials, bearer tokens are refreshed there). Resolve
+// uses go-containerregistry's remote.Head on that transport; the other
+// requests are built here, each saying why remote does not fit (a tighter
+// manifest cap, the Docker-Content-Digest check, Link pagination, explicit
+// control of the fallback tag, upload sessions held open, resumable blob
+// streams). Every answer, remote's included, is classified: a 404 means
+// "none", while 401, 403, 429, 5xx, timeouts and dropped connections (after
+// retries) are errors that name the image, the digest and the registry's
+// answer, never a silent "none".
+//
+// One retry policy (WithRetries, WithBackoff) covers every request, upload
+// and blob stream: a blob stream that breaks resumes where it stopped, so
+// callers never retry themselves.
 //
 // Every manifest read is capped at [MaxManifestSize] and checked against its
 // digest; blobs stream through a reader that checks size and digest.

@@ -111,7 +111,8 @@ func (m *manifest) artifactType() string {
 
 // fetchManifest GETs repo's manifest identifier (tag or digest). When want is
 // set the bytes must hash to it; when the registry announces a digest the
-// bytes must hash to that.
+// bytes must hash to that. Hand-written: ggcr's remote.Get reads up to
+// 100 MiB (not MaxManifestSize) and skips the Docker-Content-Digest check.
 func (c *Client) fetchManifest(ctx context.Context, repo name.Repository, identifier string, want *v1.Hash) (Node, *manifest, error) {
 	var node Node
 	var m *manifest

@@ -5,61 +5,70 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Resolve HEADs ref and returns its descriptor. A registry that does not
-// announce the digest on HEAD is asked with GET (and the digest computed).
-// 404 wraps ErrNotFound.
+// Resolve HEADs ref (through ggcr's remote.Head) and returns its
+// descriptor. A registry that does not announce the digest (or the size,
+// or the type) on HEAD is asked with GET, and the digest computed. 404
+// wraps ErrNotFound.
 func (c *Client) Resolve(ctx context.Context, ref name.Reference) (v1.Descriptor, error) {
+	if c.err != nil {
+		return v1.Descriptor{}, c.err
+	}
 	repo := ref.Context()
-	var desc v1.Descriptor
 	var want *v1.Hash
 	if d, ok := ref.(name.Digest); ok {
 		h, err := v1.NewHash(d.DigestStr())
 		if err != nil {
-			return desc, fmt.Errorf("%w: %s: %w", ErrInvalidOption, ref, err)
+			return v1.Descriptor{}, fmt.Errorf("%w: %s: %w", ErrInvalidOption, ref, err)
 		}
 		want = &h
 	}
-	var fallback bool
+	var desc *v1.Descriptor
 	err := c.retry(ctx, "resolving "+ref.String(), func() error {
-		resp, err := c.send(ctx, request{method: http.MethodHead, repo: repo, url: c.url(repo, "manifests/"+ref.Identifier(), nil), accept: manifestAccept, ok: []int{http.StatusOK}})
+		opts, ra, err := c.remoteOptions(ctx, repo, pullScope(repo))
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
-		h, err := v1.NewHash(resp.Header.Get("Docker-Content-Digest"))
-		if err != nil || resp.ContentLength < 0 || (want != nil && h != *want) {
-			fallback = true
+		desc, err = remote.Head(ref, opts...)
+		if err == nil {
+			desc.MediaType = types.MediaType(mediaTypeOnly(string(desc.MediaType)))
 			return nil
 		}
-		desc = v1.Descriptor{MediaType: types.MediaType(mediaTypeOnly(resp.Header.Get("Content-Type"))), Size: resp.ContentLength, Digest: h}
+		if rerr, ok := remoteError(ctx, err, *ra); ok {
+			return rerr
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "HEAD gave no usable descriptor: asking with GET", slog.String("ref", ref.String()), slog.String("error", err.Error()))
+		desc = nil
 		return nil
 	})
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("resolving %s: %w", ref, err)
 	}
-	if fallback {
-		node, _, err := c.fetchManifest(ctx, repo, ref.Identifier(), want)
-		if err != nil {
-			return v1.Descriptor{}, fmt.Errorf("resolving %s: %w", ref, err)
-		}
-		return v1.Descriptor{MediaType: node.MediaType, Size: node.Size, Digest: node.Digest, ArtifactType: node.ArtifactType}, nil
+	if desc != nil {
+		return *desc, nil
 	}
-	return desc, nil
+	node, _, err := c.fetchManifest(ctx, repo, ref.Identifier(), want)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("resolving %s: %w", ref, err)
+	}
+	return v1.Descriptor{MediaType: node.MediaType, Size: node.Size, Digest: node.Digest, ArtifactType: node.ArtifactType}, nil
 }
 
 // PushManifest uploads raw as a manifest of mediaType to repo, under tag, or by
 // digest when tag is "". It returns the digest. It does not maintain referrer
 // fallback tags: see AddFallbackReferrer. Pushing a manifest whose blobs or
 // children are missing fails with the registry's answer (push subjects and
-// blobs first).
+// blobs first). Hand-written: ggcr's remote.Put probes the referrers API and
+// writes (or refuses to write) the fallback tag for any manifest with a subject.
 func (c *Client) PushManifest(ctx context.Context, repo name.Repository, mediaType types.MediaType, raw []byte, tag string) (v1.Hash, error) {
 	if c.err != nil {
 		return v1.Hash{}, c.err
@@ -112,7 +121,8 @@ func (c *Client) HasBlob(ctx context.Context, repo name.Repository, desc v1.Desc
 	return c.hasBlob(ctx, repo, desc, pullScope(repo))
 }
 
-// hasBlob asks (HEAD) whether repo already has the blob.
+// hasBlob asks (HEAD) whether repo already has the blob. Hand-written:
+// ggcr's remote exports no blob HEAD.
 func (c *Client) hasBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, scopes []string) (bool, error) {
 	exists := false
 	err := c.retry(ctx, fmt.Sprintf("checking blob %s@%s", repo, desc.Digest), func() error {

@@ -512,3 +512,59 @@ func TestFetchBlobNoTransparentDecompression(t *testing.T) {
 		t.Errorf("read %d bytes, %v", len(got), err)
 	}
 }
+
+// Resolve goes through ggcr's remote.Head on the Client's own
+// authenticated transport: one handshake per registry, one HEAD per call,
+// and remote's answers classified like every other request.
+func TestResolveThroughRemote(t *testing.T) {
+	ctx := context.Background()
+	reg := newTestRegistry(t, true)
+	repo := reg.repo("r")
+	d := reg.writeImage(repo, "v1", randomImage(t, "", ""))
+	reg.resetLog()
+	c := testClient()
+	for range 3 {
+		if got, err := c.Resolve(ctx, repo.Tag("v1")); err != nil || got.Digest != d.Digest || got.MediaType != d.MediaType {
+			t.Fatalf("%+v %v", got, err)
+		}
+	}
+	reg.mu.Lock()
+	var pings, heads int
+	for _, r := range reg.reqs {
+		pings += btoi(r == "GET /v2/")
+		heads += btoi(strings.HasPrefix(r, "HEAD /v2/r/manifests/v1"))
+	}
+	reg.mu.Unlock()
+	if pings != 1 || heads != 3 {
+		t.Errorf("%d pings, %d HEADs; want 1 and 3", pings, heads)
+	}
+	for code, want := range map[int]error{401: ErrUnauthorized, 403: ErrDenied, 429: ErrRateLimited, 503: ErrUnavailable} {
+		var n atomic.Int32
+		reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodHead {
+				n.Add(1)
+				w.WriteHeader(code)
+				return true
+			}
+			return false
+		})
+		_, err := c.Resolve(ctx, repo.Tag("v1"))
+		if !errors.Is(err, want) || !strings.Contains(err.Error(), strconv.Itoa(code)) {
+			t.Errorf("HEAD answered %d: %v, want %v", code, err, want)
+		}
+		wantN := int32(1)
+		if transient(err) {
+			wantN = 3 // testClient retries twice
+		}
+		if n.Load() != wantN {
+			t.Errorf("HEAD answered %d: sent %d times, want %d", code, n.Load(), wantN)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -66,6 +66,9 @@ func (c *Client) Referrers(ctx context.Context, repo name.Repository, subject v1
 	return descs, artifact.FoundByFallbackTag, nil
 }
 
+// referrersAPI lists referrers through the API, following Link pagination.
+// Hand-written: ggcr's remote.Referrers reads only the first page and falls
+// back to the tag by itself.
 func (c *Client) referrersAPI(ctx context.Context, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, error) {
 	var all []v1.Descriptor
 	next := c.url(repo, "referrers/"+subject.String(), nil)
