@@ -25,16 +25,18 @@ func TestFetchBlobResumes(t *testing.T) {
 		name      string
 		drops     int  // answers cut halfway through
 		honour    bool // serve Range requests with 206
+		refuse    bool // answer Range requests with 416
 		tamper    bool // the resumed answer has other bytes
 		want      error
 		wantGets  int
 		wantRange bool
 	}{
-		{"Range honoured", 1, true, false, nil, 2, true},
-		{"Range ignored: skip what was delivered", 1, false, false, nil, 2, true},
-		{"two drops", 2, true, false, nil, 3, true},
-		{"resumed with other bytes", 1, true, true, ErrDigestMismatch, 2, true},
-		{"always dropped", 100, true, false, ErrUnavailable, 3, true},
+		{"Range honoured", 1, true, false, false, nil, 2, true},
+		{"Range ignored: skip what was delivered", 1, false, false, false, nil, 2, true},
+		{"Range refused: ask again without", 1, false, true, false, nil, 3, true},
+		{"two drops", 2, true, false, false, nil, 3, true},
+		{"resumed with other bytes", 1, true, false, true, ErrDigestMismatch, 2, true},
+		{"always dropped", 100, true, false, false, ErrUnavailable, 3, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,6 +59,10 @@ func TestFetchBlobResumes(t *testing.T) {
 				if tc.tamper && n > 1 {
 					body = bytes.Clone(content)
 					body[len(body)-10] ^= 1
+				}
+				if tc.refuse && r.Header.Get("Range") != "" {
+					w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+					return true
 				}
 				if n <= tc.drops {
 					// Announce everything, send half, drop the connection.
@@ -109,7 +115,13 @@ func TestFetchBlobResumes(t *testing.T) {
 			if ranges[0] != "" {
 				t.Errorf("first GET asked for Range %q", ranges[0])
 			}
-			for _, rg := range ranges[1:] {
+			for i, rg := range ranges[1:] {
+				if tc.refuse && i == 1 {
+					if rg != "" {
+						t.Errorf("asked for Range %q again after a 416", rg)
+					}
+					continue
+				}
 				if !strings.HasPrefix(rg, "bytes=") || rg == "bytes=0-" {
 					t.Errorf("a resumption asked for Range %q, want the bytes after those delivered", rg)
 				}
