@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -121,36 +120,20 @@ func (c *Client) fetchManifest(ctx context.Context, repo name.Repository, identi
 		what = fmt.Sprintf("manifest %s@%s", repo, want)
 	}
 	err := c.retry(ctx, "fetching "+what, func() error {
-		resp, err := c.send(ctx, request{
-			method: http.MethodGet, repo: repo, url: c.url(repo, "manifests/"+identifier, nil),
-			accept: manifestAccept, ok: []int{http.StatusOK},
-		})
+		raw, header, err := c.getDocument(ctx, repo, c.url(repo, "manifests/"+identifier, nil), manifestAccept, what)
 		if err != nil {
 			return err
-		}
-		defer resp.Body.Close()
-		if cl := resp.Header.Get("Content-Length"); cl != "" {
-			if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n > MaxManifestSize {
-				return fmt.Errorf("%w: %s announces %d bytes", ErrManifestTooLarge, what, n)
-			}
-		}
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
-		if err != nil {
-			return &netError{op: "reading " + what, err: err}
-		}
-		if len(raw) > MaxManifestSize {
-			return fmt.Errorf("%w: %s", ErrManifestTooLarge, what)
 		}
 		got := sha256Hash(raw)
 		if want != nil && got != *want {
 			return fmt.Errorf("%w: %s: got %s", ErrDigestMismatch, what, got)
 		}
-		if dcd := resp.Header.Get("Docker-Content-Digest"); dcd != "" {
+		if dcd := header.Get("Docker-Content-Digest"); dcd != "" {
 			if h, err := v1.NewHash(dcd); err == nil && h.Algorithm == "sha256" && h != got {
 				return fmt.Errorf("%w: %s: registry announced %s, content hashes to %s", ErrDigestMismatch, what, h, got)
 			}
 		}
-		m, err = parseManifest(raw, types.MediaType(mediaTypeOnly(resp.Header.Get("Content-Type"))))
+		m, err = parseManifest(raw, types.MediaType(mediaTypeOnly(header.Get("Content-Type"))))
 		if err != nil {
 			return fmt.Errorf("%s (%s): %w", what, got, err)
 		}
@@ -158,6 +141,28 @@ func (c *Client) fetchManifest(ctx context.Context, repo name.Repository, identi
 		return nil
 	})
 	return node, m, err
+}
+
+// getDocument GETs a manifest or a referrers page (one attempt), capped at
+// MaxManifestSize: an announced Content-Length is checked first, then the
+// bytes as they are read.
+func (c *Client) getDocument(ctx context.Context, repo name.Repository, url string, accept []string, what string) ([]byte, http.Header, error) {
+	resp, err := c.send(ctx, request{method: http.MethodGet, repo: repo, url: url, accept: accept, ok: []int{http.StatusOK}})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength > MaxManifestSize {
+		return nil, nil, fmt.Errorf("%w: %s announces %d bytes", ErrManifestTooLarge, what, resp.ContentLength)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
+	if err != nil {
+		return nil, nil, &netError{op: "reading " + what, err: err}
+	}
+	if len(raw) > MaxManifestSize {
+		return nil, nil, fmt.Errorf("%w: %s", ErrManifestTooLarge, what)
+	}
+	return raw, resp.Header, nil
 }
 
 func mediaTypeOnly(ct string) string {

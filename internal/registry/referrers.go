@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -82,32 +81,21 @@ func (c *Client) referrersAPI(ctx context.Context, repo name.Repository, subject
 		var link string
 		pageURL := next
 		err := c.retry(ctx, "listing referrers", func() error {
-			resp, err := c.send(ctx, request{
-				method: http.MethodGet, repo: repo, url: pageURL,
-				accept: []string{string(types.OCIImageIndex)}, ok: []int{http.StatusOK},
-			})
+			raw, header, err := c.getDocument(ctx, repo, pageURL, []string{string(types.OCIImageIndex)}, "referrers page of "+subject.String())
 			if err != nil {
 				return err
-			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
-			if err != nil {
-				return &netError{op: "reading referrers of " + subject.String(), err: err}
-			}
-			if len(raw) > MaxManifestSize {
-				return fmt.Errorf("%w: referrers page of %s", ErrManifestTooLarge, subject)
 			}
 			descs, err = parseReferrersPage(raw)
 			if err != nil {
 				// A 200 that is not an index: a registry without the API
 				// answering something else (a web page). Treat it as no API.
-				ct := mediaTypeOnly(resp.Header.Get("Content-Type"))
+				ct := mediaTypeOnly(header.Get("Content-Type"))
 				if ct != string(types.OCIImageIndex) && page == 0 {
 					return &StatusError{Method: http.MethodGet, URL: redactURL(pageURL), StatusCode: http.StatusNotFound, Message: "answer is not an OCI image index (" + ct + "): no referrers API"}
 				}
 				return fmt.Errorf("referrers of %s@%s: %w", repo, subject, err)
 			}
-			link = resp.Header.Get("Link")
+			link = header.Get("Link")
 			return nil
 		})
 		if err != nil {
@@ -208,17 +196,13 @@ func (c *Client) fallbackReferrers(ctx context.Context, repo name.Repository, su
 func (c *Client) ReferrersAPI(ctx context.Context, repo name.Repository) (bool, error) {
 	var ok bool
 	err := c.retry(ctx, "probing referrers API", func() error {
-		resp, err := c.send(ctx, request{
-			method: http.MethodGet, repo: repo, url: c.url(repo, "referrers/"+emptyDigest.String(), nil),
-			accept: []string{string(types.OCIImageIndex)}, ok: []int{http.StatusOK},
-		})
+		raw, _, err := c.getDocument(ctx, repo, c.url(repo, "referrers/"+emptyDigest.String(), nil), []string{string(types.OCIImageIndex)}, "referrers probe")
+		if errors.Is(err, ErrManifestTooLarge) {
+			ok = false // not a referrers list
+			return nil
+		}
 		if err != nil {
 			return err
-		}
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
-		if err != nil {
-			return &netError{op: "reading referrers probe", err: err}
 		}
 		_, perr := parseReferrersPage(raw)
 		ok = perr == nil
