@@ -35,7 +35,7 @@ const (
 	DefaultMaxBackoff = 10 * time.Second
 	DefaultUserAgent  = "airlock"
 	// DefaultTimeout bounds the wait for a registry's answer (response headers,
-	// or the auth handshake) per attempt; streaming a body is not bounded.
+	// or the auth handshake) per attempt; streaming a body, either way, is not bounded.
 	DefaultTimeout = 60 * time.Second
 	// DefaultJobs is how many requests Discover has in flight at once.
 	DefaultJobs = 4
@@ -126,8 +126,9 @@ func WithBackoff(initial, ceiling time.Duration) Option {
 }
 
 // WithTimeout sets how long one attempt waits for a registry to answer
-// (response headers, auth handshake) before it counts as a transient failure
-// and is retried. Streaming a body afterwards is not bounded: use the context.
+// (response headers, auth handshake), counted once the request (an upload's
+// content included) is sent, before it counts as a transient failure and is
+// retried. Streaming a body either way is not bounded: use the context.
 // Default DefaultTimeout.
 func WithTimeout(d time.Duration) Option {
 	return func(c *Client) {

@@ -178,11 +178,11 @@ func (r *slowReader) Read(p []byte) (int, error) {
 func TestSlowUploadIsNotATimeout(t *testing.T) {
 	ctx := context.Background()
 	tr := newTestRegistry(t, false)
-	c := testClient(WithTimeout(100*time.Millisecond), WithRetries(0))
-	data := bytes.Repeat([]byte("slow"), 2048) // 8 KiB: 8 reads, 40ms apart
+	c := testClient(WithTimeout(250*time.Millisecond), WithRetries(0))
+	data := bytes.Repeat([]byte("slow"), 1024) // 4 KiB: 4 reads, 100ms apart
 	desc := blobDesc(data)
 	open := func() (io.ReadCloser, error) {
-		return io.NopCloser(&slowReader{data: data, pause: 40 * time.Millisecond}), nil
+		return io.NopCloser(&slowReader{data: data, pause: 100 * time.Millisecond}), nil
 	}
 	if err := c.PushBlob(ctx, tr.repo("slow/app"), desc, open); err != nil {
 		t.Fatalf("push: %v", err)
