@@ -180,14 +180,16 @@ func TestSlowUploadIsNotATimeout(t *testing.T) {
 	tr := newTestRegistry(t, false)
 	c := testClient(WithTimeout(250*time.Millisecond), WithRetries(0))
 	data := bytes.Repeat([]byte("slow"), 1024) // 4 KiB: 4 reads, 100ms apart
-	desc := blobDesc(data)
-	open := func() (io.ReadCloser, error) {
-		return io.NopCloser(&slowReader{data: data, pause: 100 * time.Millisecond}), nil
+	slow := func(data []byte) func() (io.ReadCloser, error) {
+		return func() (io.ReadCloser, error) {
+			return io.NopCloser(&slowReader{data: data, pause: 100 * time.Millisecond}), nil
+		}
 	}
-	if err := c.PushBlob(ctx, tr.repo("slow/app"), desc, open); err != nil {
+	if err := c.PushBlob(ctx, tr.repo("slow/app"), blobDesc(data), slow(data)); err != nil {
 		t.Fatalf("push: %v", err)
 	}
-	st, err := c.StageBlob(ctx, tr.repo("slow/other"), desc, open)
+	data = bytes.Repeat([]byte("SLOW"), 1024) // registries share blobs across repositories
+	st, err := c.StageBlob(ctx, tr.repo("slow/app"), blobDesc(data), slow(data))
 	if err != nil {
 		t.Fatalf("stage: %v", err)
 	}
