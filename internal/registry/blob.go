@@ -154,8 +154,13 @@ func (r *blobReader) Read(p []byte) (int, error) {
 		}
 		n, err := r.body.Read(p)
 		r.off += int64(n)
-		if err == nil || (err == io.EOF && r.off >= r.desc.Size) {
-			return n, err // a stream longer than the descriptor is the checker's to refuse
+		if err == nil {
+			return n, nil
+		}
+		if r.off >= r.desc.Size {
+			// All there (a break after the last byte does not matter); a
+			// stream longer than the descriptor is the checker's to refuse.
+			return n, io.EOF
 		}
 		// Broken, or ended short of the size: resume on the next Read.
 		r.body.Close()
