@@ -2,7 +2,6 @@ package airlock_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -16,6 +15,7 @@ import (
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/demo"
+	"github.com/airlock-oci/airlock/internal/testenv"
 )
 
 // A connection dropped halfway through a blob does not fail the export:
@@ -53,22 +53,7 @@ func TestExportResumesDroppedBlob(t *testing.T) {
 					rp.ServeHTTP(w, r)
 					return
 				}
-				// Everything announced, half of it sent, then the connection drops.
-				resp, err := http.Get(f.w.Source.URL + r.URL.Path)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer resp.Body.Close()
-				for k, v := range resp.Header {
-					w.Header()[k] = v
-				}
-				w.WriteHeader(resp.StatusCode)
-				io.CopyN(w, resp.Body, resp.ContentLength/2)
-				w.(http.Flusher).Flush()
-				if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-					conn.Close()
-				}
+				testenv.DropHalfway(t, w, f.w.Source.URL+r.URL.Path)
 			}))
 			t.Cleanup(srv.Close)
 			out := filepath.Join(f.dir, "resumed.tar")

@@ -52,21 +52,7 @@ func TestRealRegistryResumesBlob(t *testing.T) {
 			rp.ServeHTTP(w, r)
 			return
 		}
-		resp, err := http.Get(u.String() + r.URL.Path)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.CopyN(w, resp.Body, resp.ContentLength/2)
-		w.(http.Flusher).Flush()
-		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-			conn.Close()
-		}
+		testenv.DropHalfway(t, w, u.String()+r.URL.Path)
 	}))
 	t.Cleanup(proxy.Close)
 
