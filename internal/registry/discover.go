@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +42,27 @@ type DiscoverOptions struct {
 	// MaxDepth is how many levels of attachments are followed (signatures of
 	// the image are level 1, signatures of those level 2, ...). 0 means DefaultMaxDepth.
 	MaxDepth int
+	// SinglePlatform gives a single-manifest image its one platform: its
+	// config is read (once, and kept in Discovery.Config) and the image is
+	// listed in Platforms as its own platform, with the OS, architecture
+	// and variant the config names (none when the config is not an image
+	// config, is larger than MaxConfigSize or names no OS).
+	SinglePlatform bool
+	// Jobs bounds the requests DiscoverAll has in flight to any one
+	// registry, across all its images. 0 means DefaultDiscoverJobs.
+	// (Discover alone is bounded by the Client's WithJobs.)
+	Jobs int
 }
+
+// DefaultDiscoverJobs is how many requests DiscoverAll has in flight to one
+// registry at once. Discovery is a chain of small round trips per image
+// (manifest, legacy tags, referrers, their manifests, theirs ...): many
+// images in flight keep a registry busy where one image at a time leaves
+// it idle between answers.
+const DefaultDiscoverJobs = 16
+
+// MaxConfigSize bounds the image config read for SinglePlatform.
+const MaxConfigSize = 1 << 20
 
 // Node is one manifest as served.
 type Node struct {
@@ -108,6 +129,10 @@ type Discovery struct {
 	// Blobs are the configs and layers of every manifest above, deduplicated by digest.
 	Blobs  []BlobRef
 	Filter *Filter
+	// Config is the config of a single-manifest image as served (its size
+	// and digest checked), read for DiscoverOptions.SinglePlatform; nil
+	// otherwise. A caller can store it rather than fetch it again.
+	Config []byte
 }
 
 // Discover resolves ref and collects its manifests, blobs and attached
@@ -118,15 +143,33 @@ type Discovery struct {
 // whole discovery fail with an error naming the image, the digest and the
 // answer: it is never read as "no signatures".
 func (c *Client) Discover(ctx context.Context, ref name.Reference, opts DiscoverOptions) (*Discovery, error) {
+	if err := c.checkDiscoverOptions(&opts); err != nil {
+		return nil, err
+	}
+	return c.discover(ctx, ref, opts, newLimiter(c.jobs))
+}
+
+func (c *Client) checkDiscoverOptions(opts *DiscoverOptions) error {
 	if c.err != nil {
-		return nil, c.err
+		return c.err
 	}
 	if opts.MaxDepth < 0 {
-		return nil, fmt.Errorf("%w: MaxDepth %d", ErrInvalidOption, opts.MaxDepth)
+		return fmt.Errorf("%w: MaxDepth %d", ErrInvalidOption, opts.MaxDepth)
 	}
 	if opts.MaxDepth == 0 {
 		opts.MaxDepth = DefaultMaxDepth
 	}
+	if opts.Jobs < 0 {
+		return fmt.Errorf("%w: Jobs %d", ErrInvalidOption, opts.Jobs)
+	}
+	if opts.Jobs == 0 {
+		opts.Jobs = DefaultDiscoverJobs
+	}
+	return nil
+}
+
+// discover is Discover with the requests bounded by lim.
+func (c *Client) discover(ctx context.Context, ref name.Reference, opts DiscoverOptions, lim *limiter) (*Discovery, error) {
 	repo := ref.Context()
 	var want *v1.Hash
 	if d, ok := ref.(name.Digest); ok {
@@ -136,11 +179,12 @@ func (c *Client) Discover(ctx context.Context, ref name.Reference, opts Discover
 		}
 		want = &h
 	}
-	root, rm, err := c.fetchManifest(ctx, repo, ref.Identifier(), want)
+	d := &discoverer{c: c, opts: opts, lim: lim, blobs: map[v1.Hash]bool{}, attached: map[v1.Hash]bool{}, looked: map[v1.Hash]bool{}}
+	root, rm, err := d.fetch(ctx, repo, ref.Identifier(), want)
 	if err != nil {
 		return nil, fmt.Errorf("discovering %s: %w", ref, err)
 	}
-	d := &discoverer{c: c, opts: opts, out: &Discovery{Ref: ref, Root: root}, blobs: map[v1.Hash]bool{}, attached: map[v1.Hash]bool{}, looked: map[v1.Hash]bool{}}
+	d.out = &Discovery{Ref: ref, Root: root}
 
 	var subjects []subjectAt
 	if rm.isIndex() {
@@ -155,10 +199,8 @@ func (c *Client) Discover(ctx context.Context, ref name.Reference, opts Discover
 			subjects = append(subjects, subjectAt{n.Digest, n.Repo, 0})
 		}
 	} else {
-		if len(opts.Platforms) > 0 {
-			if err := c.checkImagePlatform(ctx, root, rm, opts.Platforms); err != nil {
-				return nil, fmt.Errorf("discovering %s: %w", ref, err)
-			}
+		if err := d.singleImage(ctx, root, rm); err != nil {
+			return nil, fmt.Errorf("discovering %s: %w", ref, err)
 		}
 		d.addBlobs(root.Repo, rm)
 		subjects = append(subjects, subjectAt{root.Digest, repo, 0})
@@ -220,6 +262,7 @@ type subjectAt struct {
 type discoverer struct {
 	c        *Client
 	opts     DiscoverOptions
+	lim      *limiter
 	out      *Discovery
 	blobs    map[v1.Hash]bool
 	attached map[v1.Hash]bool
@@ -310,13 +353,13 @@ type treeNode struct {
 // fetchTree fetches the manifests listed by an index, concurrently, and
 // those of nested indexes, returned in walk order (a nested index precedes its
 // children). Entries that are not manifests are returned with a nil m.
-func (c *Client) fetchTree(ctx context.Context, repo name.Repository, descs []v1.Descriptor, level, maxLevel int) ([]treeNode, error) {
+func (d *discoverer) fetchTree(ctx context.Context, repo name.Repository, descs []v1.Descriptor, level, maxLevel int) ([]treeNode, error) {
 	if level > maxLevel {
 		return nil, fmt.Errorf("%w: indexes nested deeper than %d", ErrInvalidManifest, maxLevel)
 	}
 	nodes := make([]treeNode, len(descs))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.jobs)
+	g.SetLimit(d.c.jobs)
 	for i, desc := range descs {
 		nodes[i].desc = desc
 		if !desc.MediaType.IsImage() && !desc.MediaType.IsIndex() {
@@ -324,7 +367,7 @@ func (c *Client) fetchTree(ctx context.Context, repo name.Repository, descs []v1
 		}
 		g.Go(func() error {
 			dg := desc.Digest
-			node, m, err := c.fetchManifest(gctx, repo, dg.String(), &dg)
+			node, m, err := d.fetch(gctx, repo, dg.String(), &dg)
 			if err != nil {
 				return fmt.Errorf("child manifest %s: %w", dg, err)
 			}
@@ -339,7 +382,7 @@ func (c *Client) fetchTree(ctx context.Context, repo name.Repository, descs []v1
 	for _, n := range nodes {
 		out = append(out, n)
 		if n.m != nil && n.m.isIndex() {
-			sub, err := c.fetchTree(ctx, repo, n.m.Manifests, level+1, maxLevel)
+			sub, err := d.fetchTree(ctx, repo, n.m.Manifests, level+1, maxLevel)
 			if err != nil {
 				return nil, err
 			}
@@ -352,7 +395,7 @@ func (c *Client) fetchTree(ctx context.Context, repo name.Repository, descs []v1
 // walkChildren records the manifests below the root index: platform
 // manifests, nested indexes, BuildKit attestation manifests and plain blobs.
 func (d *discoverer) walkChildren(ctx context.Context, repo name.Repository, children []v1.Descriptor, chosen *[]Node, level int) error {
-	tree, err := d.c.fetchTree(ctx, repo, children, level, d.opts.MaxDepth)
+	tree, err := d.fetchTree(ctx, repo, children, level, d.opts.MaxDepth)
 	if err != nil {
 		return err
 	}
@@ -446,36 +489,87 @@ func rewriteIndex(raw []byte, manifests []v1.Descriptor) ([]byte, error) {
 	return json.Marshal(fields)
 }
 
-// checkImagePlatform reads a single image's config and checks it matches one
-// of the requested platforms.
-func (c *Client) checkImagePlatform(ctx context.Context, root Node, m *manifest, want []v1.Platform) error {
-	if m.Config == nil || m.Config.Size > MaxManifestSize {
+// singleImage reads the config of a single-manifest image when a platform
+// filter must be checked against it (an error when it does not match) or
+// when opts.SinglePlatform asks for its platform.
+func (d *discoverer) singleImage(ctx context.Context, root Node, m *manifest) error {
+	filter := len(d.opts.Platforms) > 0
+	keep := d.opts.SinglePlatform && m.Config != nil && m.Config.MediaType.IsConfig() && m.Config.Size <= MaxConfigSize
+	if filter && (m.Config == nil || m.Config.Size > MaxManifestSize) {
 		return fmt.Errorf("%w: image %s: config missing or larger than %d bytes", ErrInvalidManifest, root.Digest, MaxManifestSize)
 	}
-	rc, err := c.FetchBlob(ctx, root.Repo, *m.Config)
+	var cfg *v1.ConfigFile
+	var cfgErr error
+	if filter || keep {
+		raw, err := d.readBlob(ctx, root.Repo, *m.Config)
+		if err != nil {
+			return fmt.Errorf("reading config of %s: %w", root.Digest, err)
+		}
+		if keep {
+			d.out.Config = raw
+		}
+		cfg, cfgErr = v1.ParseConfigFile(bytes.NewReader(raw))
+	}
+	if filter {
+		if cfgErr != nil {
+			return fmt.Errorf("%w: config %s of %s: %w", ErrInvalidManifest, m.Config.Digest, root.Digest, cfgErr)
+		}
+		got := v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
+		if !slices.ContainsFunc(d.opts.Platforms, got.Satisfies) {
+			var req []string
+			for _, p := range d.opts.Platforms {
+				req = append(req, p.String())
+			}
+			return fmt.Errorf("%w: single-platform image %s is %s, requested %s", ErrPlatformNotFound, root.Digest, got.String(), strings.Join(req, ", "))
+		}
+	}
+	if d.opts.SinglePlatform {
+		var p v1.Platform
+		if cfg != nil && cfgErr == nil && cfg.OS != "" {
+			p = v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+		}
+		d.out.Platforms = append(d.out.Platforms, PlatformNode{Platform: p, Node: root})
+	}
+	return nil
+}
+
+// readBlob reads a small blob (a config) whole, checking its size and digest.
+func (d *discoverer) readBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor) ([]byte, error) {
+	release, err := d.lim.acquire(ctx, repo)
 	if err != nil {
-		return fmt.Errorf("reading config of %s: %w", root.Digest, err)
+		return nil, err
+	}
+	defer release()
+	rc, err := d.c.FetchBlob(ctx, repo, desc)
+	if err != nil {
+		return nil, err
 	}
 	defer rc.Close()
 	raw, err := io.ReadAll(rc)
 	if err != nil {
-		return fmt.Errorf("reading config of %s: %w", root.Digest, err)
+		return nil, err
 	}
-	cfg, err := v1.ParseConfigFile(strings.NewReader(string(raw)))
+	return raw, nil
+}
+
+// fetch is fetchManifest within the registry's request limit.
+func (d *discoverer) fetch(ctx context.Context, repo name.Repository, identifier string, want *v1.Hash) (Node, *manifest, error) {
+	release, err := d.lim.acquire(ctx, repo)
 	if err != nil {
-		return fmt.Errorf("%w: config %s of %s: %w", ErrInvalidManifest, m.Config.Digest, root.Digest, err)
+		return Node{}, nil, err
 	}
-	got := v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
-	for _, p := range want {
-		if got.Satisfies(p) {
-			return nil
-		}
+	defer release()
+	return d.c.fetchManifest(ctx, repo, identifier, want)
+}
+
+// referrers is Client.Referrers within the registry's request limit.
+func (d *discoverer) referrers(ctx context.Context, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, artifact.FoundBy, error) {
+	release, err := d.lim.acquire(ctx, repo)
+	if err != nil {
+		return nil, "", err
 	}
-	var req []string
-	for _, p := range want {
-		req = append(req, p.String())
-	}
-	return fmt.Errorf("%w: single-platform image %s is %s, requested %s", ErrPlatformNotFound, root.Digest, got.String(), strings.Join(req, ", "))
+	defer release()
+	return d.c.Referrers(ctx, repo, subject)
 }
 
 var legacySuffixes = []struct {
@@ -495,8 +589,11 @@ type found struct {
 }
 
 // attachments finds the legacy tags and referrers of one subject in its own
-// repository and in every SignaturesFrom repository. It only reads the
-// discoverer's state (it runs concurrently with other lookups).
+// repository and in every SignaturesFrom repository. Every lookup runs at
+// once (within the registry's request limit) and the answers are merged
+// in a fixed order: per repository, the legacy tags in legacySuffixes
+// order, then the referrers as listed. It only reads the discoverer's
+// state (it runs concurrently with other lookups).
 func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, error) {
 	repos := []name.Repository{s.repo}
 	for _, r := range d.opts.SignaturesFrom {
@@ -504,15 +601,99 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 			repos = append(repos, r)
 		}
 	}
-	var out []found
+	// Round 1: every legacy tag and every referrers listing.
+	type legacy struct {
+		node  Node
+		m     *manifest
+		found bool
+	}
+	type listing struct {
+		descs []v1.Descriptor
+		how   artifact.FoundBy
+	}
+	tags := make([][]legacy, len(repos))
+	lists := make([]listing, len(repos))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, repo := range repos {
+		tags[i] = make([]legacy, len(legacySuffixes))
+		for j, l := range legacySuffixes {
+			g.Go(func() error {
+				tag := FallbackTag(s.digest) + l.suffix
+				node, m, err := d.fetch(gctx, repo, tag, nil)
+				if errors.Is(err, ErrNotFound) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("legacy tag %s:%s: %w", repo, tag, err)
+				}
+				tags[i][j] = legacy{node: node, m: m, found: true}
+				return nil
+			})
+		}
+		g.Go(func() error {
+			descs, how, err := d.referrers(gctx, repo, s.digest)
+			if err != nil {
+				return err
+			}
+			lists[i] = listing{descs: descs, how: how}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Round 2: the manifests of the referrers not known already, each once.
 	seen := map[v1.Hash]bool{}
+	for i := range repos {
+		for _, t := range tags[i] {
+			if t.found {
+				seen[t.node.Digest] = true
+			}
+		}
+	}
+	type referrer struct {
+		node Node
+		m    *manifest
+		skip bool
+	}
+	fetched := make([][]referrer, len(repos))
+	g, gctx = errgroup.WithContext(ctx)
+	for i, repo := range repos {
+		fetched[i] = make([]referrer, len(lists[i].descs))
+		for j, desc := range lists[i].descs {
+			if seen[desc.Digest] || d.attached[desc.Digest] {
+				fetched[i][j].skip = true
+				continue
+			}
+			seen[desc.Digest] = true
+			if !desc.MediaType.IsImage() && !desc.MediaType.IsIndex() && desc.MediaType != "" {
+				return nil, fmt.Errorf("%w: referrer %s of %s in %s has media type %q", ErrInvalidManifest, desc.Digest, s.digest, repo, desc.MediaType)
+			}
+			how := lists[i].how
+			g.Go(func() error {
+				dg := desc.Digest
+				node, m, err := d.fetch(gctx, repo, dg.String(), &dg)
+				if err != nil {
+					return fmt.Errorf("referrer %s (found by %s): %w", dg, how, err)
+				}
+				fetched[i][j] = referrer{node: node, m: m}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Merge in order.
+	var out []found
+	added := map[v1.Hash]bool{}
 	add := func(f found) error {
-		if seen[f.a.Manifest.Digest] || d.attached[f.a.Manifest.Digest] {
+		if added[f.a.Manifest.Digest] || d.attached[f.a.Manifest.Digest] {
 			return nil
 		}
-		seen[f.a.Manifest.Digest] = true
+		added[f.a.Manifest.Digest] = true
 		if f.m.isIndex() {
-			tree, err := d.c.fetchTree(ctx, f.a.Manifest.Repo, f.m.Manifests, 1, d.opts.MaxDepth)
+			tree, err := d.fetchTree(ctx, f.a.Manifest.Repo, f.m.Manifests, 1, d.opts.MaxDepth)
 			if err != nil {
 				return fmt.Errorf("attached index %s: %w", f.a.Manifest.Digest, err)
 			}
@@ -526,41 +707,25 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 		out = append(out, f)
 		return nil
 	}
-	for _, repo := range repos {
-		for _, l := range legacySuffixes {
-			tag := FallbackTag(s.digest) + l.suffix
-			node, m, err := d.c.fetchManifest(ctx, repo, tag, nil)
-			if errors.Is(err, ErrNotFound) {
+	for i := range repos {
+		for j, t := range tags[i] {
+			if !t.found {
 				continue
 			}
-			if err != nil {
-				return nil, fmt.Errorf("legacy tag %s:%s: %w", repo, tag, err)
-			}
-			if err := add(found{a: Attached{Kind: l.kind, Manifest: node, Subject: s.digest, FoundBy: artifact.FoundByLegacyTag, Tag: tag, PredicateTypes: predicateTypes(m)}, m: m}); err != nil {
+			l := legacySuffixes[j]
+			if err := add(found{a: Attached{Kind: l.kind, Manifest: t.node, Subject: s.digest, FoundBy: artifact.FoundByLegacyTag, Tag: FallbackTag(s.digest) + l.suffix, PredicateTypes: predicateTypes(t.m)}, m: t.m}); err != nil {
 				return nil, err
 			}
 		}
-		descs, how, err := d.c.Referrers(ctx, repo, s.digest)
-		if err != nil {
-			return nil, err
-		}
-		for _, desc := range descs {
-			if seen[desc.Digest] || d.attached[desc.Digest] {
+		for _, r := range fetched[i] {
+			if r.skip {
 				continue
 			}
-			if !desc.MediaType.IsImage() && !desc.MediaType.IsIndex() && desc.MediaType != "" {
-				return nil, fmt.Errorf("%w: referrer %s of %s in %s has media type %q", ErrInvalidManifest, desc.Digest, s.digest, repo, desc.MediaType)
-			}
-			dg := desc.Digest
-			node, m, err := d.c.fetchManifest(ctx, repo, dg.String(), &dg)
-			if err != nil {
-				return nil, fmt.Errorf("referrer %s (found by %s): %w", dg, how, err)
-			}
-			if m.Subject != nil && m.Subject.Digest != s.digest {
-				d.c.log.LogAttrs(ctx, slog.LevelWarn, "listed referrer names another subject: skipped", slog.String("referrer", dg.String()), slog.String("subject", m.Subject.Digest.String()), slog.String("listed-for", s.digest.String()))
+			if r.m.Subject != nil && r.m.Subject.Digest != s.digest {
+				d.c.log.LogAttrs(ctx, slog.LevelWarn, "listed referrer names another subject: skipped", slog.String("referrer", r.node.Digest.String()), slog.String("subject", r.m.Subject.Digest.String()), slog.String("listed-for", s.digest.String()))
 				continue
 			}
-			if err := add(found{a: Attached{Kind: classify(m), Manifest: node, Subject: s.digest, FoundBy: how, PredicateTypes: predicateTypes(m)}, m: m}); err != nil {
+			if err := add(found{a: Attached{Kind: classify(r.m), Manifest: r.node, Subject: s.digest, FoundBy: lists[i].how, PredicateTypes: predicateTypes(r.m)}, m: r.m}); err != nil {
 				return nil, err
 			}
 		}
