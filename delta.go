@@ -189,32 +189,30 @@ func heldInBundle(r *bundle.Reader, path string, held map[v1.Hash]heldBlob) erro
 	return nil
 }
 
-// omitHeld leaves out of the bundle the image blobs --since says the target
-// holds, and lists them in the inventory.
-func omitHeld(held map[v1.Hash]heldBlob, w *bundle.Writer, inv *bundle.Inventory, found []*registry.Discovery) error {
-	if len(held) == 0 {
+// omitHeld leaves out of the bundle the configs and layers of d's images
+// that the target holds (--since), recording each in the inventory once.
+// Signature and attestation blobs are always carried.
+func (x *exporter) omitHeld(d *registry.Discovery) error {
+	if len(x.held) == 0 {
 		return nil
 	}
-	done := map[v1.Hash]bool{}
-	for _, d := range found {
-		image := imageBlobs(d)
-		for _, b := range d.Blobs {
-			hb, ok := held[b.Desc.Digest]
-			if !ok || done[b.Desc.Digest] || !image[b.Desc.Digest] {
-				continue
-			}
-			if hb.size != b.Desc.Size {
-				return fmt.Errorf("%w: blob %s is %d bytes in the source, %s says %d", ErrExport, b.Desc.Digest, b.Desc.Size, hb.source, hb.size)
-			}
-			done[b.Desc.Digest] = true
-			if err := w.Omit(b.Desc); err != nil {
-				return fmt.Errorf("%w: %w", ErrExport, err)
-			}
-			inv.Omitted = append(inv.Omitted, bundle.OmittedBlob{
-				Digest: b.Desc.Digest.String(), Size: b.Desc.Size, MediaType: string(b.Desc.MediaType),
-				Source: hb.source, Repository: hb.repo,
-			})
+	image := imageBlobs(d)
+	for _, b := range d.Blobs {
+		hb, ok := x.held[b.Desc.Digest]
+		if !ok || x.omitted[b.Desc.Digest] || !image[b.Desc.Digest] {
+			continue
 		}
+		if hb.size != b.Desc.Size {
+			return fmt.Errorf("blob %s is %d bytes in the source, %s says %d", b.Desc.Digest, b.Desc.Size, hb.source, hb.size)
+		}
+		x.omitted[b.Desc.Digest] = true
+		if err := x.w.Omit(b.Desc); err != nil {
+			return err
+		}
+		x.inv.Omitted = append(x.inv.Omitted, bundle.OmittedBlob{
+			Digest: b.Desc.Digest.String(), Size: b.Desc.Size, MediaType: string(b.Desc.MediaType),
+			Source: hb.source, Repository: hb.repo,
+		})
 	}
 	return nil
 }

@@ -82,6 +82,13 @@ type ExportedTrust struct {
 // material, and writes the bundle at out. The bundle is written under a
 // temporary name and renamed only when complete: a failed export leaves
 // nothing behind.
+//
+// Images are discovered many at once (DiscoverAll: a bounded number of
+// requests in flight per registry) and recorded in the bundle one by one,
+// in the order given, as they come; of each only its inventory entry and
+// what the blob fetch needs are kept, so memory follows the inventory, not
+// the manifests. The blobs are fetched when every size is known (the tar
+// layout needs them).
 func Export(ctx context.Context, out string, refs []string, opts ...Option) (*ExportResult, error) {
 	o, err := newOptions(opts)
 	if err != nil {
@@ -101,113 +108,202 @@ func Export(ctx context.Context, out string, refs []string, opts ...Option) (*Ex
 	if err != nil {
 		return nil, err
 	}
-	// Discover everything first: manifests are small, and knowing every
-	// descriptor up front lets the bundle writer lay out the whole archive.
-	found, err := o.discover(ctx, client, refs)
+	pred := &verify.BundlePredicate{Sources: refs}
+	x, err := o.newExporter(ctx, out, pred, held)
 	if err != nil {
 		return nil, err
 	}
-
+	defer x.abort()
+	if err := o.discover(ctx, client, refs, x.add); err != nil {
+		return nil, err
+	}
 	captured, err := o.captureTrust(ctx)
 	if err != nil {
 		return nil, err
 	}
+	for _, c := range captured {
+		if err := x.addTrust(c); err != nil {
+			return nil, fmt.Errorf("%w: trust material %s: %w", ErrExport, c.name, err)
+		}
+	}
+	if err := x.commit(ctx, client, pred); err != nil {
+		return nil, err
+	}
+	res := x.res
+	res.Bytes = o.exportedBytes(out)
+	res.Transfer = o.exportedTransfer(out, x.inv)
+	return res, nil
+}
 
-	pred := &verify.BundlePredicate{Sources: refs}
-	wopts := []bundle.WriterOption{bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger),
-		bundle.WithProgress(o.fetchProgress(found))}
+// exporter records discovered images in the bundle writer, one at a time,
+// keeping of each only its inventory entry, its summary, where its blobs
+// come from, and (when asked) its referrers and progress totals.
+type exporter struct {
+	o       *options
+	w       *bundle.Writer
+	inv     *bundle.Inventory
+	res     *ExportResult
+	repoOf  map[v1.Hash]name.Repository // where each blob is fetched from
+	held    map[v1.Hash]heldBlob        // --since: blobs the target holds
+	omitted map[v1.Hash]bool            // held blobs left out
+	refIdx  *referrersIndexes           // WithReferrersTags
+	prog    *fetchProgress              // WithProgress
+	done    bool
+}
+
+func (o *options) newExporter(ctx context.Context, out string, pred *verify.BundlePredicate, held map[v1.Hash]heldBlob) (*exporter, error) {
+	x := &exporter{
+		o: o,
+		inv: &bundle.Inventory{
+			SchemaVersion: 1,
+			MediaType:     bundle.MediaTypeInventory,
+			Exporter:      bundle.Exporter{Name: "airlock", Version: Version, Time: bundleTime(o.now())},
+		},
+		res:     &ExportResult{Bundle: out},
+		repoOf:  map[v1.Hash]name.Repository{},
+		held:    held,
+		omitted: map[v1.Hash]bool{},
+	}
+	if o.referrersTags {
+		x.refIdx = &referrersIndexes{bySubject: map[v1.Hash][]v1.Descriptor{}, seen: map[[2]v1.Hash]bool{}}
+	}
+	wopts := []bundle.WriterOption{bundle.WithConcurrency(o.concurrency), bundle.WithLogger(o.logger)}
+	if o.progress != nil {
+		x.prog = newFetchProgress(o.progress)
+		wopts = append(wopts, bundle.WithProgress(x.prog.update))
+	}
 	w, err := bundle.Create(out, append(wopts, o.splitOptions(ctx, pred)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrExport, err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			w.Abort()
-		}
-	}()
+	x.w = w
+	return x, nil
+}
 
-	inv := &bundle.Inventory{
-		SchemaVersion: 1,
-		MediaType:     bundle.MediaTypeInventory,
-		Exporter:      bundle.Exporter{Name: "airlock", Version: Version, Time: bundleTime(o.now())},
+// add records one discovered image (asked as ref): its manifests are
+// stored, its blobs reserved (or left out, for --since), and the
+// Discovery is dropped by the caller.
+func (x *exporter) add(ref string, d *registry.Discovery) error {
+	if err := x.omitHeld(d); err != nil {
+		return fmt.Errorf("%s: %w", ref, err)
 	}
-	res := &ExportResult{Bundle: out}
-	repoOf := map[v1.Hash]name.Repository{} // where each blob is fetched from
-	for i, d := range found {
-		img, err := addDiscovery(w, d, refs[i], repoOf)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrExport, refs[i], err)
-		}
-		inv.Images = append(inv.Images, img)
-		res.Images = append(res.Images, summarizeImage(img))
-	}
-	if o.referrersTags {
-		if err := addReferrersIndexes(w, found); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrExport, err)
+	if d.Config != nil {
+		// Read for its platform already: stored, not fetched again.
+		if err := putConfig(x.w, d, x.omitted); err != nil {
+			return fmt.Errorf("%s: %w", ref, err)
 		}
 	}
-	for _, c := range captured {
-		ts, err := addTrust(w, c)
-		if err != nil {
-			return nil, fmt.Errorf("%w: trust material %s: %w", ErrExport, c.name, err)
-		}
-		inv.Trust = append(inv.Trust, ts)
-		res.Trust = append(res.Trust, ExportedTrust{Name: ts.Name, Kind: ts.Kind, Roles: ts.Roles, Files: len(ts.Files)})
+	img, err := addDiscovery(x.w, d, ref, x.repoOf, x.omitted)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ref, err)
 	}
-	if err := omitHeld(held, w, inv, found); err != nil {
-		return nil, err
+	x.inv.Images = append(x.inv.Images, img)
+	x.res.Images = append(x.res.Images, summarizeImage(img))
+	if x.refIdx != nil {
+		x.refIdx.add(d)
 	}
-	if _, err := w.PutInventory(inv); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrExport, err)
+	if x.prog != nil {
+		x.prog.add(d)
 	}
-	if err := o.signBundle(ctx, w, inv, pred); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrExport, err)
-	}
+	return nil
+}
 
-	res.Blobs, res.BlobBytes = w.Blobs()
-	if err := w.Commit(ctx, blobFetcher(client, repoOf)); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrExport, err)
+// putConfig stores the config Discover read for a single image's platform,
+// unless --since left it out.
+func putConfig(w *bundle.Writer, d *registry.Discovery, omitted map[v1.Hash]bool) error {
+	h, size, err := v1.SHA256(bytes.NewReader(d.Config))
+	if err != nil {
+		return err
 	}
-	committed = true
-	res.Bytes = o.exportedBytes(out)
-	res.Transfer = o.exportedTransfer(out, inv)
-	return res, nil
+	if omitted[h] {
+		return nil
+	}
+	for _, b := range d.Blobs {
+		if b.Desc.Digest == h && b.Desc.Size == size {
+			_, err := w.Put(b.Desc.MediaType, d.Config)
+			return err
+		}
+	}
+	return fmt.Errorf("config %s read for the platform is not a blob of the image", h)
+}
+
+// addTrust records captured or carried trust material.
+func (x *exporter) addTrust(c capturedTrust) error {
+	ts, err := addTrust(x.w, c)
+	if err != nil {
+		return err
+	}
+	x.inv.Trust = append(x.inv.Trust, ts)
+	x.res.Trust = append(x.res.Trust, ExportedTrust{Name: ts.Name, Kind: ts.Kind, Roles: ts.Roles, Files: len(ts.Files)})
+	return nil
+}
+
+// commit adds the referrers indexes, the inventory and the bundle
+// signature, then fetches every reserved blob into the archive.
+func (x *exporter) commit(ctx context.Context, client *registry.Client, pred *verify.BundlePredicate) error {
+	if x.refIdx != nil {
+		if err := x.refIdx.write(x.w); err != nil {
+			return fmt.Errorf("%w: %w", ErrExport, err)
+		}
+	}
+	if _, err := x.w.PutInventory(x.inv); err != nil {
+		return fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	if err := x.o.signBundle(ctx, x.w, x.inv, pred); err != nil {
+		return fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	x.res.Blobs, x.res.BlobBytes = x.w.Blobs()
+	if x.prog != nil {
+		x.prog.announce(x.w)
+	}
+	if err := x.w.Commit(ctx, blobFetcher(client, x.repoOf)); err != nil {
+		return fmt.Errorf("%w: %w", ErrExport, err)
+	}
+	x.done = true
+	return nil
+}
+
+// abort removes the temporary bundle of an export that did not commit.
+func (x *exporter) abort() {
+	if !x.done {
+		x.w.Abort()
+	}
 }
 
 // discover resolves each image and finds everything attached to it, with
-// the platform filter and the extra signature repositories applied.
-func (o *options) discover(ctx context.Context, client *registry.Client, refs []string) ([]*registry.Discovery, error) {
+// the platform filter and the extra signature repositories applied, many
+// images at once; each is handed to add in the order of refs.
+func (o *options) discover(ctx context.Context, client *registry.Client, refs []string, add func(ref string, d *registry.Discovery) error) error {
 	platforms, err := parsePlatforms(o.platforms)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var sigRepos []name.Repository
 	for _, s := range o.signaturesFrom {
 		r, err := client.ParseRepository(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --signatures-from %q: %v", ErrUsage, s, err)
+			return fmt.Errorf("%w: --signatures-from %q: %v", ErrUsage, s, err)
 		}
 		sigRepos = append(sigRepos, r)
 	}
-	var found []*registry.Discovery
-	for _, s := range refs {
+	parsed := make([]name.Reference, len(refs))
+	for i, s := range refs {
 		ref, err := client.ParseReference(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: image %q: %v", ErrUsage, s, err)
+			return fmt.Errorf("%w: image %q: %v", ErrUsage, s, err)
 		}
-		o.emit(Progress{Phase: "discover", Image: s})
-		d, err := client.Discover(ctx, ref, registry.DiscoverOptions{Platforms: platforms, SignaturesFrom: sigRepos})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrExport, err) // err names the image (registry.Discover)
-		}
-		o.logger.Debug("discovered", "image", s, "digest", d.Root.Digest, "platforms", len(d.Platforms), "attached", len(d.Attached))
-		if err := singlePlatform(ctx, client, d); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrExport, s, err)
-		}
-		found = append(found, d)
+		parsed[i] = ref
 	}
-	return found, nil
+	dopts := registry.DiscoverOptions{Platforms: platforms, SignaturesFrom: sigRepos, SinglePlatform: true}
+	err = client.DiscoverAll(ctx, parsed, dopts, func(i int, d *registry.Discovery) error {
+		o.emit(Progress{Phase: "discover", Image: refs[i]})
+		o.logger.Debug("discovered", "image", refs[i], "digest", d.Root.Digest, "platforms", len(d.Platforms), "attached", len(d.Attached))
+		return add(refs[i], d)
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrExport, err) // err names the image (registry.Discover, exporter.add)
+	}
+	return nil
 }
 
 // blobFetcher fetches each blob from the repository it was discovered in.
@@ -224,38 +320,9 @@ func blobFetcher(client *registry.Client, repoOf map[v1.Hash]name.Repository) bu
 	}
 }
 
-// singlePlatform gives a single-manifest image its one platform, read from
-// its config (a small blob), so the inventory lists it like any other.
-func singlePlatform(ctx context.Context, c *registry.Client, d *registry.Discovery) error {
-	if len(d.Platforms) > 0 || d.Root.MediaType.IsIndex() {
-		return nil
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(d.Root.Raw))
-	if err != nil {
-		return fmt.Errorf("manifest %s: %w", d.Root.Digest, err)
-	}
-	p := v1.Platform{}
-	if m.Config.MediaType.IsConfig() && m.Config.Size <= maxConfigSize {
-		rc, err := c.FetchBlob(ctx, d.Root.Repo, m.Config)
-		if err != nil {
-			return fmt.Errorf("reading the config of %s: %w", d.Root.Digest, err)
-		}
-		cfg, err := v1.ParseConfigFile(io.LimitReader(rc, maxConfigSize))
-		rc.Close()
-		if err == nil && cfg.OS != "" {
-			p = v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
-		}
-	}
-	d.Platforms = append(d.Platforms, registry.PlatformNode{Platform: p, Node: d.Root})
-	return nil
-}
-
-// maxConfigSize bounds the image config read for its platform.
-const maxConfigSize = 1 << 20
-
 // addDiscovery records one discovered image in the bundle and returns its
 // inventory entry.
-func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf map[v1.Hash]name.Repository) (bundle.Image, error) {
+func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf map[v1.Hash]name.Repository, omitted map[v1.Hash]bool) (bundle.Image, error) {
 	img := bundle.Image{
 		Reference: asked,
 		Name:      d.Ref.Name(),
@@ -293,6 +360,9 @@ func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf 
 		img.Platforms = append(img.Platforms, bundle.Platform{Platform: ps, Digest: p.Node.Digest.String(), Size: p.Node.Size})
 	}
 	for _, b := range d.Blobs {
+		if omitted[b.Desc.Digest] {
+			continue // --since: the target holds it
+		}
 		if err := w.Reserve(b.Desc); err != nil {
 			return img, err
 		}
@@ -345,36 +415,40 @@ func addDiscovery(w *bundle.Writer, d *registry.Discovery, asked string, repoOf 
 	return img, nil
 }
 
-// addReferrersIndexes writes, for every subject with OCI 1.1 referrers, the
+// referrersIndexes collects, for every subject with OCI 1.1 referrers, the
 // referrers fallback index the distribution spec defines ("Referrers Tag
-// Schema": an image index listing the referrers' descriptors) as an
-// index.json entry named by its tag, sha256-<hex>. Layout readers look
+// Schema": an image index listing the referrers' descriptors), written as
+// an index.json entry named by its tag, sha256-<hex>. Layout readers look
 // referrers up that way (regctl's ocidir, oras's --oci-layout); the index
 // is written from the referrer manifests carried, whatever way they were
 // found, so it lists exactly what the bundle holds. Subjects shared by
 // several images get one index.
-func addReferrersIndexes(w *bundle.Writer, found []*registry.Discovery) error {
-	bySubject := map[v1.Hash][]v1.Descriptor{}
-	seen := map[[2]v1.Hash]bool{}
-	var subjects []v1.Hash
-	for _, d := range found {
-		for _, a := range d.Attached {
-			if a.FoundBy != artifact.FoundByReferrersAPI && a.FoundBy != artifact.FoundByFallbackTag {
-				continue
-			}
-			k := [2]v1.Hash{a.Subject, a.Manifest.Digest}
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			if _, ok := bySubject[a.Subject]; !ok {
-				subjects = append(subjects, a.Subject)
-			}
-			bySubject[a.Subject] = append(bySubject[a.Subject], a.Manifest.Descriptor())
+type referrersIndexes struct {
+	bySubject map[v1.Hash][]v1.Descriptor
+	seen      map[[2]v1.Hash]bool
+	subjects  []v1.Hash
+}
+
+func (r *referrersIndexes) add(d *registry.Discovery) {
+	for _, a := range d.Attached {
+		if a.FoundBy != artifact.FoundByReferrersAPI && a.FoundBy != artifact.FoundByFallbackTag {
+			continue
 		}
+		k := [2]v1.Hash{a.Subject, a.Manifest.Digest}
+		if r.seen[k] {
+			continue
+		}
+		r.seen[k] = true
+		if _, ok := r.bySubject[a.Subject]; !ok {
+			r.subjects = append(r.subjects, a.Subject)
+		}
+		r.bySubject[a.Subject] = append(r.bySubject[a.Subject], a.Manifest.Descriptor())
 	}
-	for _, subj := range subjects {
-		idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: bySubject[subj]}
+}
+
+func (r *referrersIndexes) write(w *bundle.Writer) error {
+	for _, subj := range r.subjects {
+		idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: r.bySubject[subj]}
 		raw, err := json.Marshal(idx)
 		if err != nil {
 			return fmt.Errorf("referrers index of %s: %w", subj, err)
@@ -502,53 +576,74 @@ func addTrust(w *bundle.Writer, c capturedTrust) (bundle.TrustSource, error) {
 const annotationTrustName = "dev.airlock.trust.name"
 
 // fetchProgress turns per-blob writer progress into per-image events: each
-// blob counts for the first image that needs it.
-func (o *options) fetchProgress(found []*registry.Discovery) func(bundle.Progress) {
-	if o.progress == nil {
-		return nil
-	}
-	type agg struct {
-		done, total      int64
-		blobsDone, blobs int
-	}
-	owner := map[v1.Hash]string{}
-	images := map[string]*agg{}
-	for _, d := range found {
-		a := &agg{}
-		images[d.Ref.String()] = a
-		for _, b := range d.Blobs {
-			if _, ok := owner[b.Desc.Digest]; !ok {
-				owner[b.Desc.Digest] = d.Ref.String()
-				a.total += b.Desc.Size
-				a.blobs++
-			}
+// blob counts for the first image that needs it, and only blobs the writer
+// streams count (not those stored already or left out).
+type fetchProgress struct {
+	fn     func(Progress)
+	images []string          // in order
+	owner  map[v1.Hash]int   // blob -> index in images
+	size   map[v1.Hash]int64 // blob -> size, until announce
+	aggs   []fetchAgg        // per image, from announce
+	mu     sync.Mutex        // guards aggs and blobDone during Commit
+	blobDn map[v1.Hash]int64
+}
+
+type fetchAgg struct {
+	done, total      int64
+	blobsDone, blobs int
+}
+
+func newFetchProgress(fn func(Progress)) *fetchProgress {
+	return &fetchProgress{fn: fn, owner: map[v1.Hash]int{}, size: map[v1.Hash]int64{}, blobDn: map[v1.Hash]int64{}}
+}
+
+func (p *fetchProgress) add(d *registry.Discovery) {
+	p.images = append(p.images, d.Ref.String())
+	for _, b := range d.Blobs {
+		if _, ok := p.owner[b.Desc.Digest]; !ok {
+			p.owner[b.Desc.Digest] = len(p.images) - 1
+			p.size[b.Desc.Digest] = b.Desc.Size
 		}
 	}
-	for _, d := range found {
-		a := images[d.Ref.String()]
-		o.progress(Progress{Phase: "fetch", Image: d.Ref.String(), Total: a.total, BlobsTotal: a.blobs})
-	}
-	var mu sync.Mutex
-	blobDone := map[v1.Hash]int64{}
-	return func(p bundle.Progress) {
-		img, ok := owner[p.Blob]
-		if !ok {
-			return
+}
+
+// announce sends each image's totals, counting the blobs w will stream.
+func (p *fetchProgress) announce(w *bundle.Writer) {
+	p.aggs = make([]fetchAgg, len(p.images))
+	for h, i := range p.owner {
+		if !w.Reserved(h) {
+			delete(p.owner, h)
+			continue
 		}
-		mu.Lock()
-		a := images[img]
-		prev := blobDone[p.Blob]
-		if p.BlobDone != prev {
-			a.done += p.BlobDone - prev
-			blobDone[p.Blob] = p.BlobDone
-			if p.BlobDone == p.BlobSize && p.BlobSize > 0 || p.BlobSize == 0 {
-				a.blobsDone++
-			}
-		}
-		ev := Progress{Phase: "fetch", Image: img, Done: a.done, Total: a.total, BlobsDone: a.blobsDone, BlobsTotal: a.blobs}
-		mu.Unlock()
-		o.progress(ev)
+		p.aggs[i].total += p.size[h]
+		p.aggs[i].blobs++
 	}
+	p.size = nil
+	for i, img := range p.images {
+		p.fn(Progress{Phase: "fetch", Image: img, Total: p.aggs[i].total, BlobsTotal: p.aggs[i].blobs})
+	}
+}
+
+// update is the writer's progress callback (called during Commit, never
+// two calls at once).
+func (p *fetchProgress) update(bp bundle.Progress) {
+	i, ok := p.owner[bp.Blob]
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	a := &p.aggs[i]
+	prev := p.blobDn[bp.Blob]
+	if bp.BlobDone != prev {
+		a.done += bp.BlobDone - prev
+		p.blobDn[bp.Blob] = bp.BlobDone
+		if bp.BlobDone == bp.BlobSize && bp.BlobSize > 0 || bp.BlobSize == 0 {
+			a.blobsDone++
+		}
+	}
+	ev := Progress{Phase: "fetch", Image: p.images[i], Done: a.done, Total: a.total, BlobsDone: a.blobsDone, BlobsTotal: a.blobs}
+	p.mu.Unlock()
+	p.fn(ev)
 }
 
 func (o *options) emit(p Progress) {

@@ -56,7 +56,9 @@ type writerOptions struct {
 	partsSigner func(digest string) ([]byte, error)
 }
 
-// WithConcurrency sets how many reserved blobs are streamed at once (default 4).
+// WithConcurrency sets how many large reserved blobs are streamed at once
+// (default 4); blobs of at most 1 MiB, which cost a round trip more than
+// bandwidth, stream beside them, up to four times as many.
 func WithConcurrency(n int) WriterOption { return func(o *writerOptions) { o.concurrency = n } }
 
 // WithProgress sets a callback for Commit's progress. The callback belongs to
@@ -211,6 +213,15 @@ func (w *Writer) Reserve(desc v1.Descriptor) error {
 	}
 	w.reserved[desc.Digest] = v1.Descriptor{MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest, URLs: slices.Clone(desc.URLs)}
 	return nil
+}
+
+// Reserved reports whether h is reserved and not stored: a blob Commit
+// will fetch.
+func (w *Writer) Reserved(h v1.Hash) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.reserved[h]
+	return ok
 }
 
 // AddIndex adds an entry to index.json, in call order. Annotations (for
@@ -544,13 +555,48 @@ func (w *Writer) stream(ctx context.Context, f outFile, streams []*entry, fetch 
 			pr.total += e.size
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(w.opts.concurrency)
+	// Two pools: large blobs are bandwidth-bound and take the configured
+	// concurrency; small ones (signature layers, configs, small layers)
+	// cost a round trip each, so more of them run at once, beside the
+	// large ones rather than queued behind them.
+	var large, small []*entry
 	for _, e := range streams {
-		g.Go(func() error { return w.streamOne(gctx, f, e, fetch, pr) })
+		if e.size <= smallStreamSize {
+			small = append(small, e)
+		} else {
+			large = append(large, e)
+		}
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	pool := func(es []*entry, limit int) {
+		sem := make(chan struct{}, limit)
+		for _, e := range es {
+			select {
+			case sem <- struct{}{}:
+			case <-gctx.Done():
+				return
+			}
+			g.Go(func() error {
+				defer func() { <-sem }()
+				return w.streamOne(gctx, f, e, fetch, pr)
+			})
+		}
+	}
+	var feeders sync.WaitGroup
+	feeders.Add(1)
+	go func() { defer feeders.Done(); pool(small, smallStreamsPer*w.opts.concurrency) }()
+	pool(large, w.opts.concurrency)
+	feeders.Wait()
 	return g.Wait()
 }
+
+// smallStreamSize is the size up to which a reserved blob counts as small
+// (latency-bound) when streaming; smallStreamsPer small blobs stream at
+// once per unit of WithConcurrency.
+const (
+	smallStreamSize = 1 << 20
+	smallStreamsPer = 4
+)
 
 // streamOne fetches one reserved blob into place, once: retrying is the
 // Fetcher's business.
