@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -168,8 +169,13 @@ func (sp splitPaths) openParts(n int, ps, total int64, kept map[string]bool) (*p
 // and returns the blobs still to stream.
 func (w *Writer) layOut(set *partSet, entries []*entry, kept map[string]bool, journal *resumeJournal, total int64) ([]*entry, error) {
 	var streams []*entry
+	var hbuf bytes.Buffer
 	for _, e := range entries {
-		if _, err := set.WriteAt(e.header, e.offset); err != nil {
+		hb, err := w.header(e, &hbuf)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := set.WriteAt(hb, e.offset); err != nil {
 			return nil, fmt.Errorf("writing bundle parts of %s: %w", w.path, err)
 		}
 		switch {

@@ -108,7 +108,7 @@ type Writer struct {
 	small     map[v1.Hash]smallBlob
 	reserved  map[v1.Hash]v1.Descriptor
 	index     []v1.Descriptor
-	indexKeys map[string]bool
+	indexKeys map[[sha256.Size]byte]bool // digests of the entries' JSON, to drop repeats
 	closed    bool
 	omitted   map[v1.Hash]v1.Descriptor // Omit (delta.go)
 	blobDone  func(*entry)              // called as each streamed blob is verified (split resume journal)
@@ -139,7 +139,7 @@ func Create(path string, opts ...WriterOption) (*Writer, error) {
 		tmp:       tmp,
 		small:     make(map[v1.Hash]smallBlob),
 		reserved:  make(map[v1.Hash]v1.Descriptor),
-		indexKeys: make(map[string]bool),
+		indexKeys: make(map[[sha256.Size]byte]bool),
 	}, nil
 }
 
@@ -236,10 +236,11 @@ func (w *Writer) AddIndex(desc v1.Descriptor) {
 	}
 	key, err := json.Marshal(desc) // map keys are sorted: equal entries, equal keys
 	if err == nil {
-		if w.indexKeys[string(key)] {
+		k := sha256.Sum256(key)
+		if w.indexKeys[k] {
 			return
 		}
-		w.indexKeys[string(key)] = true
+		w.indexKeys[k] = true
 	}
 	d := desc
 	d.Annotations = maps.Clone(desc.Annotations)
@@ -334,11 +335,13 @@ func (w *Writer) removeTemp() error {
 	return nil
 }
 
-// entry is one tar entry with its position in the archive.
+// entry is one tar entry with its position in the archive. Its header
+// block(s) are made again when written (header), not kept: a catalogue
+// has tens of thousands of entries.
 type entry struct {
-	header  []byte // header block(s), as archive/tar writes them
-	offset  int64  // where the header starts
-	dataOff int64  // where the content starts
+	hdr     tarHeader
+	offset  int64 // where the header starts
+	dataOff int64 // where the content starts
 	size    int64
 	data    []byte         // content for small entries
 	desc    *v1.Descriptor // reserved blob to stream
@@ -357,7 +360,7 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 	}
 	w.closed = true
 	small, reserved, index := w.small, w.reserved, w.index
-	w.small, w.reserved = nil, nil
+	w.small, w.reserved, w.indexKeys = nil, nil, nil
 	w.mu.Unlock()
 
 	defer func() {
@@ -384,10 +387,18 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 	if err := f.Truncate(total); err != nil {
 		return fmt.Errorf("sizing bundle %s: %w", f.Name(), err)
 	}
-	// Headers and small contents, sequentially.
+	// Headers and small contents, sequentially; what is written is let go
+	// of, so the streaming below holds only the streams' own entries.
+	nSmall, nReserved, nIndex := len(small), len(reserved), len(index)
+	small, reserved, index = nil, nil, nil
 	var streams []*entry
+	var buf bytes.Buffer
 	for _, e := range entries {
-		if _, err := f.WriteAt(e.header, e.offset); err != nil {
+		hb, err := w.header(e, &buf)
+		if err != nil {
+			return fmt.Errorf("writing bundle %s: %w", f.Name(), err)
+		}
+		if _, err := f.WriteAt(hb, e.offset); err != nil {
 			return fmt.Errorf("writing bundle %s: %w", f.Name(), err)
 		}
 		if e.desc != nil {
@@ -397,7 +408,9 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 				return fmt.Errorf("writing bundle %s: %w", f.Name(), err)
 			}
 		}
+		e.data = nil
 	}
+	entries = nil
 	if err := w.stream(ctx, f, streams, fetch); err != nil {
 		return err
 	}
@@ -422,7 +435,7 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 		_ = d.Sync() // best effort: make the rename durable
 		_ = d.Close()
 	}
-	w.opts.logger.Debug("bundle written", "path", w.path, "bytes", total, "small", len(small), "reserved", len(reserved), "index", len(index))
+	w.opts.logger.Debug("bundle written", "path", w.path, "bytes", total, "small", nSmall, "reserved", nReserved, "index", nIndex)
 	return nil
 }
 
@@ -484,19 +497,19 @@ func (w *Writer) layout(small map[v1.Hash]smallBlob, reserved map[v1.Hash]v1.Des
 		return nil, 0, fmt.Errorf("encoding index.json: %w", err)
 	}
 	var entries []*entry
-	add := func(hdr *tar.Header, data []byte, desc *v1.Descriptor) error {
-		hdr.ModTime = w.opts.modTime
-		hdr.Format = tar.FormatUnknown // USTAR when it fits, else PAX (blobs over 8 GiB)
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("tar header for %s: %w", hdr.Name, err)
+	var buf bytes.Buffer
+	add := func(th tarHeader, data []byte, desc *v1.Descriptor) error {
+		e := &entry{hdr: th, size: th.size, data: data, desc: desc}
+		hb, err := w.header(e, &buf)
+		if err != nil {
+			return err
 		}
-		entries = append(entries, &entry{header: buf.Bytes(), size: hdr.Size, data: data, desc: desc})
+		e.hdr.n = len(hb)
+		entries = append(entries, e)
 		return nil
 	}
 	file := func(name string, data []byte) error {
-		return add(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data))}, data, nil)
+		return add(tarHeader{name: name, size: int64(len(data))}, data, nil)
 	}
 	if err := file("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return nil, 0, err
@@ -505,7 +518,7 @@ func (w *Writer) layout(small map[v1.Hash]smallBlob, reserved map[v1.Hash]v1.Des
 		return nil, 0, err
 	}
 	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
-		if err := add(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755}, nil, nil); err != nil {
+		if err := add(tarHeader{name: dir, dir: true}, nil, nil); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -516,17 +529,40 @@ func (w *Writer) layout(small map[v1.Hash]smallBlob, reserved map[v1.Hash]v1.Des
 	}
 	for _, h := range sortedHashes(reserved) {
 		d := reserved[h]
-		if err := add(&tar.Header{Typeflag: tar.TypeReg, Name: "blobs/sha256/" + h.Hex, Mode: 0o644, Size: d.Size}, nil, &d); err != nil {
+		if err := add(tarHeader{name: "blobs/sha256/" + h.Hex, size: d.Size}, nil, &d); err != nil {
 			return nil, 0, err
 		}
 	}
 	var off int64
 	for _, e := range entries {
 		e.offset = off
-		e.dataOff = off + int64(len(e.header))
+		e.dataOff = off + int64(e.hdr.n)
 		off = e.dataOff + roundBlock(e.size)
 	}
 	return entries, off + 2*blockSize, nil // end of archive: two zero blocks
+}
+
+// tarHeader is what an entry's tar header is made from.
+type tarHeader struct {
+	name string
+	dir  bool
+	size int64
+	n    int // length of the header block(s)
+}
+
+// header returns e's tar header block(s), made in buf (reused: the bytes
+// are valid until the next call with the same buf).
+func (w *Writer) header(e *entry, buf *bytes.Buffer) ([]byte, error) {
+	h := &tar.Header{Typeflag: tar.TypeReg, Name: e.hdr.name, Mode: 0o644, Size: e.hdr.size,
+		ModTime: w.opts.modTime, Format: tar.FormatUnknown} // USTAR when it fits, else PAX (blobs over 8 GiB)
+	if e.hdr.dir {
+		h.Typeflag, h.Mode = tar.TypeDir, 0o755
+	}
+	buf.Reset()
+	if err := tar.NewWriter(buf).WriteHeader(h); err != nil {
+		return nil, fmt.Errorf("tar header for %s: %w", h.Name, err)
+	}
+	return buf.Bytes(), nil
 }
 
 const blockSize = 512
@@ -610,6 +646,9 @@ func (w *Writer) streamOne(ctx context.Context, f outFile, e *entry, fetch Fetch
 			return err
 		}
 		return fmt.Errorf("%w %s: %w", ErrFetch, desc.Digest, err)
+	}
+	if of, ok := f.(*os.File); ok && e.size > smallStreamSize {
+		startWriteback(of, e.dataOff, e.size)
 	}
 	pr.blobDone(desc)
 	if w.blobDone != nil {

@@ -423,15 +423,18 @@ func TestLayoutLargeBlob(t *testing.T) {
 	entries, total, err := w.layout(w.small, w.reserved, nil)
 	must(t, err)
 	last := entries[len(entries)-1]
-	if len(last.header) <= blockSize || len(last.header)%blockSize != 0 {
-		t.Fatalf("header of the 9 GiB blob is %d bytes, want several whole blocks", len(last.header))
+	var buf bytes.Buffer
+	header, err := w.header(last, &buf)
+	must(t, err)
+	if len(header) <= blockSize || len(header)%blockSize != 0 || len(header) != last.hdr.n {
+		t.Fatalf("header of the 9 GiB blob is %d bytes (laid out as %d), want several whole blocks", len(header), last.hdr.n)
 	}
-	hdr, err := tar.NewReader(bytes.NewReader(last.header)).Next()
+	hdr, err := tar.NewReader(bytes.NewReader(header)).Next()
 	must(t, err)
 	if hdr.Size != big.Size || hdr.Name != "blobs/sha256/"+big.Digest.Hex {
 		t.Errorf("header reads back as %s size %d", hdr.Name, hdr.Size)
 	}
-	if last.dataOff != last.offset+int64(len(last.header)) || total != last.dataOff+big.Size+2*blockSize {
+	if last.dataOff != last.offset+int64(len(header)) || total != last.dataOff+big.Size+2*blockSize {
 		t.Errorf("offsets: header %d data %d total %d", last.offset, last.dataOff, total)
 	}
 }
