@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -403,13 +404,36 @@ func TestSplitExportResumes(t *testing.T) {
 		}
 	}
 	slices.Sort(blobs)
-	last := blobs[len(blobs)-1] // streamed after the others (digest order, one at a time)
+	// The last blob fails once every other one is on its way (streams in
+	// flight finish after a failure; small and large blobs stream in
+	// pools of their own, so request order is not digest order).
+	last := blobs[len(blobs)-1]
+	var mu sync.Mutex
+	asked := map[string]bool{}
 	proxy.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+last) {
-			http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
-			return true
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
+			return false
 		}
-		return false
+		b := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		if b != last {
+			if slices.Contains(blobs, b) {
+				mu.Lock()
+				asked[b] = true
+				mu.Unlock()
+			}
+			return false
+		}
+		for range 1000 {
+			mu.Lock()
+			n := len(asked)
+			mu.Unlock()
+			if n >= len(blobs)-1 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
+		return true
 	})
 	path := filepath.Join(f.dir, "b.tar")
 	opts := []airlock.Option{f.tuf(), airlock.WithSplit(bundle.MinPartSize*8, 1), airlock.WithConcurrency(1)}

@@ -21,7 +21,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sync/errgroup"
 )
 
 // Fetcher streams the content of a reserved blob. The Writer checks size and
@@ -603,19 +602,46 @@ func (w *Writer) stream(ctx context.Context, f outFile, streams []*entry, fetch 
 			large = append(large, e)
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	// A failed blob stops new streams; those in flight finish, so that a
+	// split export keeps them for its resume. Cancelling ctx stops all.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		stop     = make(chan struct{})
+		stopOnce sync.Once
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		stopOnce.Do(func() { close(stop) })
+	}
 	pool := func(es []*entry, limit int) {
 		sem := make(chan struct{}, limit)
 		for _, e := range es {
 			select {
 			case sem <- struct{}{}:
-			case <-gctx.Done():
+			case <-stop:
+				return
+			case <-ctx.Done():
 				return
 			}
-			g.Go(func() error {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				defer func() { <-sem }()
-				return w.streamOne(gctx, f, e, fetch, pr)
-			})
+				if err := w.streamOne(ctx, f, e, fetch, pr); err != nil {
+					fail(err)
+				}
+			}()
 		}
 	}
 	var feeders sync.WaitGroup
@@ -623,7 +649,14 @@ func (w *Writer) stream(ctx context.Context, f outFile, streams []*entry, fetch 
 	go func() { defer feeders.Done(); pool(small, smallStreamsPer*w.opts.concurrency) }()
 	pool(large, w.opts.concurrency)
 	feeders.Wait()
-	return g.Wait()
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fetching blobs: %w", err)
+	}
+	return nil
 }
 
 // smallStreamSize is the size up to which a reserved blob counts as small
