@@ -29,11 +29,14 @@ import (
 
 // Progress is one progress event. Byte counts are cumulative.
 //
-// Export announces the fetch phase with one event per image (Done 0, its
-// Total and BlobsTotal) before the first byte moves, so a caller can show
-// the size of the whole transfer from the start; each blob counts for the
-// first image that needs it, so an image whose blobs all belong to earlier
-// ones has Total 0.
+// Export sends a "discover" event for each image once it is discovered
+// (images are discovered many at once; the events come in the order
+// asked). It announces the fetch phase with one event per image (Done 0,
+// its Total and BlobsTotal) before the first byte moves, so a caller can
+// show the size of the whole transfer from the start; each blob counts for
+// the first image that needs it, and only blobs fetched in this phase count
+// (a single image's config, read during discovery, does not), so an image
+// whose blobs all belong to earlier ones has Total 0.
 type Progress struct {
 	Phase string // "discover", "capture", "fetch", "verify", "push"
 	// Image is the reference the event belongs to ("" for work shared by

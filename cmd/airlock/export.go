@@ -34,7 +34,7 @@ func exportCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "trusted-root", Usage: "carry a trusted_root.json `FILE` (never trusted on the far side by itself); with keyless signing, the signature is also checked against it before it is stored"},
 			&cli.StringSliceFlag{Name: "key", Usage: "carry a public key `FILE` (never trusted on the far side by itself)"},
 			&cli.BoolFlag{Name: "referrers-tags", Usage: "also name each subject's referrers fallback index (sha256-<hex>) in index.json, for regctl; containerd's ctr import then fails (docs/bundle-format.md)"},
-			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob downloads"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel downloads of large blobs (blobs of at most 1 MiB: four times as many beside them)"},
 			formatFlag(),
 		}, append(transferExportFlags(), registryFlags()...)...),
 		Action: func(c *cli.Context) error {

@@ -14,7 +14,9 @@
 //
 // Export side: [Client.Discover] returns a [Discovery] (root, platform
 // manifests, attached artifacts with how each was found, blobs with the
-// repository to read them from); [Client.FetchBlob] streams a blob through a
+// repository to read them from); [Client.DiscoverAll] discovers many images
+// at once, at most [DiscoverOptions.Jobs] requests in flight per registry,
+// and yields them in order; [Client.FetchBlob] streams a blob through a
 // size and digest check.
 //
 // Import side, in this order: [Client.StageBlob] for every blob while the
