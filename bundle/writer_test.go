@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -437,4 +439,73 @@ func TestLayoutLargeBlob(t *testing.T) {
 	if last.dataOff != last.offset+int64(len(header)) || total != last.dataOff+big.Size+2*blockSize {
 		t.Errorf("offsets: header %d data %d total %d", last.offset, last.dataOff, total)
 	}
+}
+
+// Small blobs stream beside large ones, not queued behind them: with
+// concurrency 1, every large blob's fetch waits until the small ones are
+// written, which only works when they run in a pool of their own.
+func TestSmallBlobsStreamBesideLarge(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "out.tar")
+	w, err := Create(dst, WithConcurrency(1), WithRetries(0))
+	must(t, err)
+	defer w.Abort()
+	content := map[v1.Hash][]byte{}
+	var blobs []v1.Descriptor
+	reserve := func(size int) {
+		b := bytes.Repeat([]byte{byte(len(blobs) + 1)}, size)
+		h, n, err := v1.SHA256(bytes.NewReader(b))
+		must(t, err)
+		d := v1.Descriptor{MediaType: types.OCILayer, Size: n, Digest: h}
+		content[h] = b
+		blobs = append(blobs, d)
+		must(t, w.Reserve(d))
+	}
+	for range 2 {
+		reserve(smallStreamSize + 1)
+	}
+	for range 3 {
+		reserve(100)
+	}
+	img := map[string]any{"schemaVersion": 2, "mediaType": types.OCIManifestSchema1,
+		"config": v1.Descriptor{MediaType: types.OCIConfigJSON, Size: 2, Digest: mustPut(t, w, types.OCIConfigJSON, []byte("{}"))},
+		"layers": blobs}
+	raw, err := json.Marshal(img)
+	must(t, err)
+	d, err := w.Put(types.OCIManifestSchema1, raw)
+	must(t, err)
+	w.AddIndex(withRef(d, "r/a:1"))
+
+	var mu sync.Mutex
+	smallDone := 0
+	allSmall := make(chan struct{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fetch := func(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error) {
+		if d.Size > smallStreamSize {
+			select {
+			case <-allSmall:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("large blob %s waited for the small ones in vain: %w", d.Digest, errors.Join(ctx.Err(), ErrFetchFinal))
+			}
+		} else {
+			mu.Lock()
+			if smallDone++; smallDone == 3 {
+				close(allSmall)
+			}
+			mu.Unlock()
+		}
+		return io.NopCloser(bytes.NewReader(content[d.Digest])), nil
+	}
+	must(t, w.Commit(ctx, fetch))
+	r, err := Open(dst)
+	must(t, err)
+	defer r.Close()
+	must(t, r.VerifyBlobs(context.Background(), nil))
+}
+
+func mustPut(t *testing.T, w *Writer, mt types.MediaType, data []byte) v1.Hash {
+	t.Helper()
+	d, err := w.Put(mt, data)
+	must(t, err)
+	return d.Digest
 }
