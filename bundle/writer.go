@@ -111,6 +111,7 @@ type Writer struct {
 	closed    bool
 	omitted   map[v1.Hash]v1.Descriptor // Omit (delta.go)
 	blobDone  func(*entry)              // called as each streamed blob is verified (split resume journal)
+	writeback chan<- *entry             // finished large blobs to hand to the kernel's writeback (Commit)
 }
 
 // Create starts a bundle that Commit will write to path. The temporary file
@@ -410,7 +411,10 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 		e.data = nil
 	}
 	entries = nil
-	if err := w.stream(ctx, f, streams, fetch); err != nil {
+	wbDone := w.startWritebacks(f)
+	err = w.stream(ctx, f, streams, fetch)
+	wbDone()
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -659,6 +663,27 @@ func (w *Writer) stream(ctx context.Context, f outFile, streams []*entry, fetch 
 	return nil
 }
 
+// startWritebacks starts the goroutine that hands each finished large
+// blob's range of f to the kernel's writeback (startWriteback), off the
+// streams' path: starting writeback can block on a busy disk. The
+// returned func stops it and waits for it.
+func (w *Writer) startWritebacks(f *os.File) (stop func()) {
+	ch := make(chan *entry, 64)
+	done := make(chan struct{})
+	w.writeback = ch
+	go func() {
+		defer close(done)
+		for e := range ch {
+			startWriteback(f, e.dataOff, e.size)
+		}
+	}()
+	return func() {
+		w.writeback = nil
+		close(ch)
+		<-done
+	}
+}
+
 // smallStreamSize is the size up to which a reserved blob counts as small
 // (latency-bound) when streaming; smallStreamsPer small blobs stream at
 // once per unit of WithConcurrency.
@@ -680,8 +705,11 @@ func (w *Writer) streamOne(ctx context.Context, f outFile, e *entry, fetch Fetch
 		}
 		return fmt.Errorf("%w %s: %w", ErrFetch, desc.Digest, err)
 	}
-	if of, ok := f.(*os.File); ok && e.size > smallStreamSize {
-		startWriteback(of, e.dataOff, e.size)
+	if w.writeback != nil && e.size > smallStreamSize {
+		select {
+		case w.writeback <- e:
+		default: // the writeback is behind: the fsync does it
+		}
 	}
 	pr.blobDone(desc)
 	if w.blobDone != nil {
