@@ -601,21 +601,45 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 			repos = append(repos, r)
 		}
 	}
-	// Round 1: every legacy tag and every referrers listing.
-	type legacy struct {
-		node  Node
-		m     *manifest
-		found bool
+	tags, lists, err := d.lookUp(ctx, s, repos)
+	if err != nil {
+		return nil, err
 	}
-	type listing struct {
-		descs []v1.Descriptor
-		how   artifact.FoundBy
+	fetched, err := d.fetchReferrers(ctx, s, repos, tags, lists)
+	if err != nil {
+		return nil, err
 	}
-	tags := make([][]legacy, len(repos))
+	return d.mergeAttached(ctx, s, repos, tags, lists, fetched)
+}
+
+// legacyAt is one legacy tag's manifest (found false: no such tag).
+type legacyAt struct {
+	node  Node
+	m     *manifest
+	found bool
+}
+
+// listing is one repository's referrers listing, and how it was found.
+type listing struct {
+	descs []v1.Descriptor
+	how   artifact.FoundBy
+}
+
+// referrerAt is a listed referrer's manifest (skip: known already).
+type referrerAt struct {
+	node Node
+	m    *manifest
+	skip bool
+}
+
+// lookUp is round 1: every legacy tag and every referrers listing of the
+// subject in each repository, all at once.
+func (d *discoverer) lookUp(ctx context.Context, s subjectAt, repos []name.Repository) ([][]legacyAt, []listing, error) {
+	tags := make([][]legacyAt, len(repos))
 	lists := make([]listing, len(repos))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, repo := range repos {
-		tags[i] = make([]legacy, len(legacySuffixes))
+		tags[i] = make([]legacyAt, len(legacySuffixes))
 		for j, l := range legacySuffixes {
 			g.Go(func() error {
 				tag := FallbackTag(s.digest) + l.suffix
@@ -626,7 +650,7 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 				if err != nil {
 					return fmt.Errorf("legacy tag %s:%s: %w", repo, tag, err)
 				}
-				tags[i][j] = legacy{node: node, m: m, found: true}
+				tags[i][j] = legacyAt{node: node, m: m, found: true}
 				return nil
 			})
 		}
@@ -639,10 +663,12 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	// Round 2: the manifests of the referrers not known already, each once.
+	return tags, lists, g.Wait()
+}
+
+// fetchReferrers is round 2: the manifests of the listed referrers not
+// known already, each once.
+func (d *discoverer) fetchReferrers(ctx context.Context, s subjectAt, repos []name.Repository, tags [][]legacyAt, lists []listing) ([][]referrerAt, error) {
 	seen := map[v1.Hash]bool{}
 	for i := range repos {
 		for _, t := range tags[i] {
@@ -651,15 +677,10 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 			}
 		}
 	}
-	type referrer struct {
-		node Node
-		m    *manifest
-		skip bool
-	}
-	fetched := make([][]referrer, len(repos))
-	g, gctx = errgroup.WithContext(ctx)
+	fetched := make([][]referrerAt, len(repos))
+	g, gctx := errgroup.WithContext(ctx)
 	for i, repo := range repos {
-		fetched[i] = make([]referrer, len(lists[i].descs))
+		fetched[i] = make([]referrerAt, len(lists[i].descs))
 		for j, desc := range lists[i].descs {
 			if seen[desc.Digest] || d.attached[desc.Digest] {
 				fetched[i][j].skip = true
@@ -667,6 +688,7 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 			}
 			seen[desc.Digest] = true
 			if !desc.MediaType.IsImage() && !desc.MediaType.IsIndex() && desc.MediaType != "" {
+				g.Wait()
 				return nil, fmt.Errorf("%w: referrer %s of %s in %s has media type %q", ErrInvalidManifest, desc.Digest, s.digest, repo, desc.MediaType)
 			}
 			how := lists[i].how
@@ -676,15 +698,19 @@ func (d *discoverer) attachments(ctx context.Context, s subjectAt) ([]found, err
 				if err != nil {
 					return fmt.Errorf("referrer %s (found by %s): %w", dg, how, err)
 				}
-				fetched[i][j] = referrer{node: node, m: m}
+				fetched[i][j] = referrerAt{node: node, m: m}
 				return nil
 			})
 		}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	// Merge in order.
+	return fetched, g.Wait()
+}
+
+// mergeAttached merges what was found in a fixed order (per repository:
+// legacy tags, then listed referrers), each artifact once, walking
+// attached indexes; a listed referrer that names another subject is
+// skipped with a warning.
+func (d *discoverer) mergeAttached(ctx context.Context, s subjectAt, repos []name.Repository, tags [][]legacyAt, lists []listing, fetched [][]referrerAt) ([]found, error) {
 	var out []found
 	added := map[v1.Hash]bool{}
 	add := func(f found) error {
