@@ -439,10 +439,7 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 	}
 	plats := platformTargets(img)
 	relevant := append([]evalTarget{{label: "image", digest: img.Digest}}, plats...)
-	var problems, notes reasonTally
-	var otherTypes reasonTally
-	found := 0
-	satisfiedFor := map[string]string{} // digest -> description of the attestation that satisfies it
+	t := attestationTally{satisfiedFor: map[string]string{}}
 	bound := boundAttestations(img)
 	for i := range img.Findings {
 		f := &img.Findings[i]
@@ -450,128 +447,140 @@ func (r *Rule) evalAttestation(a *AttestationRequirement, img ImageInput) RuleRe
 			continue
 		}
 		if f.PredicateType != a.PredicateType {
-			otherTypes.add(f.PredicateType)
+			t.otherTypes.add(f.PredicateType)
 			continue
 		}
-		found++
-		by, note := "", ""
-		if f.Kind == artifact.KindBuildKitAttestation {
-			voucher, problem := r.indexVoucher(f, a.Signers, img, bound)
-			if problem != "" {
-				problems.add(problem)
-				continue
-			}
-			by = "covered by the index signature of " + describeSigner(voucher.Signer)
-		} else {
-			var problem string
-			if problem, note = r.admissible(f, a.Signers); problem != "" {
-				problems.add(problem)
-				continue
-			}
-			by = "signed by " + describeSigner(f.Signer)
+		t.found++
+		r.countAttestation(&t, f, a, img, relevant, bound)
+	}
+	res.Satisfied, res.Reason = t.verdict(r, a, img, plats)
+	return res
+}
+
+// attestationTally is what the attestations of the required type on one
+// image amount to.
+type attestationTally struct {
+	problems, notes, otherTypes reasonTally
+	found                       int
+	satisfiedFor                map[string]string // digest -> description of the attestation that satisfies it
+}
+
+// countAttestation counts one attestation of the required type: admissible
+// (signed by a required signer, or an in-index attestation vouched for by
+// the index signature), covering the image or some of its platform
+// manifests, with the requirement's condition true for each.
+func (r *Rule) countAttestation(t *attestationTally, f *Finding, a *AttestationRequirement, img ImageInput, relevant []evalTarget, bound map[string]bool) {
+	by, note := "", ""
+	if f.Kind == artifact.KindBuildKitAttestation {
+		voucher, problem := r.indexVoucher(f, a.Signers, img, bound)
+		if problem != "" {
+			t.problems.add(problem)
+			return
 		}
-		var hit []evalTarget
-		for _, t := range relevant {
-			if findingCovers(f, t.digest) {
-				hit = append(hit, t)
-			}
+		by = "covered by the index signature of " + describeSigner(voucher.Signer)
+	} else {
+		var problem string
+		if problem, note = r.admissible(f, a.Signers); problem != "" {
+			t.problems.add(problem)
+			return
 		}
-		if len(hit) == 0 {
-			problems.add(fmt.Sprintf("it covers %s, not this image or its platform manifests", strings.Join(f.Covers, ", ")))
-			continue
-		}
-		var stmt map[string]any
-		if a.cond != nil {
-			var err error
-			if stmt, err = decodeStatement(f.Statement); err != nil {
-				problems.add(fmt.Sprintf("condition could not be evaluated: %v", err))
-				continue
-			}
-		}
-		ok := false
-		for _, t := range hit {
-			if a.cond != nil {
-				pass, err := a.cond.evalDecoded(stmt, t.digest, img)
-				if err != nil {
-					problems.add(fmt.Sprintf("condition could not be evaluated for %s: %v", t.digest, err))
-					continue
-				}
-				if !pass {
-					problems.add(fmt.Sprintf("condition is false for %s", t.digest))
-					continue
-				}
-			}
-			ok = true
-			if _, done := satisfiedFor[t.digest]; !done {
-				satisfiedFor[t.digest] = by
-			}
-		}
-		if ok {
-			notes.add(note)
+		by = "signed by " + describeSigner(f.Signer)
+	}
+	var hit []evalTarget
+	for _, target := range relevant {
+		if findingCovers(f, target.digest) {
+			hit = append(hit, target)
 		}
 	}
+	if len(hit) == 0 {
+		t.problems.add(fmt.Sprintf("it covers %s, not this image or its platform manifests", strings.Join(f.Covers, ", ")))
+		return
+	}
+	var stmt map[string]any
+	if a.cond != nil {
+		var err error
+		if stmt, err = decodeStatement(f.Statement); err != nil {
+			t.problems.add(fmt.Sprintf("condition could not be evaluated: %v", err))
+			return
+		}
+	}
+	ok := false
+	for _, target := range hit {
+		if a.cond != nil {
+			pass, err := a.cond.evalDecoded(stmt, target.digest, img)
+			if err != nil {
+				t.problems.add(fmt.Sprintf("condition could not be evaluated for %s: %v", target.digest, err))
+				continue
+			}
+			if !pass {
+				t.problems.add(fmt.Sprintf("condition is false for %s", target.digest))
+				continue
+			}
+		}
+		ok = true
+		if _, done := t.satisfiedFor[target.digest]; !done {
+			t.satisfiedFor[target.digest] = by
+		}
+	}
+	if ok {
+		t.notes.add(note)
+	}
+}
+
+// verdict says whether the tally satisfies the requirement (on the image,
+// or on every platform manifest; on every one for platforms: all) and why.
+func (t *attestationTally) verdict(r *Rule, a *AttestationRequirement, img ImageInput, plats []evalTarget) (bool, string) {
 	cond, failCond := "", ""
 	if a.cond != nil {
 		cond = " with condition true"
 		failCond = fmt.Sprintf(" satisfying condition `%s`", a.Condition)
 	}
-	var b strings.Builder
-	switch {
-	case r.Platforms == PlatformsAll && len(plats) > 0:
-		res.Satisfied = true
-		var missing []string
-		for _, p := range plats {
-			if _, ok := satisfiedFor[p.digest]; !ok {
-				res.Satisfied = false
-				missing = append(missing, fmt.Sprintf("%s (%s)", p.label, p.digest))
-			}
+	var missing []string
+	for _, p := range plats {
+		if _, ok := t.satisfiedFor[p.digest]; !ok {
+			missing = append(missing, fmt.Sprintf("%s (%s)", p.label, p.digest))
 		}
-		if res.Satisfied {
-			fmt.Fprintf(&b, "platforms: all: every platform manifest has a verified %s attestation%s (%s)", a.PredicateType, cond, byPlatform(plats, satisfiedFor))
+	}
+	satisfied := false
+	var b strings.Builder
+	switch by, onImage := t.satisfiedFor[img.Digest]; {
+	case r.Platforms == PlatformsAll && len(plats) > 0:
+		satisfied = len(missing) == 0
+		if satisfied {
+			fmt.Fprintf(&b, "platforms: all: every platform manifest has a verified %s attestation%s (%s)", a.PredicateType, cond, byPlatform(plats, t.satisfiedFor))
 		} else {
 			fmt.Fprintf(&b, "platforms: all: no verified %s attestation signed by %s%s for %s", a.PredicateType, identities(a.Signers), failCond, strings.Join(missing, ", "))
 		}
+	case onImage:
+		satisfied = true
+		fmt.Fprintf(&b, "verified %s attestation %s%s on %s", a.PredicateType, by, cond, img.Digest)
+	case len(plats) > 0 && len(missing) == 0:
+		satisfied = true
+		fmt.Fprintf(&b, "every platform manifest has a verified %s attestation%s (%s)", a.PredicateType, cond, byPlatform(plats, t.satisfiedFor))
 	default:
-		if by, ok := satisfiedFor[img.Digest]; ok {
-			res.Satisfied = true
-			fmt.Fprintf(&b, "verified %s attestation %s%s on %s", a.PredicateType, by, cond, img.Digest)
-			break
-		}
-		var missing []string
-		for _, p := range plats {
-			if _, ok := satisfiedFor[p.digest]; !ok {
-				missing = append(missing, fmt.Sprintf("%s (%s)", p.label, p.digest))
-			}
-		}
-		if len(plats) > 0 && len(missing) == 0 {
-			res.Satisfied = true
-			fmt.Fprintf(&b, "every platform manifest has a verified %s attestation%s (%s)", a.PredicateType, cond, byPlatform(plats, satisfiedFor))
-			break
-		}
 		fmt.Fprintf(&b, "no verified attestation of type %s signed by %s%s on %s", a.PredicateType, identities(a.Signers), failCond, img.Digest)
 		if len(plats) > 0 {
 			fmt.Fprintf(&b, " nor on every platform manifest (missing: %s)", strings.Join(missing, ", "))
 		}
 	}
-	if !res.Satisfied {
+	if !satisfied {
 		switch {
-		case found == 0 && otherTypes.empty():
+		case t.found == 0 && t.otherTypes.empty():
 			b.WriteString("; no attestation of that type was found")
-		case found == 0:
-			fmt.Fprintf(&b, "; no attestation of that type was found (other types present: %s)", otherTypes.String())
-		case problems.empty():
-			fmt.Fprintf(&b, "; %d found, but they do not cover every platform manifest", found)
+		case t.found == 0:
+			fmt.Fprintf(&b, "; no attestation of that type was found (other types present: %s)", t.otherTypes.String())
+		case t.problems.empty():
+			fmt.Fprintf(&b, "; %d found, but they do not cover every platform manifest", t.found)
 		default:
-			fmt.Fprintf(&b, "; %d found, not counted: %s", found, problems.String())
+			fmt.Fprintf(&b, "; %d found, not counted: %s", t.found, t.problems.String())
 		}
-	} else if !problems.empty() {
-		fmt.Fprintf(&b, "; also found, not counted: %s", problems.String())
+	} else if !t.problems.empty() {
+		fmt.Fprintf(&b, "; also found, not counted: %s", t.problems.String())
 	}
-	if !notes.empty() {
-		fmt.Fprintf(&b, "; note: %s", notes.String())
+	if !t.notes.empty() {
+		fmt.Fprintf(&b, "; note: %s", t.notes.String())
 	}
-	res.Reason = b.String()
-	return res
+	return satisfied, b.String()
 }
 
 func identities(ids []Identity) string {
