@@ -56,111 +56,144 @@ func checkIntoto(f Finding, envJSON []byte, env *legacyEnvelope, vm *protobundle
 	if entry.KindVersion.Version != "0.0.1" {
 		return unverifiable(f, fmt.Errorf("%w: intoto %s entries are not supported", ErrUnsupportedEntry, entry.KindVersion.Version))
 	}
+	e, err := intotoBinding(envJSON, env, entry)
+	if err != nil {
+		return fail(f, err)
+	}
+	if chain := vm.GetX509CertificateChain(); chain != nil && len(chain.Certificates) > 0 {
+		return checkIntotoKeyless(f, e, env, chain.Certificates[0].RawBytes, entry, tm, opts)
+	}
+	return checkIntotoKey(f, e, env, entry, tm)
+}
+
+// intotoEntry is what an intoto 0.0.1 entry binds, once checked against
+// the envelope: the key or certificate it names (PEM), the DSSE PAE to
+// verify, the log proof, and a note for the report.
+type intotoEntry struct {
+	named *pem.Block
+	pae   []byte
+	it    time.Time
+	proof TLogProof
+	note  string
+}
+
+// intotoBinding is step 1: the entry body binds this exact envelope and
+// its payload, and names a key or certificate.
+func intotoBinding(envJSON []byte, env *legacyEnvelope, entry *protorekor.TransparencyLogEntry) (*intotoEntry, error) {
 	var body intotoBody
 	if err := json.Unmarshal(entry.CanonicalizedBody, &body); err != nil {
-		return fail(f, fmt.Errorf("%w: intoto entry body: %v", ErrMalformedEvidence, err))
+		return nil, fmt.Errorf("%w: intoto entry body: %v", ErrMalformedEvidence, err)
 	}
 	if body.Kind != "intoto" || body.APIVersion != "0.0.1" {
-		return fail(f, fmt.Errorf("%w: entry body is %s %s, labelled intoto 0.0.1", ErrMalformedEvidence, body.Kind, body.APIVersion))
+		return nil, fmt.Errorf("%w: entry body is %s %s, labelled intoto 0.0.1", ErrMalformedEvidence, body.Kind, body.APIVersion)
 	}
 	h := body.Spec.Content.Hash
 	if h == nil || h.Algorithm != "sha256" {
-		return fail(f, fmt.Errorf("%w: intoto entry has no sha256 envelope hash", ErrMalformedEvidence))
+		return nil, fmt.Errorf("%w: intoto entry has no sha256 envelope hash", ErrMalformedEvidence)
 	}
 	if got := strings.TrimPrefix(sha256Digest(envJSON), "sha256:"); h.Value != got {
-		return fail(f, fmt.Errorf("%w: the log entry records envelope hash %s, the layer hashes to %s", ErrSignature, h.Value, got))
+		return nil, fmt.Errorf("%w: the log entry records envelope hash %s, the layer hashes to %s", ErrSignature, h.Value, got)
 	}
-	var note string
+	e := &intotoEntry{}
 	if ph := body.Spec.Content.PayloadHash; ph != nil {
 		if got := strings.TrimPrefix(sha256Digest(env.Payload), "sha256:"); ph.Algorithm != "sha256" || ph.Value != got {
-			return fail(f, fmt.Errorf("%w: the log entry records payload hash %s:%s, the payload hashes to sha256:%s", ErrSignature, ph.Algorithm, ph.Value, got))
+			return nil, fmt.Errorf("%w: the log entry records payload hash %s:%s, the payload hashes to sha256:%s", ErrSignature, ph.Algorithm, ph.Value, got)
 		}
 	} else {
-		note = "the intoto entry predates payload hashes; the envelope hash binds it"
+		e.note = "the intoto entry predates payload hashes; the envelope hash binds it"
 	}
-	blk, _ := pem.Decode(body.Spec.PublicKey)
-	if blk == nil {
-		return fail(f, fmt.Errorf("%w: intoto entry's publicKey is not PEM", ErrMalformedEvidence))
+	if e.named, _ = pem.Decode(body.Spec.PublicKey); e.named == nil {
+		return nil, fmt.Errorf("%w: intoto entry's publicKey is not PEM", ErrMalformedEvidence)
 	}
-	pae := dsse.PAE(env.PayloadType, env.Payload)
-	logIDHex := hex.EncodeToString(entry.LogId.GetKeyId())
-	it := time.Unix(entry.IntegratedTime, 0).UTC()
-	proof := TLogProof{LogID: logIDHex, LogIndex: entry.LogIndex, IntegratedTime: it, Proof: "set", EntryKind: "intoto 0.0.1"}
+	e.pae = dsse.PAE(env.PayloadType, env.Payload)
+	e.it = time.Unix(entry.IntegratedTime, 0).UTC()
+	e.proof = TLogProof{LogID: hex.EncodeToString(entry.LogId.GetKeyId()), LogIndex: entry.LogIndex, IntegratedTime: e.it, Proof: "set", EntryKind: "intoto 0.0.1"}
+	return e, nil
+}
 
+// checkIntotoKeyless is steps 2 to 4 for a certificate: the entry names
+// the signing certificate, which signed the envelope; some trusted root's
+// log made the SET and its Fulcio CA issued the certificate, valid at the
+// integrated time (with an SCT when required).
+func checkIntotoKeyless(f Finding, e *intotoEntry, env *legacyEnvelope, certDER []byte, entry *protorekor.TransparencyLogEntry, tm *TrustMaterial, opts Options) Finding {
+	if e.named.Type != "CERTIFICATE" || !bytes.Equal(e.named.Bytes, certDER) {
+		return fail(f, fmt.Errorf("%w: the log entry names another key than the signing certificate", ErrSignature))
+	}
+	leaf, err := x509.ParseCertificate(e.named.Bytes)
+	if err != nil {
+		return fail(f, fmt.Errorf("%w: signing certificate: %v", ErrMalformedEvidence, err))
+	}
+	if err := verifyDSSESig(env, e.pae, leaf.PublicKey); err != nil {
+		return fail(f, err)
+	}
+	sum, err := certificate.SummarizeCertificate(leaf)
+	if err != nil {
+		return fail(f, fmt.Errorf("%w: signing certificate: %v", ErrMalformedEvidence, err))
+	}
+	if sum.SubjectAlternativeName == "" {
+		return fail(f, fmt.Errorf("%w: certificate names no identity", ErrSignature))
+	}
+	stripSANCritical(leaf)
+	if len(tm.Sources) == 0 {
+		return fail(f, fmt.Errorf("%w: keyless signature but no trusted root is configured", ErrNoTrust))
+	}
 	var errs []string
-	if chain := vm.GetX509CertificateChain(); chain != nil && len(chain.Certificates) > 0 {
-		if blk.Type != "CERTIFICATE" || !bytes.Equal(blk.Bytes, chain.Certificates[0].RawBytes) {
-			return fail(f, fmt.Errorf("%w: the log entry names another key than the signing certificate", ErrSignature))
+	for _, src := range tm.Sources {
+		if src.Root == nil {
+			continue
 		}
-		leaf, err := x509.ParseCertificate(blk.Bytes)
+		tl, err := verifyLegacySET(entry, src.Root)
 		if err != nil {
-			return fail(f, fmt.Errorf("%w: signing certificate: %v", ErrMalformedEvidence, err))
+			errs = append(errs, src.Name+": "+err.Error())
+			continue
 		}
-		if err := verifyDSSESig(env, pae, leaf.PublicKey); err != nil {
-			return fail(f, err)
-		}
-		sum, err := certificate.SummarizeCertificate(leaf)
+		chains, err := sgverify.VerifyLeafCertificate(e.it, leaf, src.Root)
 		if err != nil {
-			return fail(f, fmt.Errorf("%w: signing certificate: %v", ErrMalformedEvidence, err))
+			errs = append(errs, fmt.Sprintf("%s: certificate not valid at the integrated time %s: %v", src.Name, e.it.Format(time.RFC3339), err))
+			continue
 		}
-		if sum.SubjectAlternativeName == "" {
-			return fail(f, fmt.Errorf("%w: certificate names no identity", ErrSignature))
+		requireSCT := len(src.Root.CTLogs()) > 0
+		if opts.RequireSCT != nil {
+			requireSCT = *opts.RequireSCT
 		}
-		stripSANCritical(leaf)
-		if len(tm.Sources) == 0 {
-			return fail(f, fmt.Errorf("%w: keyless signature but no trusted root is configured", ErrNoTrust))
-		}
-		for _, src := range tm.Sources {
-			if src.Root == nil {
-				continue
-			}
-			tl, err := verifyLegacySET(entry, src.Root)
-			if err != nil {
+		if requireSCT {
+			if err := sgverify.VerifySignedCertificateTimestamp(chains, 1, src.Root); err != nil {
 				errs = append(errs, src.Name+": "+err.Error())
 				continue
 			}
-			chains, err := sgverify.VerifyLeafCertificate(it, leaf, src.Root)
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s: certificate not valid at the integrated time %s: %v", src.Name, it.Format(time.RFC3339), err))
-				continue
-			}
-			requireSCT := len(src.Root.CTLogs()) > 0
-			if opts.RequireSCT != nil {
-				requireSCT = *opts.RequireSCT
-			}
-			if requireSCT {
-				if err := sgverify.VerifySignedCertificateTimestamp(chains, 1, src.Root); err != nil {
-					errs = append(errs, src.Name+": "+err.Error())
-					continue
-				}
-			}
-			f.Status = StatusVerified
-			f.Signer = &Signer{Identity: sum.SubjectAlternativeName, Issuer: sum.Issuer}
-			f.TrustMaterial = []string{src.Name}
-			f.TLog = []TLogProof{proof}
-			f.Timestamps = []Timestamp{{Kind: "tlog-integrated", Time: it, Authority: tl.BaseURL}}
-			if !requireSCT {
-				note = addNote(note, "no signed certificate timestamp required: "+sctWhy(opts))
-			}
-			f.Reason = addNote(f.Reason, addNote(note, "intoto 0.0.1 entry checked by airlock (SET, entry body, certificate chain, DSSE signature)"))
-			return f
 		}
-		return fail(f, fmt.Errorf("%w: %s", ErrSignature, strings.Join(errs, "; ")))
+		note := e.note
+		if !requireSCT {
+			note = addNote(note, "no signed certificate timestamp required: "+sctWhy(opts))
+		}
+		f.Status = StatusVerified
+		f.Signer = &Signer{Identity: sum.SubjectAlternativeName, Issuer: sum.Issuer}
+		f.TrustMaterial = []string{src.Name}
+		f.TLog = []TLogProof{e.proof}
+		f.Timestamps = []Timestamp{{Kind: "tlog-integrated", Time: e.it, Authority: tl.BaseURL}}
+		f.Reason = addNote(f.Reason, addNote(note, "intoto 0.0.1 entry checked by airlock (SET, entry body, certificate chain, DSSE signature)"))
+		return f
 	}
+	return fail(f, fmt.Errorf("%w: %s", ErrSignature, strings.Join(errs, "; ")))
+}
 
-	if blk.Type != "PUBLIC KEY" {
-		return fail(f, fmt.Errorf("%w: key signature but the log entry holds a %s", ErrSignature, blk.Type))
+// checkIntotoKey is steps 2 and 4 for a key: the entry names a trusted
+// key, which signed the envelope, and some trusted root's log made the SET.
+func checkIntotoKey(f Finding, e *intotoEntry, env *legacyEnvelope, entry *protorekor.TransparencyLogEntry, tm *TrustMaterial) Finding {
+	if e.named.Type != "PUBLIC KEY" {
+		return fail(f, fmt.Errorf("%w: key signature but the log entry holds a %s", ErrSignature, e.named.Type))
 	}
 	if len(tm.Keys) == 0 {
 		return fail(f, fmt.Errorf("%w: signed with a key but no public key is trusted", ErrNoTrust))
 	}
+	var errs []string
 	for _, k := range tm.Keys {
 		der, err := x509.MarshalPKIXPublicKey(k.Public)
-		if err != nil || !bytes.Equal(der, blk.Bytes) {
+		if err != nil || !bytes.Equal(der, e.named.Bytes) {
 			errs = append(errs, k.Name+": not the key the log entry names")
 			continue
 		}
-		if err := verifyDSSESig(env, pae, k.Public); err != nil {
+		if err := verifyDSSESig(env, e.pae, k.Public); err != nil {
 			errs = append(errs, k.Name+": "+err.Error())
 			continue
 		}
@@ -177,9 +210,9 @@ func checkIntoto(f Finding, envJSON []byte, env *legacyEnvelope, vm *protobundle
 			f.Status = StatusVerified
 			f.Signer = tm.keySigner(k, kid)
 			f.TrustMaterial = []string{"key:" + k.Name, src.Name}
-			f.TLog = []TLogProof{proof}
-			f.Timestamps = []Timestamp{{Kind: "tlog-integrated", Time: it, Authority: tl.BaseURL}}
-			f.Reason = addNote(f.Reason, addNote(note, "intoto 0.0.1 entry checked by airlock (SET, entry body, DSSE signature)"))
+			f.TLog = []TLogProof{e.proof}
+			f.Timestamps = []Timestamp{{Kind: "tlog-integrated", Time: e.it, Authority: tl.BaseURL}}
+			f.Reason = addNote(f.Reason, addNote(e.note, "intoto 0.0.1 entry checked by airlock (SET, entry body, DSSE signature)"))
 			return f
 		}
 		if len(tm.Sources) == 0 {
