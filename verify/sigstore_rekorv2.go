@@ -12,6 +12,8 @@ import (
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 	rekornote "github.com/sigstore/rekor-tiles/v2/pkg/note"
 	rekorverify "github.com/sigstore/rekor-tiles/v2/pkg/verify"
@@ -41,20 +43,58 @@ func checkDSSEV002(f Finding, pb *protobundle.Bundle, art func() sgverify.Artifa
 	if tle.GetInclusionProof().GetCheckpoint().GetEnvelope() == "" || tle.GetLogId() == nil || tle.LogIndex < 0 {
 		return fail(f, fmt.Errorf("%w: Rekor v2 entry without inclusion proof, checkpoint or log id", ErrMalformedEvidence))
 	}
+	entryKeys, err := dsseV002Binding(pb, env, tle)
+	if err != nil {
+		return fail(f, err)
+	}
+	stripped, ok := proto.Clone(pb).(*protobundle.Bundle)
+	if !ok {
+		return fail(f, fmt.Errorf("%w: copying bundle", ErrMalformedEvidence))
+	}
+	stripped.VerificationMaterial.TlogEntries = nil
+	b, err := bundle.NewBundle(stripped)
+	if err != nil {
+		return fail(f, fmt.Errorf("%w: sigstore bundle: %v", ErrMalformedEvidence, err))
+	}
+	logID := hex.EncodeToString(tle.LogId.KeyId)
+	check := v002Inclusion(tle, logID, entryKeys)
+	f = verifyEntity(f, b, art, tm, opts, check)
+	if f.Status == StatusVerified {
+		// The log's key must have been valid when the TSA says it signed.
+		for _, src := range tm.Sources {
+			if src.Root == nil || !contains(f.TrustMaterial, src.Name) {
+				continue
+			}
+			tl := src.Root.RekorLogs()[logID]
+			for _, ts := range f.Timestamps {
+				if tl.ValidityPeriodStart.IsZero() || ts.Time.Before(tl.ValidityPeriodStart) || (!tl.ValidityPeriodEnd.IsZero() && ts.Time.After(tl.ValidityPeriodEnd)) {
+					return fail(f, fmt.Errorf("%w: log %s key not valid at the signing time %s", ErrSignature, logID, ts.Time.Format(time.RFC3339)))
+				}
+			}
+		}
+		f.Reason = addNote(f.Reason, "Rekor v2 dsse 0.0.2 entry checked by airlock (entry body against the envelope, inclusion proof against the signed checkpoint)")
+	}
+	return f
+}
+
+// dsseV002Binding checks that a dsse 0.0.2 entry body binds this envelope:
+// its payload hash, every signature, and the bundle's certificate; for a
+// key bundle it returns the verifier keys the entry names.
+func dsseV002Binding(pb *protobundle.Bundle, env *protodsse.Envelope, tle *protorekor.TransparencyLogEntry) ([][]byte, error) {
 	var entry rekortilespb.Entry
 	if err := protojson.Unmarshal(tle.CanonicalizedBody, &entry); err != nil {
-		return fail(f, fmt.Errorf("%w: dsse 0.0.2 entry body: %v", ErrMalformedEvidence, err))
+		return nil, fmt.Errorf("%w: dsse 0.0.2 entry body: %v", ErrMalformedEvidence, err)
 	}
 	spec := entry.GetSpec().GetDsseV002()
 	if entry.Kind != "dsse" || entry.ApiVersion != "0.0.2" || spec == nil {
-		return fail(f, fmt.Errorf("%w: entry body is %s %s, labelled dsse 0.0.2", ErrMalformedEvidence, entry.Kind, entry.ApiVersion))
+		return nil, fmt.Errorf("%w: entry body is %s %s, labelled dsse 0.0.2", ErrMalformedEvidence, entry.Kind, entry.ApiVersion)
 	}
 	sum := sha256.Sum256(env.Payload)
 	if ph := spec.GetPayloadHash(); ph.GetAlgorithm() != protocommon.HashAlgorithm_SHA2_256 || !bytes.Equal(ph.GetDigest(), sum[:]) {
-		return fail(f, fmt.Errorf("%w: the log entry records payload hash %s %x, the envelope payload hashes to sha256 %x", ErrSignature, ph.GetAlgorithm(), ph.GetDigest(), sum))
+		return nil, fmt.Errorf("%w: the log entry records payload hash %s %x, the envelope payload hashes to sha256 %x", ErrSignature, ph.GetAlgorithm(), ph.GetDigest(), sum)
 	}
 	if len(spec.Signatures) != len(env.Signatures) || len(env.Signatures) == 0 {
-		return fail(f, fmt.Errorf("%w: the log entry records %d signatures, the envelope has %d", ErrSignature, len(spec.Signatures), len(env.Signatures)))
+		return nil, fmt.Errorf("%w: the log entry records %d signatures, the envelope has %d", ErrSignature, len(spec.Signatures), len(env.Signatures))
 	}
 	var leafDER []byte
 	switch c := pb.GetVerificationMaterial().GetContent().(type) {
@@ -75,27 +115,25 @@ func checkDSSEV002(f Finding, pb *protobundle.Bundle, art func() sgverify.Artifa
 			found = true
 			if leafDER != nil {
 				if !bytes.Equal(ls.GetVerifier().GetX509Certificate().GetRawBytes(), leafDER) {
-					return fail(f, fmt.Errorf("%w: the log entry names another certificate than the bundle", ErrSignature))
+					return nil, fmt.Errorf("%w: the log entry names another certificate than the bundle", ErrSignature)
 				}
 			} else {
 				entryKeys = append(entryKeys, ls.GetVerifier().GetPublicKey().GetRawBytes())
 			}
 		}
 		if !found {
-			return fail(f, fmt.Errorf("%w: an envelope signature is not in the log entry", ErrSignature))
+			return nil, fmt.Errorf("%w: an envelope signature is not in the log entry", ErrSignature)
 		}
 	}
-	stripped, ok := proto.Clone(pb).(*protobundle.Bundle)
-	if !ok {
-		return fail(f, fmt.Errorf("%w: copying bundle", ErrMalformedEvidence))
-	}
-	stripped.VerificationMaterial.TlogEntries = nil
-	b, err := bundle.NewBundle(stripped)
-	if err != nil {
-		return fail(f, fmt.Errorf("%w: sigstore bundle: %v", ErrMalformedEvidence, err))
-	}
-	logID := hex.EncodeToString(tle.LogId.KeyId)
-	check := func(src TrustSource, k *Key) ([]TLogProof, error) {
+	return entryKeys, nil
+}
+
+// v002Inclusion returns the check of a Rekor v2 entry against one trust
+// source (and key): the entry names that key, the log is in the trusted
+// root, and the entry is included in a checkpoint the log signed (origin:
+// the log's host name).
+func v002Inclusion(tle *protorekor.TransparencyLogEntry, logID string, entryKeys [][]byte) func(TrustSource, *Key) ([]TLogProof, error) {
+	return func(src TrustSource, k *Key) ([]TLogProof, error) {
 		if k != nil {
 			der, err := x509.MarshalPKIXPublicKey(k.Public)
 			if err != nil {
@@ -132,21 +170,4 @@ func checkDSSEV002(f Finding, pb *protobundle.Bundle, art func() sgverify.Artifa
 		}
 		return []TLogProof{{LogID: logID, LogIndex: tle.LogIndex, Proof: "inclusion-proof", EntryKind: "dsse 0.0.2"}}, nil
 	}
-	f = verifyEntity(f, b, art, tm, opts, check)
-	if f.Status == StatusVerified {
-		// The log's key must have been valid when the TSA says it signed.
-		for _, src := range tm.Sources {
-			if src.Root == nil || !contains(f.TrustMaterial, src.Name) {
-				continue
-			}
-			tl := src.Root.RekorLogs()[logID]
-			for _, ts := range f.Timestamps {
-				if tl.ValidityPeriodStart.IsZero() || ts.Time.Before(tl.ValidityPeriodStart) || (!tl.ValidityPeriodEnd.IsZero() && ts.Time.After(tl.ValidityPeriodEnd)) {
-					return fail(f, fmt.Errorf("%w: log %s key not valid at the signing time %s", ErrSignature, logID, ts.Time.Format(time.RFC3339)))
-				}
-			}
-		}
-		f.Reason = addNote(f.Reason, "Rekor v2 dsse 0.0.2 entry checked by airlock (entry body against the envelope, inclusion proof against the signed checkpoint)")
-	}
-	return f
 }
