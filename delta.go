@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/registry"
+	"github.com/airlock-oci/airlock/internal/transfer"
 	"github.com/airlock-oci/airlock/verify"
 )
 
@@ -67,23 +65,26 @@ func (b *HeldBlob) UnmarshalJSON(data []byte) error {
 	return json.Unmarshal(a[2], &b.Repo)
 }
 
-// holdingsOf lists the blobs of the pushed plans.
-func holdingsOf(plans []*pushPlan) *Holdings {
+// holdingsOf lists the blobs of the pushed images: those the bundle
+// carried and those a delta bundle left out (the target holds both now).
+func holdingsOf(plan *transfer.Plan) *Holdings {
 	h := &Holdings{Schema: HoldingsSchema, Repositories: []string{}, Blobs: []HeldBlob{}}
 	repoIdx := map[string]int{}
 	seen := map[v1.Hash]bool{}
-	for _, p := range plans {
-		repo := p.repo.Name()
+	for _, im := range plan.Images {
+		repo := im.Repo.Name()
 		i, ok := repoIdx[repo]
 		if !ok {
 			i = len(h.Repositories)
 			repoIdx[repo] = i
 			h.Repositories = append(h.Repositories, repo)
 		}
-		for _, b := range append(slices.Clone(p.blobs), p.omitted...) {
-			if !seen[b.Digest] {
-				seen[b.Digest] = true
-				h.Blobs = append(h.Blobs, HeldBlob{Digest: b.Digest.String(), Size: b.Size, Repo: i})
+		for _, bs := range [][]v1.Descriptor{im.Blobs, im.Omitted} {
+			for _, b := range bs {
+				if !seen[b.Digest] {
+					seen[b.Digest] = true
+					h.Blobs = append(h.Blobs, HeldBlob{Digest: b.Digest.String(), Size: b.Size, Repo: i})
+				}
 			}
 		}
 	}
@@ -231,89 +232,10 @@ func recordOmitted(rep *verify.Report, inv *bundle.Inventory) {
 	rep.ExpectedAtTarget = e
 }
 
-// ErrMissingAtTarget: a delta bundle left out a blob the target does not hold.
-var ErrMissingAtTarget = errors.New("blob expected at the target is missing")
-
-// splitOmitted moves the blobs a delta bundle left out from each plan's
-// blobs (uploaded from the bundle) to its omitted list (checked at the
-// target by ensureOmitted).
-func splitOmitted(v *verified, plans []*pushPlan) {
-	for _, p := range plans {
-		var keep []v1.Descriptor
-		for _, b := range p.blobs {
-			if n := v.graph.Nodes[b.Digest]; n != nil && n.Omitted {
-				p.omitted = append(p.omitted, b)
-			} else {
-				keep = append(keep, b)
-			}
-		}
-		p.blobs = keep
-	}
-}
-
-// ensureOmitted makes sure, once every check has passed and before
-// anything is committed, that the target holds every blob the delta bundle
-// left out: in the image's repository, or mounted there from the
-// repository the receipt names (or another repository of this import).
-func (o *options) ensureOmitted(ctx context.Context, c *registry.Client, v *verified, plans []*pushPlan) error {
-	if len(v.inv.Omitted) == 0 {
-		return nil
-	}
-	info := map[string]bundle.OmittedBlob{}
-	for _, b := range v.inv.Omitted {
-		info[b.Digest] = b
-	}
-	var repos []name.Repository
-	for _, p := range plans {
-		repos = append(repos, p.repo)
-	}
-	notCarried := func() (io.ReadCloser, error) {
-		return nil, fmt.Errorf("not carried by the delta bundle")
-	}
-	for _, p := range plans {
-		for _, b := range p.omitted {
-			ob := info[b.Digest.String()]
-			var from []name.Repository
-			if ob.Repository != "" {
-				if r, err := c.ParseRepository(ob.Repository); err == nil {
-					from = append(from, r)
-				}
-			}
-			from = append(from, repos...)
-			var err error
-			if o.dryRun {
-				err = presentIn(ctx, c, b, append([]name.Repository{p.repo}, from...))
-			} else {
-				err = c.PushBlob(ctx, p.repo, b, notCarried, from...)
-			}
-			if err != nil {
-				return fmt.Errorf("%w: %w: %s (%d bytes) is not in %s nor mountable there; the delta bundle left it out because %s says the target holds it; nothing was tagged: %v",
-					ErrImport, ErrMissingAtTarget, b.Digest, b.Size, p.repo, ob.Source, err)
-			}
-		}
-	}
-	return nil
-}
-
-// presentIn is the dry run's read-only form of the mount: the blob must be
-// in one of repos (the image's own repository first, then those it would
-// be mounted from) on the image's registry: a mount never crosses
-// registries.
-func presentIn(ctx context.Context, c *registry.Client, b v1.Descriptor, repos []name.Repository) error {
-	for _, r := range repos {
-		if r.RegistryStr() != repos[0].RegistryStr() {
-			continue
-		}
-		ok, err := c.HasBlob(ctx, r, b)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-	}
-	return fmt.Errorf("no repository of %s holds it", repos[0].RegistryStr())
-}
+// ErrMissingAtTarget: a delta bundle left out a blob the target does not
+// hold, nor can mount from another of its repositories. Import checks
+// before committing anything (transfer.Executor.EnsureOmitted).
+var ErrMissingAtTarget = transfer.ErrMissingAtTarget
 
 // imageBlobs are the configs and layers of an image's platform manifests:
 // the only blobs a delta may leave out (signature and attestation layers

@@ -1,0 +1,150 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/airlock-oci/airlock/bundle"
+)
+
+// Commit makes a staged plan visible in the target. Call it only when
+// every check passed. It commits every staged upload in parallel (the
+// registry checks each digest, which can mean reading the upload back; on
+// a failure every upload is cancelled), then, every blob being in place,
+// pushes each image (pushImage): the images no longer depend on each
+// other, so they go in parallel, each in its own order. A plan with a tag
+// never settled is refused before anything is committed.
+func (e *Executor) Commit(ctx context.Context, p *Plan, s *Staging) error {
+	for _, im := range p.Images {
+		for _, t := range im.Tags {
+			if t.Outcome == TagUnsettled {
+				s.Cancel(ctx)
+				return fmt.Errorf("%s -> %s: tag %s was never compared with the target", im.Source, im.Repo, t.Name)
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.jobs())
+	for _, d := range s.order {
+		b := s.byDigest[d]
+		g.Go(func() error {
+			if b.st == nil {
+				return fmt.Errorf("%s -> %s: blob %s was not staged", b.source, b.repo, d)
+			}
+			if err := b.st.Commit(gctx); err != nil {
+				return fmt.Errorf("%s -> %s: blob %s: %w", b.source, b.repo, d, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		s.Cancel(ctx)
+		return err
+	}
+	mg, mctx := errgroup.WithContext(ctx)
+	mg.SetLimit(e.jobs())
+	for _, im := range p.Images {
+		mg.Go(func() error {
+			if err := e.pushImage(mctx, im, s); err != nil {
+				return fmt.Errorf("%s -> %s: %w", im.Source, im.Repo, err)
+			}
+			return nil
+		})
+	}
+	return mg.Wait()
+}
+
+// pushImage mounts, from the repository that staged it, each committed
+// blob an earlier image shares, then pushes the image's manifests in
+// order: platform manifests, indexes, the image, the artifacts attached to
+// them (referrers also in the fallback index when the target has no
+// referrers API), and the tags last.
+func (e *Executor) pushImage(ctx context.Context, im *Image, s *Staging) error {
+	if err := e.mountShared(ctx, im, s); err != nil {
+		return err
+	}
+	for _, m := range im.Manifests {
+		if err := e.pushManifest(ctx, im, m, ""); err != nil {
+			return err
+		}
+	}
+	if err := e.pushArtifacts(ctx, im); err != nil {
+		return err
+	}
+	for _, t := range im.Tags {
+		if !t.Outcome.Push() {
+			continue
+		}
+		if err := e.pushManifest(ctx, im, t.Desc, t.Name); err != nil {
+			return fmt.Errorf("tag %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// mountShared puts into im's repository the blobs staged (and now
+// committed or present) in another image's repository: mounted from
+// there, or uploaded again if the registry will not mount.
+func (e *Executor) mountShared(ctx context.Context, im *Image, s *Staging) error {
+	for _, b := range im.Blobs {
+		sb := s.byDigest[b.Digest]
+		if sb == nil || sb.st == nil {
+			return fmt.Errorf("blob %s was not staged", b.Digest)
+		}
+		if sb.repo.Name() == im.Repo.Name() {
+			continue // committed with the others
+		}
+		open := func() (io.ReadCloser, error) { return e.Bundle.UnsafeRawBlob(b.Digest) }
+		if err := e.Client.PushBlob(ctx, im.Repo, b, open, sb.repo); err != nil {
+			return fmt.Errorf("blob %s: %w", b.Digest, err)
+		}
+	}
+	return nil
+}
+
+// pushArtifacts pushes each artifact's manifests, subjects first, and
+// records each referrer in the fallback index when the target has no
+// referrers API (asked once, after the first push made the repository).
+func (e *Executor) pushArtifacts(ctx context.Context, im *Image) error {
+	var api *bool
+	for _, a := range im.Artifacts {
+		for _, m := range a.Manifests {
+			if err := e.pushManifest(ctx, im, m, ""); err != nil {
+				return err
+			}
+		}
+		if !a.Referrer {
+			continue
+		}
+		if api == nil {
+			has, err := e.Client.ReferrersAPI(ctx, im.Repo)
+			if err != nil {
+				return fmt.Errorf("probing the referrers API: %w", err)
+			}
+			api = &has
+		}
+		if !*api {
+			if err := e.Client.AddFallbackReferrer(ctx, im.Repo, a.Subject, a.Desc); err != nil {
+				return fmt.Errorf("referrer %s of %s: %w", a.Desc.Digest, a.Subject, err)
+			}
+		}
+	}
+	return nil
+}
+
+// pushManifest pushes one manifest of the bundle (read again, checked
+// against its digest and capped) to im's repository, by digest or under tag.
+func (e *Executor) pushManifest(ctx context.Context, im *Image, d v1.Descriptor, tag string) error {
+	raw, err := e.Bundle.ReadBlob(d.Digest, bundle.DefaultLimits().MaxManifestSize)
+	if err != nil {
+		return err
+	}
+	if _, err := e.Client.PushManifest(ctx, im.Repo, d.MediaType, raw, tag); err != nil {
+		return fmt.Errorf("manifest %s: %w", d.Digest, err)
+	}
+	return nil
+}
