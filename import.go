@@ -92,6 +92,10 @@ func (o *options) importImages(ctx context.Context, client *registry.Client, pre
 		res.Images = append(res.Images, ImportedImage{Source: img.Name.String(), Digest: img.Descriptor.Digest.String(),
 			Verdict: v.report.Images[i].Verdict, Skipped: "did not pass verification: nothing pushed"})
 	}
+	// Past planning the push needs the plan, the report and the bundle
+	// reader, not the content graph and the checked images: let them go,
+	// so a large catalogue is not held twice while it is pushed.
+	v.graph, v.images = nil, nil
 	ex := &transfer.Executor{Client: client, Bundle: v.reader, Jobs: o.concurrency, Progress: func(done, total int64) {
 		o.emit(Progress{Phase: "push", Done: done, Total: total})
 	}}

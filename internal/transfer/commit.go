@@ -33,10 +33,10 @@ func (e *Executor) Commit(ctx context.Context, p *Plan, s *Staging) error {
 		b := s.byDigest[d]
 		g.Go(func() error {
 			if b.st == nil {
-				return fmt.Errorf("%s -> %s: blob %s was not staged", b.source, b.repo, d)
+				return fmt.Errorf("%s -> %s: blob %s was not staged", b.im.Source, b.im.Repo, d)
 			}
 			if err := b.st.Commit(gctx); err != nil {
-				return fmt.Errorf("%s -> %s: blob %s: %w", b.source, b.repo, d, err)
+				return fmt.Errorf("%s -> %s: blob %s: %w", b.im.Source, b.im.Repo, d, err)
 			}
 			return nil
 		})
@@ -95,11 +95,11 @@ func (e *Executor) mountShared(ctx context.Context, im *Image, s *Staging) error
 		if sb == nil || sb.st == nil {
 			return fmt.Errorf("blob %s was not staged", b.Digest)
 		}
-		if sb.repo.Name() == im.Repo.Name() {
+		if sb.im.Repo.Name() == im.Repo.Name() {
 			continue // committed with the others
 		}
 		open := func() (io.ReadCloser, error) { return e.Bundle.UnsafeRawBlob(b.Digest) }
-		if err := e.Client.PushBlob(ctx, im.Repo, b, open, sb.repo); err != nil {
+		if err := e.Client.PushBlob(ctx, im.Repo, b, open, sb.im.Repo); err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
@@ -35,11 +34,11 @@ type Staging struct {
 	integrity error
 }
 
-// staged is one blob staged in one target repository.
+// staged is one blob staged in the repository of the first image that
+// needs it (kept small: a catalogue stages tens of thousands of blobs).
 type staged struct {
-	source string // the image that staged it
-	repo   name.Repository
-	st     *registry.Staged // nil until its upload session holds the blob
+	im *Image
+	st *registry.Staged // nil until its upload session holds the blob
 }
 
 func newStaging(p *Plan) *Staging {
@@ -47,7 +46,7 @@ func newStaging(p *Plan) *Staging {
 	for _, im := range p.Images {
 		for _, b := range im.Blobs {
 			if _, dup := s.byDigest[b.Digest]; !dup {
-				s.byDigest[b.Digest] = &staged{source: im.Source, repo: im.Repo}
+				s.byDigest[b.Digest] = &staged{im: im}
 				s.order = append(s.order, b.Digest)
 			}
 		}
@@ -75,7 +74,7 @@ func (s *Staging) Cancel(ctx context.Context) {
 func (s *Staging) Present(im *Image) int {
 	n := 0
 	for _, b := range im.Blobs {
-		if sb := s.byDigest[b.Digest]; sb != nil && sb.st != nil && sb.st.Present() && sb.repo.Name() == im.Repo.Name() {
+		if sb := s.byDigest[b.Digest]; sb != nil && sb.st != nil && sb.st.Present() && sb.im.Repo.Name() == im.Repo.Name() {
 			n++
 		}
 	}
@@ -184,9 +183,9 @@ func (st *stager) stageOne(ctx context.Context, d v1.Hash) error {
 	b := st.s.byDigest[d]
 	size, _ := st.e.Bundle.Stat(d)
 	desc := v1.Descriptor{MediaType: "application/octet-stream", Size: size, Digest: d}
-	up, err := st.e.Client.StageBlob(ctx, b.repo, desc, st.opener(d, size))
+	up, err := st.e.Client.StageBlob(ctx, b.im.Repo, desc, st.opener(d, size))
 	if err != nil {
-		return fmt.Errorf("%s -> %s: blob %s: %w", b.source, b.repo, d, err)
+		return fmt.Errorf("%s -> %s: blob %s: %w", b.im.Source, b.im.Repo, d, err)
 	}
 	st.mu.Lock()
 	b.st = up
