@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/airlock-oci/airlock/bundle"
 )
@@ -18,7 +19,8 @@ import (
 // repository of this import. With dryRun it only reads: each blob must be
 // in one of those repositories on the image's registry (a mount never
 // crosses registries). omitted is the inventory's list, for where each
-// blob was said to be held.
+// blob was said to be held. The blobs are checked concurrently, at most
+// Jobs at a time.
 func (e *Executor) EnsureOmitted(ctx context.Context, p *Plan, omitted []bundle.OmittedBlob, dryRun bool) error {
 	info := map[string]bundle.OmittedBlob{}
 	for _, b := range omitted {
@@ -28,30 +30,38 @@ func (e *Executor) EnsureOmitted(ctx context.Context, p *Plan, omitted []bundle.
 	for _, im := range p.Images {
 		repos = append(repos, im.Repo)
 	}
-	notCarried := func() (io.ReadCloser, error) {
-		return nil, fmt.Errorf("not carried by the delta bundle")
-	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.jobs())
 	for _, im := range p.Images {
 		for _, b := range im.Omitted {
 			ob := info[b.Digest.String()]
-			var from []name.Repository
-			if ob.Repository != "" {
-				if r, err := e.Client.ParseRepository(ob.Repository); err == nil {
-					from = append(from, r)
-				}
-			}
-			from = append(from, repos...)
-			var err error
-			if dryRun {
-				err = e.presentIn(ctx, b, append([]name.Repository{im.Repo}, from...))
-			} else {
-				err = e.Client.PushBlob(ctx, im.Repo, b, notCarried, from...)
-			}
-			if err != nil {
-				return fmt.Errorf("%w: %s (%d bytes) is not in %s nor mountable there; the delta bundle left it out because %s says the target holds it; nothing was tagged: %v",
-					ErrMissingAtTarget, b.Digest, b.Size, im.Repo, ob.Source, err)
-			}
+			g.Go(func() error { return e.ensureOne(gctx, im, b, ob, repos, dryRun) })
 		}
+	}
+	return g.Wait()
+}
+
+// ensureOne makes sure im's repository holds one left-out blob: mounted
+// from the repository ob names or another of this import (dryRun: found in
+// one of them, reading only).
+func (e *Executor) ensureOne(ctx context.Context, im *Image, b v1.Descriptor, ob bundle.OmittedBlob, repos []name.Repository, dryRun bool) error {
+	var from []name.Repository
+	if ob.Repository != "" {
+		if r, err := e.Client.ParseRepository(ob.Repository); err == nil {
+			from = append(from, r)
+		}
+	}
+	from = append(from, repos...)
+	var err error
+	if dryRun {
+		err = e.presentIn(ctx, b, append([]name.Repository{im.Repo}, from...))
+	} else {
+		notCarried := func() (io.ReadCloser, error) { return nil, fmt.Errorf("not carried by the delta bundle") }
+		err = e.Client.PushBlob(ctx, im.Repo, b, notCarried, from...)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s (%d bytes) is not in %s nor mountable there; the delta bundle left it out because %s says the target holds it; nothing was tagged: %v",
+			ErrMissingAtTarget, b.Digest, b.Size, im.Repo, ob.Source, err)
 	}
 	return nil
 }
