@@ -79,7 +79,7 @@ func holdingsOf(plan *transfer.Plan) *Holdings {
 			repoIdx[repo] = i
 			h.Repositories = append(h.Repositories, repo)
 		}
-		for _, bs := range [][]v1.Descriptor{im.Blobs, im.Omitted} {
+		for _, bs := range [][]transfer.Ref{im.Blobs, im.Omitted} {
 			for _, b := range bs {
 				if !seen[b.Digest] {
 					seen[b.Digest] = true

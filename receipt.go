@@ -78,7 +78,7 @@ func record(v *verified, res *ImportResult, plan *transfer.Plan, staged *transfe
 func receiptEntry(im *transfer.Image, verdict string) ImportedImage {
 	ii := ImportedImage{Source: im.Source, Reference: im.Reference(), Digest: im.Root.Digest.String(), Verdict: verdict,
 		Tags: make([]TagMove, 0, len(im.Tags))}
-	for _, bs := range [][]v1.Descriptor{im.Blobs, im.Omitted} {
+	for _, bs := range [][]transfer.Ref{im.Blobs, im.Omitted} {
 		for _, b := range bs {
 			ii.Blobs++
 			ii.Bytes += b.Size
@@ -96,7 +96,7 @@ func receiptEntry(im *transfer.Image, verdict string) ImportedImage {
 		}
 	}
 	for _, t := range im.Tags {
-		tm := TagMove{Tag: t.Name, Digest: t.Desc.Digest.String(), Moved: t.Outcome != transfer.TagConflict, Note: tagNote(t.Outcome)}
+		tm := TagMove{Tag: t.Name, Digest: t.Manifest.Digest.String(), Moved: t.Outcome != transfer.TagConflict, Note: tagNote(t.Outcome)}
 		if t.Previous != (v1.Hash{}) {
 			tm.Previous = t.Previous.String()
 		}

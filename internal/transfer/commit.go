@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/airlock-oci/airlock/bundle"
@@ -79,7 +78,7 @@ func (e *Executor) pushImage(ctx context.Context, im *Image, s *Staging) error {
 		if !t.Outcome.Push() {
 			continue
 		}
-		if err := e.pushManifest(ctx, im, t.Desc, t.Name); err != nil {
+		if err := e.pushManifest(ctx, im, t.Manifest, t.Name); err != nil {
 			return fmt.Errorf("tag %s: %w", t.Name, err)
 		}
 	}
@@ -99,7 +98,7 @@ func (e *Executor) mountShared(ctx context.Context, im *Image, s *Staging) error
 			continue // committed with the others
 		}
 		open := func() (io.ReadCloser, error) { return e.Bundle.UnsafeRawBlob(b.Digest) }
-		if err := e.Client.PushBlob(ctx, im.Repo, b, open, sb.im.Repo); err != nil {
+		if err := e.Client.PushBlob(ctx, im.Repo, b.Descriptor(), open, sb.im.Repo); err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
 		}
 	}
@@ -138,7 +137,7 @@ func (e *Executor) pushArtifacts(ctx context.Context, im *Image) error {
 
 // pushManifest pushes one manifest of the bundle (read again, checked
 // against its digest and capped) to im's repository, by digest or under tag.
-func (e *Executor) pushManifest(ctx context.Context, im *Image, d v1.Descriptor, tag string) error {
+func (e *Executor) pushManifest(ctx context.Context, im *Image, d Ref, tag string) error {
 	raw, err := e.Bundle.ReadBlob(d.Digest, bundle.DefaultLimits().MaxManifestSize)
 	if err != nil {
 		return err

@@ -44,7 +44,7 @@ func (e *Executor) EnsureOmitted(ctx context.Context, p *Plan, omitted []bundle.
 // ensureOne makes sure im's repository holds one left-out blob: mounted
 // from the repository ob names or another of this import (dryRun: found in
 // one of them, reading only).
-func (e *Executor) ensureOne(ctx context.Context, im *Image, b v1.Descriptor, ob bundle.OmittedBlob, repos []name.Repository, dryRun bool) error {
+func (e *Executor) ensureOne(ctx context.Context, im *Image, b Ref, ob bundle.OmittedBlob, repos []name.Repository, dryRun bool) error {
 	var from []name.Repository
 	if ob.Repository != "" {
 		if r, err := e.Client.ParseRepository(ob.Repository); err == nil {
@@ -54,10 +54,10 @@ func (e *Executor) ensureOne(ctx context.Context, im *Image, b v1.Descriptor, ob
 	from = append(from, repos...)
 	var err error
 	if dryRun {
-		err = e.presentIn(ctx, b, append([]name.Repository{im.Repo}, from...))
+		err = e.presentIn(ctx, b.Descriptor(), append([]name.Repository{im.Repo}, from...))
 	} else {
 		notCarried := func() (io.ReadCloser, error) { return nil, fmt.Errorf("not carried by the delta bundle") }
-		err = e.Client.PushBlob(ctx, im.Repo, b, notCarried, from...)
+		err = e.Client.PushBlob(ctx, im.Repo, b.Descriptor(), notCarried, from...)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %s (%d bytes) is not in %s nor mountable there; the delta bundle left it out because %s says the target holds it; nothing was tagged: %v",

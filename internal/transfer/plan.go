@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-oci/airlock/artifact"
 	"github.com/airlock-oci/airlock/bundle"
@@ -46,13 +47,13 @@ type Image struct {
 	Root v1.Descriptor
 	// Blobs are the configs and layers carried by the bundle, once each;
 	// non-distributable layers are not carried and not listed.
-	Blobs []v1.Descriptor
+	Blobs []Ref
 	// Omitted are the blobs a delta bundle left out: the target must
 	// already hold them (Executor.EnsureOmitted).
-	Omitted []v1.Descriptor
+	Omitted []Ref
 	// Manifests are the image's manifests, children before parents, the
 	// image root last.
-	Manifests []v1.Descriptor
+	Manifests []Ref
 	// Artifacts are the artifacts attached to the image, its platforms or
 	// other artifacts, subjects before the artifacts attached to them.
 	Artifacts []Artifact
@@ -64,7 +65,7 @@ type Image struct {
 // Artifact is one artifact attached to a subject.
 type Artifact struct {
 	// Manifests are the artifact's own child manifests, then the artifact.
-	Manifests []v1.Descriptor
+	Manifests []Ref
 	// Desc is the artifact's descriptor as a referrer lists it
 	// (artifactType and annotations filled).
 	Desc    v1.Descriptor
@@ -77,14 +78,32 @@ type Artifact struct {
 	Referrer bool
 }
 
+// Ref is what a push needs of a blob's or a manifest's descriptor. A
+// catalogue's plan holds tens of thousands of them: 56 bytes each, where a
+// v1.Descriptor takes 136.
+type Ref struct {
+	Digest    v1.Hash
+	Size      int64
+	MediaType types.MediaType
+}
+
+// RefOf keeps what a push needs of d.
+func RefOf(d v1.Descriptor) Ref { return Ref{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType} }
+
+// Descriptor is the descriptor a push sends.
+func (r Ref) Descriptor() v1.Descriptor {
+	return v1.Descriptor{MediaType: r.MediaType, Size: r.Size, Digest: r.Digest}
+}
+
 // Tag is one tag a plan sets.
 type Tag struct {
 	Name string
-	Desc v1.Descriptor
+	// Manifest is what the tag points at.
+	Manifest Ref
 	// Outcome is what the import does with the tag.
 	Outcome TagOutcome
 	// Previous is the digest the tag pointed at in the target when it
-	// differs from Desc's (TagForced, TagConflict); zero otherwise.
+	// differs from Manifest's (TagForced, TagConflict); zero otherwise.
 	Previous v1.Hash
 }
 
@@ -116,10 +135,10 @@ func New(g *bundle.Graph, images []bundle.CheckedImage, selected func(i int) boo
 		im.Index = i
 		for _, t := range im.Tags {
 			key := im.Repo.Name() + ":" + t.Name
-			if d, dup := targets[key]; dup && d != t.Desc.Digest {
-				return nil, fmt.Errorf("%s: %s would point at %s and at %s: two images land at one tag", img.Name, key, d, t.Desc.Digest)
+			if d, dup := targets[key]; dup && d != t.Manifest.Digest {
+				return nil, fmt.Errorf("%s: %s would point at %s and at %s: two images land at one tag", img.Name, key, d, t.Manifest.Digest)
 			}
-			targets[key] = t.Desc.Digest
+			targets[key] = t.Manifest.Digest
 		}
 		p.Images = append(p.Images, im)
 	}
@@ -172,7 +191,7 @@ func planImage(g *bundle.Graph, img bundle.CheckedImage, m Mapping) (*Image, err
 		if len(ap.Manifests) == 0 {
 			continue // already pushed as part of the image
 		}
-		ap.Desc = ap.Manifests[len(ap.Manifests)-1]
+		ap.Desc = ap.Manifests[len(ap.Manifests)-1].Descriptor()
 		ap.Desc.ArtifactType = a.ArtifactType
 		if n := g.Nodes[a.Descriptor.Digest]; n.Manifest != nil && ap.Desc.ArtifactType == "" {
 			ap.Desc.ArtifactType = string(n.Manifest.Config.MediaType)
@@ -181,11 +200,11 @@ func planImage(g *bundle.Graph, img bundle.CheckedImage, m Mapping) (*Image, err
 		im.Artifacts = append(im.Artifacts, ap)
 	}
 	if im.Tag != "" {
-		im.Tags = append(im.Tags, Tag{Name: im.Tag, Desc: im.Root})
+		im.Tags = append(im.Tags, Tag{Name: im.Tag, Manifest: RefOf(im.Root)})
 	}
 	for _, a := range im.Artifacts {
 		if a.Tag != "" {
-			im.Tags = append(im.Tags, Tag{Name: a.Tag, Desc: a.Desc})
+			im.Tags = append(im.Tags, Tag{Name: a.Tag, Manifest: RefOf(a.Desc)})
 		}
 	}
 	if err := im.validate(); err != nil {
@@ -205,7 +224,7 @@ type walker struct {
 // walk adds everything below h to the image: blobs to its Blobs (or
 // Omitted, for a blob a delta bundle left out), manifests to out in post
 // order, children first.
-func (w *walker) walk(h v1.Hash, out *[]v1.Descriptor) error {
+func (w *walker) walk(h v1.Hash, out *[]Ref) error {
 	n := w.g.Nodes[h]
 	if n == nil {
 		return fmt.Errorf("%s is not in the bundle", h)
@@ -214,9 +233,9 @@ func (w *walker) walk(h v1.Hash, out *[]v1.Descriptor) error {
 		if !w.seenBlob[h] {
 			w.seenBlob[h] = true
 			if n.Omitted {
-				w.im.Omitted = append(w.im.Omitted, n.Descriptor)
+				w.im.Omitted = append(w.im.Omitted, RefOf(n.Descriptor))
 			} else {
-				w.im.Blobs = append(w.im.Blobs, n.Descriptor)
+				w.im.Blobs = append(w.im.Blobs, RefOf(n.Descriptor))
 			}
 		}
 		return nil
@@ -244,9 +263,7 @@ func (w *walker) walk(h v1.Hash, out *[]v1.Descriptor) error {
 			return err
 		}
 	}
-	d := n.Descriptor
-	d.Annotations, d.Platform = nil, nil
-	*out = append(*out, d)
+	*out = append(*out, RefOf(n.Descriptor))
 	return nil
 }
 
@@ -261,7 +278,7 @@ func (im *Image) validate() error {
 	if im.Tag != "" && !bundle.ValidTag(im.Tag) {
 		return fmt.Errorf("tag %q is not a valid tag", im.Tag)
 	}
-	isManifest := func(d v1.Descriptor) bool { return d.MediaType.IsImage() || d.MediaType.IsIndex() }
+	isManifest := func(d Ref) bool { return d.MediaType.IsImage() || d.MediaType.IsIndex() }
 	for _, m := range im.Manifests {
 		if !isManifest(m) {
 			return fmt.Errorf("%s has media type %q, not a manifest", m.Digest, m.MediaType)

@@ -66,10 +66,15 @@ func mustRepo(t *testing.T, s string) name.Repository {
 	return r
 }
 
-func digests(ds []v1.Descriptor) []v1.Hash {
+func digests[T v1.Descriptor | Ref](ds []T) []v1.Hash {
 	var out []v1.Hash
 	for _, d := range ds {
-		out = append(out, d.Digest)
+		switch d := any(d).(type) {
+		case v1.Descriptor:
+			out = append(out, d.Digest)
+		case Ref:
+			out = append(out, d.Digest)
+		}
 	}
 	return out
 }
@@ -83,8 +88,8 @@ func TestImageValidate(t *testing.T) {
 	art := v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("b", 64)}}
 	repo := mustRepo(t, "registry.internal/mirror/docker.io/library/app")
 	good := func() *Image {
-		return &Image{Repo: repo, Tag: "1.0", Manifests: []v1.Descriptor{{MediaType: types.OCIImageIndex}},
-			Artifacts: []Artifact{{Desc: art, Manifests: []v1.Descriptor{art}, Subject: subject, Tag: "sha256-" + subject.Hex + ".sig"}}}
+		return &Image{Repo: repo, Tag: "1.0", Manifests: []Ref{{MediaType: types.OCIImageIndex}},
+			Artifacts: []Artifact{{Desc: art, Manifests: []Ref{RefOf(art)}, Subject: subject, Tag: "sha256-" + subject.Hex + ".sig"}}}
 	}
 	if err := good().validate(); err != nil {
 		t.Fatalf("good plan: %v", err)
@@ -211,7 +216,7 @@ func TestPlanSubjectsBeforeReferrers(t *testing.T) {
 	for _, b := range im.Blobs {
 		pushed[b.Digest] = true // blobs are committed before any manifest
 	}
-	pushManifest := func(d v1.Descriptor) {
+	pushManifest := func(d Ref) {
 		n := g.g.Nodes[d.Digest]
 		var needs []v1.Hash
 		if n.Index != nil {

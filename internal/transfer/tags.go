@@ -53,7 +53,7 @@ func (im *Image) Settle(current map[string]v1.Hash, force bool) {
 		switch {
 		case !ok:
 			t.Outcome, t.Previous = TagNew, v1.Hash{}
-		case cur == t.Desc.Digest:
+		case cur == t.Manifest.Digest:
 			t.Outcome, t.Previous = TagPresent, v1.Hash{}
 		case force:
 			t.Outcome, t.Previous = TagForced, cur
@@ -70,7 +70,7 @@ func (p *Plan) Conflicts() []string {
 	for _, im := range p.Images {
 		for _, t := range im.Tags {
 			if t.Outcome == TagConflict {
-				out = append(out, fmt.Sprintf("%s:%s (has %s, bundle has %s)", im.Repo, t.Name, t.Previous, t.Desc.Digest))
+				out = append(out, fmt.Sprintf("%s:%s (has %s, bundle has %s)", im.Repo, t.Name, t.Previous, t.Manifest.Digest))
 			}
 		}
 	}
