@@ -26,7 +26,7 @@ func importCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "move tags that already point at a different digest"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "verify and print what would be pushed where; push nothing (a delta's left-out blobs are checked at the target, reading only)"},
 			&cli.StringFlag{Name: "receipt", Usage: "write what the target now holds (digests per reference) to `FILE`"},
-			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel blob uploads"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "parallel uploads of blobs over 1 MiB (small blobs, manifests and tag reads: four times as many)"},
 			formatFlag(), oldOutputFlag(),
 		), registryFlags()...),
 		Action: func(c *cli.Context) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/airlock-oci/airlock/bundle"
@@ -26,26 +27,22 @@ func (e *Executor) Commit(ctx context.Context, p *Plan, s *Staging) error {
 			}
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.jobs())
-	for _, d := range s.order {
+	err := e.eachBlob(ctx, s, func(ctx context.Context, d v1.Hash) error {
 		b := s.byDigest[d]
-		g.Go(func() error {
-			if b.st == nil {
-				return fmt.Errorf("%s -> %s: blob %s was not staged", b.im.Source, b.im.Repo, d)
-			}
-			if err := b.st.Commit(gctx); err != nil {
-				return fmt.Errorf("%s -> %s: blob %s: %w", b.im.Source, b.im.Repo, d, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+		if b.st == nil {
+			return fmt.Errorf("%s -> %s: blob %s was not staged", b.im.Source, b.im.Repo, d)
+		}
+		if err := b.st.Commit(ctx); err != nil {
+			return fmt.Errorf("%s -> %s: blob %s: %w", b.im.Source, b.im.Repo, d, err)
+		}
+		return nil
+	})
+	if err != nil {
 		s.Cancel(ctx)
 		return err
 	}
 	mg, mctx := errgroup.WithContext(ctx)
-	mg.SetLimit(e.jobs())
+	mg.SetLimit(e.smallJobs())
 	for _, im := range p.Images {
 		mg.Go(func() error {
 			if err := e.pushImage(mctx, im, s); err != nil {

@@ -1,6 +1,11 @@
 package transfer
 
 import (
+	"context"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/registry"
 )
@@ -14,8 +19,10 @@ import (
 type Executor struct {
 	Client *registry.Client
 	Bundle *bundle.Reader
-	// Jobs bounds the uploads, commits, tag reads and image pushes in
-	// flight; below 1 it is 4.
+	// Jobs bounds the large blobs (over SmallBlob) in flight; below 1 it
+	// is 4. Requests that move little data (small blobs, manifests, tag
+	// reads, mounts) wait on round trips rather than bandwidth: four times
+	// Jobs of them run at once, beside the large blobs.
 	Jobs int
 	// Progress, when set, receives the bytes staged so far and the total
 	// bytes of the bundle. It may be called from several goroutines at
@@ -28,6 +35,45 @@ func (e *Executor) jobs() int {
 		return 4
 	}
 	return e.Jobs
+}
+
+// SmallBlob is the size up to which a blob goes in the wider pool of small
+// requests (as export's small blobs do).
+const SmallBlob = 1 << 20
+
+// smallJobs bounds the requests that move little data (see Jobs).
+func (e *Executor) smallJobs() int { return 4 * e.jobs() }
+
+// eachBlob runs fn for every blob of the staging in two lanes: large blobs
+// Jobs at a time and small ones smallJobs at a time beside them, so a
+// catalogue's thousands of small blobs never queue behind a large one. The
+// first error stops both lanes.
+func (e *Executor) eachBlob(ctx context.Context, s *Staging, fn func(context.Context, v1.Hash) error) error {
+	var large, small []v1.Hash
+	for _, d := range s.order {
+		if s.byDigest[d].size > SmallBlob {
+			large = append(large, d)
+		} else {
+			small = append(small, d)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	lane := func(ds []v1.Hash, n int) func() error {
+		return func() error {
+			lg, lctx := errgroup.WithContext(gctx)
+			lg.SetLimit(n)
+			for _, d := range ds {
+				if lctx.Err() != nil {
+					break
+				}
+				lg.Go(func() error { return fn(lctx, d) })
+			}
+			return lg.Wait()
+		}
+	}
+	g.Go(lane(large, e.jobs()))
+	g.Go(lane(small, e.smallJobs()))
+	return g.Wait()
 }
 
 func (e *Executor) progress(done, total int64) {

@@ -20,7 +20,7 @@ import (
 // in one of those repositories on the image's registry (a mount never
 // crosses registries). omitted is the inventory's list, for where each
 // blob was said to be held. The blobs are checked concurrently, at most
-// Jobs at a time.
+// as many at a time as small requests (see Executor.Jobs).
 func (e *Executor) EnsureOmitted(ctx context.Context, p *Plan, omitted []bundle.OmittedBlob, dryRun bool) error {
 	info := map[string]bundle.OmittedBlob{}
 	for _, b := range omitted {
@@ -31,7 +31,7 @@ func (e *Executor) EnsureOmitted(ctx context.Context, p *Plan, omitted []bundle.
 		repos = append(repos, im.Repo)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.jobs())
+	g.SetLimit(e.smallJobs())
 	for _, im := range p.Images {
 		for _, b := range im.Omitted {
 			ob := info[b.Digest.String()]

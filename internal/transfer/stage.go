@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/airlock-oci/airlock/bundle"
 	"github.com/airlock-oci/airlock/internal/content"
@@ -37,8 +36,9 @@ type Staging struct {
 // staged is one blob staged in the repository of the first image that
 // needs it (kept small: a catalogue stages tens of thousands of blobs).
 type staged struct {
-	im *Image
-	st *registry.Staged // nil until its upload session holds the blob
+	im   *Image
+	size int64
+	st   *registry.Staged // nil until its upload session holds the blob
 }
 
 func newStaging(p *Plan) *Staging {
@@ -46,7 +46,7 @@ func newStaging(p *Plan) *Staging {
 	for _, im := range p.Images {
 		for _, b := range im.Blobs {
 			if _, dup := s.byDigest[b.Digest]; !dup {
-				s.byDigest[b.Digest] = &staged{im: im}
+				s.byDigest[b.Digest] = &staged{im: im, size: b.Size}
 				s.order = append(s.order, b.Digest)
 			}
 		}
@@ -169,14 +169,10 @@ func (st *stager) verify(ctx, sctx context.Context, hs []v1.Hash) error {
 	return nil
 }
 
-// upload stages every blob of the staging, at most Jobs at a time.
+// upload stages every blob of the staging (large and small ones in their
+// own lanes, see Executor.eachBlob).
 func (st *stager) upload(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(st.e.jobs())
-	for _, d := range st.s.order {
-		g.Go(func() error { return st.stageOne(gctx, d) })
-	}
-	return g.Wait()
+	return st.e.eachBlob(ctx, st.s, st.stageOne)
 }
 
 func (st *stager) stageOne(ctx context.Context, d v1.Hash) error {

@@ -79,10 +79,10 @@ func (p *Plan) Conflicts() []string {
 
 // Settle reads what each tag of the plan points at in the target (reading
 // only) and settles every image's tags (Image.Settle). The images are read
-// concurrently, at most Jobs at a time.
+// concurrently (as many at a time as small requests, see Executor.Jobs).
 func (e *Executor) Settle(ctx context.Context, p *Plan, force bool) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.jobs())
+	g.SetLimit(e.smallJobs())
 	for _, im := range p.Images {
 		g.Go(func() error {
 			current, err := e.currentTags(gctx, im)
