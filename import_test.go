@@ -1148,6 +1148,17 @@ func TestImportMountsSharedBlobs(t *testing.T) {
 			t.Errorf("%s does not validate: %v", ref, err)
 		}
 	}
+	// Imported again, every image finds every blob in its own repository,
+	// also those the first image stages for both: the receipt says so.
+	again, err := airlock.Import(ctx, path, proxy.host()+"/mirror", airlock.WithPolicyFile(allow), airlock.WithTrustDir(f.trustDir), airlock.WithKeychain(authn.NewMultiKeychain()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range again.Images {
+		if img.Present != img.Blobs {
+			t.Errorf("re-import of %s: %d of %d blobs present", img.Reference, img.Present, img.Blobs)
+		}
+	}
 }
 
 // Blobs the target already has are not uploaded again, so they are not

@@ -78,7 +78,7 @@ func ExampleClient_AddFallbackReferrer() {
 	// A referrer: an artifact manifest whose subject is the image.
 	emptyCfg := []byte("{}")
 	cfg := v1.Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Size: 2, Digest: v1.Hash{Algorithm: "sha256", Hex: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}}
-	if err := c.PushBlob(ctx, repo, cfg, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(emptyCfg)), nil }); err != nil {
+	if _, err := c.PushBlob(ctx, repo, cfg, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(emptyCfg)), nil }); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -31,7 +31,7 @@ func mirror(t *testing.T, c *Client, d *Discovery, dst name.Repository, tag stri
 	ctx := context.Background()
 	for _, b := range d.Blobs {
 		b := b
-		err := c.PushBlob(ctx, dst, b.Desc, func() (io.ReadCloser, error) { return c.FetchBlob(ctx, b.Repo, b.Desc) })
+		_, err := c.PushBlob(ctx, dst, b.Desc, func() (io.ReadCloser, error) { return c.FetchBlob(ctx, b.Repo, b.Desc) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +142,7 @@ func TestPushRoundTrip(t *testing.T) {
 				dst.resetLog()
 				var opened atomic.Int32
 				for _, b := range d.Blobs {
-					err := c.PushBlob(ctx, target, b.Desc, func() (io.ReadCloser, error) { opened.Add(1); return nil, errors.New("must not open") })
+					_, err := c.PushBlob(ctx, target, b.Desc, func() (io.ReadCloser, error) { opened.Add(1); return nil, errors.New("must not open") })
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -257,7 +257,7 @@ func TestPushBlob(t *testing.T) {
 		})
 		var opens atomic.Int32
 		c := testClient()
-		if err := c.PushBlob(ctx, reg.repo("b"), desc, opener(&opens, content)); err != nil {
+		if _, err := c.PushBlob(ctx, reg.repo("b"), desc, opener(&opens, content)); err != nil {
 			t.Fatal(err)
 		}
 		if opens.Load() != 2 || !present(t, c, reg.repo("b")) {
@@ -270,12 +270,12 @@ func TestPushBlob(t *testing.T) {
 		bad[10] ^= 1
 		var opens atomic.Int32
 		c := testClient()
-		err := c.PushBlob(ctx, reg.repo("b"), desc, opener(&opens, bad))
+		_, err := c.PushBlob(ctx, reg.repo("b"), desc, opener(&opens, bad))
 		if !errors.Is(err, ErrDigestMismatch) || opens.Load() != 1 || present(t, c, reg.repo("b")) {
 			t.Errorf("err = %v, opens = %d", err, opens.Load())
 		}
 		short := content[:100]
-		err = c.PushBlob(ctx, reg.repo("b"), desc, opener(&opens, short))
+		_, err = c.PushBlob(ctx, reg.repo("b"), desc, opener(&opens, short))
 		if !errors.Is(err, ErrDigestMismatch) {
 			t.Errorf("short: err = %v", err)
 		}
@@ -283,7 +283,7 @@ func TestPushBlob(t *testing.T) {
 	t.Run("open error", func(t *testing.T) {
 		reg := newTestRegistry(t, true)
 		boom := errors.New("disk gone")
-		err := testClient().PushBlob(ctx, reg.repo("b"), desc, func() (io.ReadCloser, error) { return nil, boom })
+		_, err := testClient().PushBlob(ctx, reg.repo("b"), desc, func() (io.ReadCloser, error) { return nil, boom })
 		if !errors.Is(err, boom) {
 			t.Errorf("err = %v", err)
 		}
@@ -309,7 +309,7 @@ func TestPushBlob(t *testing.T) {
 				return false
 			})
 			var opens atomic.Int32
-			err := testClient().PushBlob(ctx, reg.repo("dst"), desc, opener(&opens, content), reg.repo("src"), reg.repo("dst"))
+			_, err := testClient().PushBlob(ctx, reg.repo("dst"), desc, opener(&opens, content), reg.repo("src"), reg.repo("dst"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -67,7 +67,7 @@ func TestRealRegistryResumesBlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.PushBlob(ctx, direct, desc, opener(content)); err != nil {
+	if _, err := c.PushBlob(ctx, direct, desc, opener(content)); err != nil {
 		t.Fatal(err)
 	}
 	via, err := name.NewRepository(host + "/resume/blob")

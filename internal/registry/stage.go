@@ -26,12 +26,13 @@ type Staged struct {
 	repo     name.Repository
 	desc     v1.Descriptor
 	location string // the session after the data; "" when the blob was already present
+	present  bool   // the target had the blob before: nothing was uploaded
 	done     bool
 }
 
 // Present reports whether the target already had the blob (nothing was
 // uploaded and Commit has nothing to do).
-func (s *Staged) Present() bool { return s.location == "" }
+func (s *Staged) Present() bool { return s.present }
 
 // StageBlob streams a blob into a new upload session of repo: HEAD first
 // (a blob already present is not uploaded again), then POST and one
@@ -42,15 +43,16 @@ func (c *Client) StageBlob(ctx context.Context, repo name.Repository, desc v1.De
 	return c.upload(ctx, repo, desc, open, false, nil)
 }
 
-// PushBlob uploads a blob to repo unless it is already there (HEAD first).
+// PushBlob uploads a blob to repo unless it is already there (HEAD first;
+// present reports that case: nothing was mounted or uploaded).
 // It tries a cross-repository mount from each mountFrom repository on the
 // same registry, then a streamed monolithic upload, committed in the same
 // request. The content is checked against desc as it streams. Transient
 // failures are retried by calling open again; open's own errors and wrong
 // content are not retried.
-func (c *Client) PushBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error), mountFrom ...name.Repository) error {
-	_, err := c.upload(ctx, repo, desc, open, true, mountFrom)
-	return err
+func (c *Client) PushBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error), mountFrom ...name.Repository) (present bool, err error) {
+	s, err := c.upload(ctx, repo, desc, open, true, mountFrom)
+	return err == nil && s.present, err
 }
 
 // upload is the one upload path, after the distribution spec's "Pushing
@@ -88,6 +90,7 @@ func (c *Client) upload(ctx context.Context, repo name.Repository, desc v1.Descr
 	}
 	if exists {
 		c.log.LogAttrs(ctx, slog.LevelDebug, "blob already present", slog.String("blob", what))
+		s.present = true
 		return s, nil
 	}
 	err = c.retry(ctx, "uploading "+what, func() error {

@@ -185,7 +185,7 @@ func TestSlowUploadIsNotATimeout(t *testing.T) {
 			return io.NopCloser(&slowReader{data: data, pause: 100 * time.Millisecond}), nil
 		}
 	}
-	if err := c.PushBlob(ctx, tr.repo("slow/app"), blobDesc(data), slow(data)); err != nil {
+	if _, err := c.PushBlob(ctx, tr.repo("slow/app"), blobDesc(data), slow(data)); err != nil {
 		t.Fatalf("push: %v", err)
 	}
 	data = bytes.Repeat([]byte("SLOW"), 1024) // registries share blobs across repositories

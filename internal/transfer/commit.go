@@ -95,8 +95,12 @@ func (e *Executor) mountShared(ctx context.Context, im *Image, s *Staging) error
 			continue // committed with the others
 		}
 		open := func() (io.ReadCloser, error) { return e.Bundle.UnsafeRawBlob(b.Digest) }
-		if err := e.Client.PushBlob(ctx, im.Repo, b.Descriptor(), open, sb.im.Repo); err != nil {
+		present, err := e.Client.PushBlob(ctx, im.Repo, b.Descriptor(), open, sb.im.Repo)
+		if err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
+		}
+		if present {
+			s.sharedPresent(im)
 		}
 	}
 	return nil

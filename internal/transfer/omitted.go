@@ -57,7 +57,7 @@ func (e *Executor) ensureOne(ctx context.Context, im *Image, b Ref, ob bundle.Om
 		err = e.presentIn(ctx, b.Descriptor(), append([]name.Repository{im.Repo}, from...))
 	} else {
 		notCarried := func() (io.ReadCloser, error) { return nil, fmt.Errorf("not carried by the delta bundle") }
-		err = e.Client.PushBlob(ctx, im.Repo, b.Descriptor(), notCarried, from...)
+		_, err = e.Client.PushBlob(ctx, im.Repo, b.Descriptor(), notCarried, from...)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %s (%d bytes) is not in %s nor mountable there; the delta bundle left it out because %s says the target holds it; nothing was tagged: %v",

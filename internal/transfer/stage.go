@@ -31,6 +31,19 @@ type Staging struct {
 	Verified bool
 	// integrity is why the bundle failed its digest checks, if it did.
 	integrity error
+	// shared counts, per image, the blobs staged in another image's
+	// repository that the target already had in this image's own.
+	mu     sync.Mutex
+	shared map[*Image]int
+}
+
+func (s *Staging) sharedPresent(im *Image) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shared == nil {
+		s.shared = map[*Image]int{}
+	}
+	s.shared[im]++
 }
 
 // staged is one blob staged in the repository of the first image that
@@ -70,9 +83,12 @@ func (s *Staging) Cancel(ctx context.Context) {
 }
 
 // Present counts the blobs of im the target already had in im's own
-// repository (nothing was uploaded for them).
+// repository (nothing was uploaded or mounted for them): those staged there,
+// and, once Commit has run, those another image staged.
 func (s *Staging) Present(im *Image) int {
-	n := 0
+	s.mu.Lock()
+	n := s.shared[im]
+	s.mu.Unlock()
 	for _, b := range im.Blobs {
 		if sb := s.byDigest[b.Digest]; sb != nil && sb.st != nil && sb.st.Present() && sb.im.Repo.Name() == im.Repo.Name() {
 			n++
