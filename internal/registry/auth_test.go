@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -80,5 +82,77 @@ func TestAuth(t *testing.T) {
 				t.Errorf("anonymous: %v", err)
 			}
 		})
+	}
+}
+
+// TestBearerScopePerRepository: the registry is pinged once, yet every
+// repository fetches a token of its own scope (a mount adds the source's
+// pull scope), a token is only good for its own repository, and a
+// repository the token server refuses is still an error.
+func TestBearerScopePerRepository(t *testing.T) {
+	ctx := context.Background()
+	reg := newTestRegistry(t, false)
+	refs := reg.catalogue(t, 4)
+	denied := reg.repo("cat/denied")
+	reg.writeImage(denied, "latest", randomImage(t, "linux", "amd64"))
+	content := []byte("mounted")
+	desc := reg.putBlob(refs[0].Context(), "application/octet-stream", content)
+	reg.resetLog()
+	var mu sync.Mutex
+	var scopes [][]string
+	reg.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/token" {
+			want := r.URL.Query()["scope"]
+			if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "secret" || slices.ContainsFunc(want, func(s string) bool { return strings.Contains(s, "denied") }) {
+				w.WriteHeader(http.StatusUnauthorized)
+				return true
+			}
+			mu.Lock()
+			scopes = append(scopes, want)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"token":"tok ` + strings.Join(want, " ") + `"}`))
+			return true
+		}
+		// A token is good for the repositories its scopes name.
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer tok "); ok && r.URL.Path != "/v2/" {
+			for s := range strings.FieldsSeq(tok) {
+				if repo := strings.Split(s, ":")[1]; strings.HasPrefix(r.URL.Path, "/v2/"+repo+"/") {
+					return false
+				}
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="http://`+r.Host+`/token",service="test"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`))
+		return true
+	})
+	c := testClient(WithKeychain(staticKeychain{"alice", "secret"}))
+	for _, ref := range refs {
+		if _, err := c.Resolve(ctx, ref); err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+	}
+	if _, err := c.Resolve(ctx, denied.Tag("latest")); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("repository refused by the token server: %v, want ErrUnauthorized", err)
+	}
+	dst := reg.repo("mirror/one")
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
+	if _, err := c.PushBlob(ctx, dst, desc, open, refs[0].Context()); err != nil {
+		t.Fatalf("push with mount: %v", err)
+	}
+	if got := reg.pings(); got != 1 {
+		t.Errorf("pings = %d, want 1 for the whole registry", got)
+	}
+	mu.Lock()
+	got := slices.Clone(scopes)
+	mu.Unlock()
+	var want [][]string
+	for _, ref := range refs {
+		want = append(want, []string{"repository:" + ref.Context().RepositoryStr() + ":pull"})
+	}
+	want = append(want, []string{"repository:cat/r0:pull", "repository:mirror/one:push,pull,pull"})
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("token scopes:\n got %q\nwant %q", got, want)
 	}
 }

@@ -56,6 +56,8 @@ type Client struct {
 
 	mu         sync.Mutex
 	transports map[string]http.RoundTripper // registry + scopes -> authenticated transport
+	pings      map[string]*pingAnswer       // registry -> its answer to GET /v2/ (ping.go)
+	pinging    map[string]*pingCall         // registry -> the ping in flight
 	locks      map[string]*sync.Mutex       // fallback tag read-modify-write
 }
 
@@ -176,6 +178,8 @@ func New(opts ...Option) *Client {
 		timeout:    DefaultTimeout,
 		jobs:       DefaultJobs,
 		transports: map[string]http.RoundTripper{},
+		pings:      map[string]*pingAnswer{},
+		pinging:    map[string]*pingCall{},
 		locks:      map[string]*sync.Mutex{},
 	}
 	for _, o := range opts {
@@ -237,7 +241,9 @@ func (c *Client) registryOf(repo name.Repository) name.Registry {
 }
 
 // transportFor returns an authenticated round tripper for repo with the
-// given scopes, cached per registry and scope set.
+// given scopes, cached per registry and scope set. The registry is pinged
+// (GET /v2/: http or https, and its auth challenge) once per Client; every
+// repository's handshake reuses that answer and only fetches its own token.
 func (c *Client) transportFor(ctx context.Context, repo name.Repository, scopes []string) (http.RoundTripper, error) {
 	reg := c.registryOf(repo)
 	scopes = slices.Clone(scopes)
@@ -253,23 +259,32 @@ func (c *Client) transportFor(ctx context.Context, repo name.Repository, scopes 
 	if err != nil {
 		return nil, fmt.Errorf("resolving credentials for %s: %w", reg.RegistryStr(), err)
 	}
-	base := transport.NewUserAgent(&attemptTransport{inner: c.base, timeout: c.timeout}, c.userAgent)
-	// A *transport.Wrapper: ggcr's remote, given it, adds no handshake and no retries of its own.
-	t, err = transport.NewWithContext(ctx, reg, auth, base, scopes)
+	base := transport.NewUserAgent(&pingTransport{inner: &attemptTransport{inner: c.base, timeout: c.timeout}}, c.userAgent)
+	answer, err := c.ping(ctx, reg, base)
 	if err != nil {
-		var terr *transport.Error
-		if errors.As(err, &terr) {
-			return nil, &StatusError{Method: http.MethodGet, URL: c.scheme(reg) + "://" + reg.RegistryStr() + "/v2/ (auth handshake)", StatusCode: terr.StatusCode, Message: trimMessage(terr.Error())}
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("contacting %s: %w", reg.RegistryStr(), ctx.Err())
-		}
-		return nil, &netError{op: "contacting " + reg.RegistryStr(), err: err}
+		return nil, c.handshakeError(ctx, reg, err)
+	}
+	// A *transport.Wrapper: ggcr's remote, given it, adds no handshake and no retries of its own.
+	t, err = transport.NewWithContext(replaying(ctx, answer), reg, auth, base, scopes)
+	if err != nil {
+		return nil, c.handshakeError(ctx, reg, err)
 	}
 	c.mu.Lock()
 	c.transports[key] = t
 	c.mu.Unlock()
 	return t, nil
+}
+
+// handshakeError maps a failed ping or token exchange onto the Client's errors.
+func (c *Client) handshakeError(ctx context.Context, reg name.Registry, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return &StatusError{Method: http.MethodGet, URL: c.scheme(reg) + "://" + reg.RegistryStr() + "/v2/ (auth handshake)", StatusCode: terr.StatusCode, Message: trimMessage(terr.Error())}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("contacting %s: %w", reg.RegistryStr(), ctx.Err())
+	}
+	return &netError{op: "contacting " + reg.RegistryStr(), err: err}
 }
 
 func pullScope(repo name.Repository) []string { return []string{repo.Scope(transport.PullScope)} }
