@@ -289,7 +289,7 @@ func (c *Client) handshakeError(ctx context.Context, reg name.Registry, err erro
 
 func pullScope(repo name.Repository) []string { return []string{repo.Scope(transport.PullScope)} }
 func pushScope(repo name.Repository) []string {
-	return []string{repo.Scope(transport.PushScope) + "," + transport.PullScope}
+	return []string{repo.Scope(transport.PushScope)} // "push,pull"
 }
 
 // request describes one HTTP exchange; body is reopened on every attempt.
