@@ -29,7 +29,11 @@
 // (unlike go-containerregistry's remote.Put), so nothing is done twice.
 //
 // Authentication goes through go-containerregistry's transport package (a
-// keychain resolves credentials, bearer tokens are refreshed there). Resolve
+// keychain resolves credentials, bearer tokens are refreshed there). A Client
+// pings each registry (GET /v2/: http or https, and its auth challenge) once
+// and replays that answer to the handshake of every repository, which still
+// gets a token of its own scope: a catalogue of many repositories costs one
+// ping per registry, not one per image (ping.go). Resolve
 // uses go-containerregistry's remote.Head on that transport; the other
 // requests are built here, each saying why remote does not fit (a tighter
 // manifest cap, the Docker-Content-Digest check, Link pagination, explicit
