@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -109,13 +110,19 @@ func pingOnce(ctx context.Context, reg name.Registry, base http.RoundTripper) (*
 	return rec.byScheme[scheme], nil
 }
 
-// replaying returns ctx in which pingTransport answers GET /v2/ with a
-// (ctx itself when a is nil).
+// replaying returns ctx in which pingTransport answers the next GET /v2/
+// with a (ctx itself when a is nil). The answer is given once: the
+// handshake pings once, anything after it goes to the registry.
 func replaying(ctx context.Context, a *pingAnswer) context.Context {
 	if a == nil {
 		return ctx
 	}
-	return context.WithValue(ctx, pingReplayKey{}, a)
+	return context.WithValue(ctx, pingReplayKey{}, &replay{answer: a})
+}
+
+type replay struct {
+	answer *pingAnswer
+	used   atomic.Bool
 }
 
 // pingTransport records (during pingOnce) or replays (during a handshake
@@ -127,9 +134,11 @@ func (t *pingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method != http.MethodGet || req.URL.Path != "/v2/" {
 		return t.inner.RoundTrip(req)
 	}
-	if a, ok := req.Context().Value(pingReplayKey{}).(*pingAnswer); ok && a.url.Host == req.URL.Host {
+	if r, ok := req.Context().Value(pingReplayKey{}).(*replay); ok && r.answer.url.Host == req.URL.Host && r.used.CompareAndSwap(false, true) {
+		a := r.answer
 		answered := req.Clone(req.Context())
-		answered.URL = a.url
+		u := *a.url
+		answered.URL = &u
 		return &http.Response{
 			Status:     http.StatusText(a.status),
 			StatusCode: a.status,
