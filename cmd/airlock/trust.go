@@ -122,13 +122,20 @@ func trustInit(c *cli.Context) error {
 	return nil
 }
 
-// trustList prints every pin.
-func trustList(c *cli.Context) error {
+// openStoreFor opens the trust store for a command that prints pins in
+// the --format it asks for.
+func openStoreFor(c *cli.Context) (*trust.Store, string, error) {
 	format, err := outputFormat(c)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	st, err := openStore(c)
+	return st, format, err
+}
+
+// trustList prints every pin.
+func trustList(c *cli.Context) error {
+	st, format, err := openStoreFor(c)
 	if err != nil {
 		return err
 	}
@@ -153,11 +160,7 @@ func trustShow(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return fmt.Errorf("%w: trust show takes one NAME", airlock.ErrUsage)
 	}
-	format, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c)
+	st, format, err := openStoreFor(c)
 	if err != nil {
 		return err
 	}
