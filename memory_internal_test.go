@@ -2,27 +2,16 @@ package airlock
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-oci/airlock/internal/sign"
 	"github.com/airlock-oci/airlock/verify"
@@ -53,7 +42,10 @@ func TestVerifyMemoryPerImage(t *testing.T) {
 	host := strings.TrimPrefix(reg.URL, "http://")
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "cat.pub")
-	refs := pushMemoryCatalogue(t, ctx, host, 4*n, ownLayer, keyFile)
+	refs, err := sign.PushCatalogue(ctx, host, 4*n, 64<<10, 1, ownLayer, 4, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	bundles := map[int]string{}
 	for _, k := range []int{n, 4 * n} {
@@ -111,96 +103,4 @@ func liveHeap() int64 {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapAlloc)
-}
-
-// pushMemoryCatalogue pushes count images in the shape of the catalogue
-// benchmark (hack/benchdata -catalogue): a shared base layer and one of
-// their own, a legacy signature, a legacy SLSA attestation and a
-// Sigstore-bundle referrer, signed with one key written to keyFile.
-func pushMemoryCatalogue(t *testing.T, ctx context.Context, host string, count int, ownSize int64, keyFile string) []string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := sign.PublicKeyPEM(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	signer := sign.NewKey(key, nil)
-	base, err := random.Layer(64<<10, types.OCILayer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := mutate.ConfigMediaType(mutate.MediaType(cfg, types.OCIManifestSchema1), types.OCIConfigJSON)
-	refs := make([]string, count)
-	for i := range count {
-		repo, err := name.NewRepository(fmt.Sprintf("%s/cat/app%04d", host, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		own, err := random.Layer(ownSize, types.OCILayer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := mutate.AppendLayers(start, base, own)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag := repo.Tag("v1")
-		if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
-			t.Fatal(err)
-		}
-		d, _ := img.Digest()
-		raw, _ := img.RawManifest()
-		l, err := signer.CosignSignature(repo.Name(), d.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pushLegacy(ctx, repo, d, "sig", l); err != nil {
-			t.Fatal(err)
-		}
-		st, err := sign.Statement(repo.Name(), d.String(), sign.PredicateSLSAProvenanceV1,
-			sign.SLSAProvenance("https://ci.example/builders/catalogue@v1", "https://git.example/"+repo.RepositoryStr()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l, err = signer.CosignAttestation(st); err != nil {
-			t.Fatal(err)
-		}
-		if err := pushLegacy(ctx, repo, d, "att", l); err != nil {
-			t.Fatal(err)
-		}
-		a, err := signer.CosignSignBundle(repo.Name(), d.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ri, err := a.ReferrerImage(v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: int64(len(raw)), Digest: d})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd, _ := ri.Digest()
-		if err := remote.Write(repo.Digest(rd.String()), ri, remote.WithContext(ctx)); err != nil {
-			t.Fatal(err)
-		}
-		refs[i] = tag.Name()
-	}
-	return refs
-}
-
-// pushLegacy is demo.PushLegacy (which this package's tests cannot import):
-// one layer as a legacy cosign artifact of subject, tag sha256-<hex>.<suffix>.
-func pushLegacy(ctx context.Context, repo name.Repository, subject v1.Hash, suffix string, l sign.Layer) error {
-	img, err := sign.Artifact{Layers: []sign.Layer{l}}.LegacyImage()
-	if err != nil {
-		return err
-	}
-	return remote.Write(repo.Tag(fmt.Sprintf("%s-%s.%s", subject.Algorithm, subject.Hex, suffix)), img, remote.WithContext(ctx))
 }

@@ -24,24 +24,18 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/airlock-oci/airlock/internal/demo"
 	"github.com/airlock-oci/airlock/internal/sign"
 )
 
@@ -71,7 +65,7 @@ func main() {
 		if *jobs < 1 || *ownLayers < 0 || *baseKiB < 1 || *ownKiB < 1 {
 			fail(fmt.Errorf("-jobs and -base-kib, -own-kib must be positive, -own-layers not negative"))
 		}
-		refs, err := pushCatalogue(ctx, *reg, *catalogue, *baseKiB<<10, *ownLayers, *ownKiB<<10, *jobs, *keyOut)
+		refs, err := sign.PushCatalogue(ctx, *reg, *catalogue, *baseKiB<<10, *ownLayers, *ownKiB<<10, *jobs, *keyOut)
 		if err != nil {
 			fail(err)
 		}
@@ -81,7 +75,8 @@ func main() {
 		return
 	}
 	for i := range *images {
-		img := emptyImage()
+		img, err := sign.BaseImage()
+		check(err)
 		for range *layers {
 			l, err := random.Layer(*size<<20, types.OCILayer)
 			check(err)
@@ -93,134 +88,6 @@ func main() {
 		check(remote.Write(ref, img, remote.WithContext(ctx)))
 		fmt.Println(ref.Name())
 	}
-}
-
-func emptyImage() v1.Image {
-	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers"}})
-	check(err)
-	return mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
-}
-
-// pushCatalogue pushes and signs n images, jobs at a time, and returns their
-// references in order.
-func pushCatalogue(ctx context.Context, reg string, n int, baseSize int64, own int, ownSize int64, jobs int, keyOut string) ([]string, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	if keyOut != "" {
-		pub, err := sign.PublicKeyPEM(&key.PublicKey)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(keyOut, pub, 0o644); err != nil {
-			return nil, err
-		}
-	}
-	signer := sign.NewKey(key, nil) // no transparency log: cosign --tlog-upload=false
-	base, err := random.Layer(baseSize, types.OCILayer)
-	if err != nil {
-		return nil, err
-	}
-	// The first image uploads the base layer; the others mount it from there.
-	first, err := name.NewRepository(fmt.Sprintf("%s/cat/app%04d", reg, 0), name.Insecure)
-	if err != nil {
-		return nil, err
-	}
-	refs := make([]string, n)
-	if refs[0], err = pushSigned(ctx, signer, first, base, own, ownSize); err != nil {
-		return nil, err
-	}
-	mounted := &remote.MountableLayer{Layer: base, Reference: first.Tag("v1")}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs)
-	for i := 1; i < n; i++ {
-		g.Go(func() error {
-			repo, err := name.NewRepository(fmt.Sprintf("%s/cat/app%04d", reg, i), name.Insecure)
-			if err != nil {
-				return err
-			}
-			refs[i], err = pushSigned(gctx, signer, repo, mounted, own, ownSize)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return refs, nil
-}
-
-// pushSigned pushes one image (base plus own random layers) as repo:v1 and
-// attaches its legacy signature, bundle signature and legacy attestation.
-func pushSigned(ctx context.Context, signer *sign.Signer, repo name.Repository, base v1.Layer, own int, ownSize int64) (string, error) {
-	img, err := mutate.AppendLayers(emptyImage(), base)
-	if err != nil {
-		return "", err
-	}
-	for range own {
-		l, err := random.Layer(ownSize, types.OCILayer)
-		if err != nil {
-			return "", err
-		}
-		if img, err = mutate.AppendLayers(img, l); err != nil {
-			return "", err
-		}
-	}
-	tag := repo.Tag("v1")
-	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("pushing %s: %w", tag, err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return "", err
-	}
-	mt, err := img.MediaType()
-	if err != nil {
-		return "", err
-	}
-	raw, err := img.RawManifest()
-	if err != nil {
-		return "", err
-	}
-	subject := v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: d}
-
-	// Legacy signature, tag sha256-<hex>.sig.
-	l, err := signer.CosignSignature(repo.Name(), d.String())
-	if err != nil {
-		return "", err
-	}
-	if err := demo.PushLegacy(ctx, repo, d, "sig", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
-		return "", err
-	}
-	// Legacy attestation (SLSA provenance v1), tag sha256-<hex>.att.
-	st, err := sign.Statement(repo.Name(), d.String(), sign.PredicateSLSAProvenanceV1,
-		sign.SLSAProvenance("https://ci.example/builders/catalogue@v1", "https://git.example/"+repo.RepositoryStr()))
-	if err != nil {
-		return "", err
-	}
-	if l, err = signer.CosignAttestation(st); err != nil {
-		return "", err
-	}
-	if err := demo.PushLegacy(ctx, repo, d, "att", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
-		return "", err
-	}
-	// Sigstore-bundle signature, an OCI 1.1 referrer of the image.
-	a, err := signer.CosignSignBundle(repo.Name(), d.String())
-	if err != nil {
-		return "", err
-	}
-	ri, err := a.ReferrerImage(subject)
-	if err != nil {
-		return "", err
-	}
-	rd, err := ri.Digest()
-	if err != nil {
-		return "", err
-	}
-	if err := remote.Write(repo.Digest(rd.String()), ri, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("pushing bundle referrer of %s: %w", tag, err)
-	}
-	return tag.Name(), nil
 }
 
 func check(err error) {

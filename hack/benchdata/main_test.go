@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/airlock-oci/airlock"
+	"github.com/airlock-oci/airlock/internal/sign"
 	"github.com/airlock-oci/airlock/verify"
 )
 
@@ -25,7 +26,7 @@ func TestCatalogueVerifies(t *testing.T) {
 	dir := t.TempDir()
 	pub := filepath.Join(dir, "cat.pub")
 	ctx := context.Background()
-	refs, err := pushCatalogue(ctx, host, 6, 64<<10, 2, 1<<10, 3, pub)
+	refs, err := sign.PushCatalogue(ctx, host, 6, 64<<10, 2, 1<<10, 3, pub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ func (w *World) publish(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := PushLegacy(ctx, repo, d, "sig", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
+		if err := sign.PushLegacy(ctx, repo, d, "sig", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
 			return err
 		}
 	}
@@ -178,7 +178,7 @@ func (w *World) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := PushLegacy(ctx, repo, w.Digest, "att", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
+	if err := sign.PushLegacy(ctx, repo, w.Digest, "att", sign.Artifact{Layers: []sign.Layer{l}}); err != nil {
 		return err
 	}
 	// Sigstore bundle referrers: cosign sign --new-bundle-format, and a signed SBOM.
@@ -219,20 +219,6 @@ func (w *World) Attach(ctx context.Context, a sign.Artifact) error {
 	}
 	if err := remote.Write(repo.Digest(d.String()), img, remote.WithContext(ctx)); err != nil {
 		return fmt.Errorf("pushing referrer: %w", err)
-	}
-	return nil
-}
-
-// PushLegacy pushes a as a legacy cosign artifact of subject in repo, under
-// the tag cosign uses: sha256-<hex>.<suffix> (sig, att, sbom).
-func PushLegacy(ctx context.Context, repo name.Repository, subject v1.Hash, suffix string, a sign.Artifact) error {
-	img, err := a.LegacyImage()
-	if err != nil {
-		return err
-	}
-	tag := repo.Tag(fmt.Sprintf("%s-%s.%s", subject.Algorithm, subject.Hex, suffix))
-	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
-		return fmt.Errorf("pushing %s: %w", tag, err)
 	}
 	return nil
 }
