@@ -101,19 +101,19 @@ func WithSince(paths ...string) Option {
 	return func(o *options) error { o.since = append(o.since, paths...); return nil }
 }
 
-// heldBlob is what --since says about one blob.
+// heldBlob is what a WithSince file says about one blob.
 type heldBlob struct {
 	size   int64
 	source string
 	repo   string
 }
 
-// loadSince reads every --since file (none: an empty map).
+// loadSince reads every WithSince file (none: an empty map).
 func (o *options) loadSince(ctx context.Context, c *registry.Client) (map[v1.Hash]heldBlob, error) {
 	held := map[v1.Hash]heldBlob{}
 	for _, p := range o.since {
 		if err := loadSinceFile(ctx, c, p, held); err != nil {
-			return nil, fmt.Errorf("%w: --since %s: %w", ErrUsage, p, err)
+			return nil, &OptionError{Option: "WithSince", Value: p, Err: err}
 		}
 	}
 	return held, nil

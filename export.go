@@ -230,7 +230,7 @@ func (o *options) discover(ctx context.Context, client *registry.Client, refs []
 	for _, s := range o.signaturesFrom {
 		r, err := client.ParseRepository(s)
 		if err != nil {
-			return fmt.Errorf("%w: --signatures-from %q: %v", ErrUsage, s, err)
+			return &OptionError{Option: "WithSignaturesFrom", Value: s, Err: err}
 		}
 		sigRepos = append(sigRepos, r)
 	}

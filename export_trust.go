@@ -53,20 +53,20 @@ func (o *options) captureTrust(ctx context.Context) ([]capturedTrust, error) {
 	for _, p := range o.carryRoots {
 		data, err := readFileLimited(p, maxTrustFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --trusted-root: %w", ErrUsage, err)
+			return nil, &OptionError{Option: "WithCarriedTrustedRoot", Err: err}
 		}
 		if _, err := trust.LoadTrustedRoot(data); err != nil {
-			return nil, fmt.Errorf("%w: --trusted-root %s: %w", ErrUsage, p, err)
+			return nil, &OptionError{Option: "WithCarriedTrustedRoot", Value: p, Err: err}
 		}
 		out = append(out, capturedTrust{name: p, kind: "trusted-root", files: []trust.File{{Path: "trusted_root.json", Data: data}}})
 	}
 	for _, p := range o.carryKeys {
 		data, err := readFileLimited(p, maxTrustFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --key: %w", ErrUsage, err)
+			return nil, &OptionError{Option: "WithCarriedKey", Err: err}
 		}
 		if _, err := trust.LoadPublicKey(data); err != nil {
-			return nil, fmt.Errorf("%w: --key %s: %w", ErrUsage, p, err)
+			return nil, &OptionError{Option: "WithCarriedKey", Value: p, Err: err}
 		}
 		out = append(out, capturedTrust{name: p, kind: "public-key", files: []trust.File{{Path: filepath.Base(p), Data: data}}})
 	}

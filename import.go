@@ -16,8 +16,11 @@ import (
 )
 
 // ErrTagConflict means a tag in the target points at another digest and
-// --force was not given: the tag was left alone.
+// WithForce was not given: the tag was left alone.
 var ErrTagConflict = errors.New("tag points at a different digest in the target")
+
+// errNotRepository is a target that is not "registry[/prefix]".
+var errNotRepository = errors.New("want REGISTRY[/PREFIX], without tag or digest")
 
 // Import verifies a bundle exactly as Verify does (persisting the accepted
 // TUF state), then pushes what passed to target ("registry/prefix"):
@@ -34,7 +37,7 @@ func Import(ctx context.Context, path, target string, opts ...Option) (*ImportRe
 		return nil, err
 	}
 	if !o.at.IsZero() {
-		return nil, fmt.Errorf("%w: --at reproduces a past verification for an audit and is refused for an import", ErrUsage)
+		return nil, &OptionError{Option: "WithAt", Err: errors.New("reproduces a past verification for an audit and is refused for an import")}
 	}
 	client, err := o.registryClient()
 	if err != nil {
@@ -195,7 +198,7 @@ func (o *options) withoutPush(ctx context.Context, ex *transfer.Executor, v *ver
 // conflictError reports tags left alone, in the report and as an error.
 func conflictError(rep *verify.Report, conflicts []string) error {
 	msg := strings.Join(conflicts, "; ")
-	rep.Warnings = append(rep.Warnings, "tags not moved (use --force): "+msg)
+	rep.Warnings = append(rep.Warnings, "tags not moved (they point at other digests; forcing moves them): "+msg)
 	return fmt.Errorf("%w: %d tags not moved: %s", ErrTagConflict, len(conflicts), msg)
 }
 
@@ -203,7 +206,7 @@ func conflictError(rep *verify.Report, conflicts []string) error {
 func parseTarget(c *registry.Client, target string) (name.Repository, error) {
 	t := strings.TrimSuffix(target, "/")
 	if t == "" || strings.Contains(t, "@") {
-		return name.Repository{}, fmt.Errorf("%w: --to %q: want REGISTRY[/PREFIX], without tag or digest", ErrUsage, target)
+		return name.Repository{}, &OptionError{Option: "target", Value: target, Err: errNotRepository}
 	}
 	bare := !strings.Contains(t, "/")
 	if bare {
@@ -211,7 +214,7 @@ func parseTarget(c *registry.Client, target string) (name.Repository, error) {
 	}
 	r, err := c.ParseRepository(t)
 	if err != nil {
-		return name.Repository{}, fmt.Errorf("%w: --to %q: want REGISTRY[/PREFIX], without tag or digest: %v", ErrUsage, target, err)
+		return name.Repository{}, &OptionError{Option: "target", Value: target, Err: fmt.Errorf("%w: %v", errNotRepository, err)}
 	}
 	if bare {
 		return r.Registry.Repo(), nil

@@ -14,8 +14,8 @@ func TestTagNote(t *testing.T) {
 	}{
 		{transfer.TagNew, ""},
 		{transfer.TagPresent, "already there"},
-		{transfer.TagForced, "moved (--force)"},
-		{transfer.TagConflict, "not moved: points at another digest (use --force)"},
+		{transfer.TagForced, "moved (forced)"},
+		{transfer.TagConflict, "not moved: points at another digest (forcing moves it)"},
 	} {
 		if got := tagNote(tc.out); got != tc.note {
 			t.Errorf("%s: note %q, want %q", tc.out, got, tc.note)

@@ -738,7 +738,7 @@ func TestImportTagConflict(t *testing.T) {
 	if !errors.Is(err, airlock.ErrTagConflict) {
 		t.Fatalf("dry run: err = %v, want ErrTagConflict", err)
 	}
-	if m := tagMove(res, "1.0"); m.Moved || m.Previous != old.String() {
+	if m := tagMove(res, "1.0"); m.Moved || m.Outcome != "conflict" || m.Previous != old.String() {
 		t.Errorf("dry run: tag move %+v", m)
 	}
 	if got := targetTags(t, f.w.TargetHost())["mirror/"+f.srcDir()+"/vendor/app"]; !slices.Equal(got, []string{"1.0"}) {
@@ -756,11 +756,11 @@ func TestImportTagConflict(t *testing.T) {
 		t.Errorf("tag moved without --force: %s", got)
 	}
 	m := tagMove(res, "1.0")
-	if m.Moved || m.Previous != old.String() || m.Digest != f.w.Digest.String() {
+	if m.Moved || m.Outcome != "conflict" || m.Previous != old.String() || m.Digest != f.w.Digest.String() {
 		t.Errorf("tag move %+v", m)
 	}
 	for _, lt := range legacyTags(f.w) {
-		if m := tagMove(res, lt); !m.Moved || m.Previous != "" {
+		if m := tagMove(res, lt); !m.Moved || m.Outcome != "new" || m.Previous != "" {
 			t.Errorf("new tag %s: %+v", lt, m)
 		}
 	}
@@ -769,7 +769,7 @@ func TestImportTagConflict(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import --force: %v", err)
 	}
-	if m := tagMove(res, "1.0"); !m.Moved || m.Previous != old.String() || m.Digest != f.w.Digest.String() {
+	if m := tagMove(res, "1.0"); !m.Moved || m.Outcome != "forced" || m.Previous != old.String() || m.Digest != f.w.Digest.String() {
 		t.Errorf("tag move with --force %+v", m)
 	}
 	checkImported(t, f, repo, path)
@@ -779,7 +779,7 @@ func TestImportTagConflict(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import again: %v", err)
 	}
-	if m := tagMove(res, "1.0"); m.Previous != "" || m.Digest != f.w.Digest.String() {
+	if m := tagMove(res, "1.0"); m.Outcome != "present" || m.Previous != "" || m.Digest != f.w.Digest.String() {
 		t.Errorf("tag already in place: %+v", m)
 	}
 }

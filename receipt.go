@@ -60,7 +60,11 @@ type TagMove struct {
 	Digest   string `json:"digest"`
 	Previous string `json:"previous,omitempty"` // digest the tag pointed at before, when different
 	Moved    bool   `json:"moved"`
-	Note     string `json:"note,omitempty"`
+	// Outcome is what the import found and did: "new" (pushed), "present"
+	// (already pointed at the digest), "forced" (pointed elsewhere, moved
+	// by WithForce) or "conflict" (pointed elsewhere, left alone).
+	Outcome string `json:"outcome"`
+	Note    string `json:"note,omitempty"`
 }
 
 // record adds each pushed image to the receipt, with the blobs the target
@@ -96,7 +100,8 @@ func receiptEntry(im *transfer.Image, verdict string) ImportedImage {
 		}
 	}
 	for _, t := range im.Tags {
-		tm := TagMove{Tag: t.Name, Digest: t.Manifest.Digest.String(), Moved: t.Outcome != transfer.TagConflict, Note: tagNote(t.Outcome)}
+		tm := TagMove{Tag: t.Name, Digest: t.Manifest.Digest.String(), Moved: t.Outcome != transfer.TagConflict,
+			Outcome: t.Outcome.String(), Note: tagNote(t.Outcome)}
 		if t.Previous != (v1.Hash{}) {
 			tm.Previous = t.Previous.String()
 		}
@@ -111,9 +116,9 @@ func tagNote(t transfer.TagOutcome) string {
 	case transfer.TagPresent:
 		return "already there"
 	case transfer.TagForced:
-		return "moved (--force)"
+		return "moved (forced)"
 	case transfer.TagConflict:
-		return "not moved: points at another digest (use --force)"
+		return "not moved: points at another digest (forcing moves it)"
 	}
 	return ""
 }

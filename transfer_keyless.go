@@ -70,10 +70,13 @@ func WithKeyless(k Keyless) Option {
 	return func(o *options) error {
 		s, err := newKeylessSigner(k)
 		if err != nil {
-			return fmt.Errorf("%w: keyless signing: %w", ErrUsage, err)
+			if oe := (*OptionError)(nil); errors.As(err, &oe) {
+				return err
+			}
+			return &OptionError{Option: "WithKeyless", Err: err}
 		}
 		if o.signer != nil {
-			return fmt.Errorf("%w: keyless signing and --sign-key exclude each other", ErrUsage)
+			return &OptionError{Option: "WithKeyless", With: []string{"WithSignKey"}}
 		}
 		o.signer = &bundleSigner{keyless: s}
 		return nil
@@ -94,10 +97,10 @@ type keylessSigner struct {
 
 func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 	if strings.TrimSpace(k.IDToken) == "" {
-		return nil, errors.New("no identity token (--identity-token or SIGSTORE_ID_TOKEN)")
+		return nil, &OptionError{Option: "Keyless.IDToken", Err: errors.New("no identity token given")}
 	}
 	if err := checkJWT(k.IDToken); err != nil {
-		return nil, fmt.Errorf("identity token: %w", err)
+		return nil, &OptionError{Option: "Keyless.IDToken", Err: err}
 	}
 	type svc struct {
 		url     string
@@ -107,26 +110,26 @@ func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 	var logs, tsas []svc
 	switch {
 	case k.SigningConfig != "" && (k.FulcioURL != "" || k.RekorURL != "" || k.TSAURL != ""):
-		return nil, errors.New("--signing-config excludes --fulcio-url, --rekor-url and --timestamp-server-url")
+		return nil, &OptionError{Option: "Keyless.SigningConfig", With: []string{"Keyless.FulcioURL", "Keyless.RekorURL", "Keyless.TSAURL"}}
 	case k.SigningConfig != "":
 		raw, err := readFileLimited(k.SigningConfig, maxKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--signing-config: %w", err)
+			return nil, &OptionError{Option: "Keyless.SigningConfig", Err: err}
 		}
 		sc, err := root.NewSigningConfigFromJSON(raw)
 		if err != nil {
-			return nil, fmt.Errorf("--signing-config %s: %w", k.SigningConfig, err)
+			return nil, &OptionError{Option: "Keyless.SigningConfig", Value: k.SigningConfig, Err: err}
 		}
 		now := time.Now()
 		f, err := root.SelectService(sc.FulcioCertificateAuthorityURLs(), []uint32{1}, now)
 		if err != nil {
-			return nil, fmt.Errorf("--signing-config %s: Fulcio: %w", k.SigningConfig, err)
+			return nil, &OptionError{Option: "Keyless.SigningConfig", Value: k.SigningConfig, Err: fmt.Errorf("Fulcio: %w", err)}
 		}
 		fulcio = svc{f.URL, 1}
 		if len(sc.RekorLogURLs()) > 0 {
 			ls, err := root.SelectServices(sc.RekorLogURLs(), sc.RekorLogURLsConfig(), []uint32{1, 2}, now)
 			if err != nil {
-				return nil, fmt.Errorf("--signing-config %s: Rekor: %w", k.SigningConfig, err)
+				return nil, &OptionError{Option: "Keyless.SigningConfig", Value: k.SigningConfig, Err: fmt.Errorf("Rekor: %w", err)}
 			}
 			for _, l := range ls {
 				logs = append(logs, svc{l.URL, l.MajorAPIVersion})
@@ -135,7 +138,7 @@ func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 		if len(sc.TimestampAuthorityURLs()) > 0 {
 			ts, err := root.SelectServices(sc.TimestampAuthorityURLs(), sc.TimestampAuthorityURLsConfig(), []uint32{1}, now)
 			if err != nil {
-				return nil, fmt.Errorf("--signing-config %s: timestamp authority: %w", k.SigningConfig, err)
+				return nil, &OptionError{Option: "Keyless.SigningConfig", Value: k.SigningConfig, Err: fmt.Errorf("timestamp authority: %w", err)}
 			}
 			for _, t := range ts {
 				tsas = append(tsas, svc{t.URL, 1})
@@ -143,7 +146,7 @@ func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 		}
 	default:
 		if k.FulcioURL == "" {
-			return nil, errors.New("name the Sigstore instance: --signing-config, or --fulcio-url with --rekor-url")
+			return nil, errors.New("name the Sigstore instance: a signing config, or a Fulcio URL with a Rekor URL")
 		}
 		fulcio = svc{k.FulcioURL, 1}
 		if k.RekorURL != "" {
@@ -157,11 +160,11 @@ func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 	// certificate lives minutes; the log or a TSA says when it was used),
 	// and Rekor v2 records no time: then a TSA must.
 	if len(logs) == 0 {
-		return nil, errors.New("no transparency log: a keyless bundle signature needs one (--rekor-url, or a signing config with a Rekor log)")
+		return nil, errors.New("no transparency log: a keyless bundle signature needs one (a Rekor URL, or a signing config with a Rekor log)")
 	}
 	for _, l := range logs {
 		if l.version == 2 && len(tsas) == 0 {
-			return nil, fmt.Errorf("Rekor v2 log %s records no signing time: add a timestamp authority (--timestamp-server-url, or one in the signing config)", l.url)
+			return nil, fmt.Errorf("Rekor v2 log %s records no signing time: add a timestamp authority (a TSA URL, or one in the signing config)", l.url)
 		}
 	}
 	for _, u := range append(append([]svc{fulcio}, logs...), tsas...) {
@@ -192,11 +195,11 @@ func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 	for _, p := range k.TrustedRoots {
 		raw, err := readFileLimited(p, maxTrustedRootFile)
 		if err != nil {
-			return nil, fmt.Errorf("--trusted-root: %w", err)
+			return nil, &OptionError{Option: "Keyless.TrustedRoots", Err: err}
 		}
 		tr, err := root.NewTrustedRootFromJSON(raw)
 		if err != nil {
-			return nil, fmt.Errorf("--trusted-root %s: %w", p, err)
+			return nil, &OptionError{Option: "Keyless.TrustedRoots", Value: p, Err: err}
 		}
 		tms = append(tms, tr)
 	}

@@ -44,10 +44,10 @@ func WithSignKey(path string, password func() ([]byte, error)) Option {
 	return func(o *options) error {
 		s, err := loadSignKey(path, password)
 		if err != nil {
-			return fmt.Errorf("%w: --sign-key %s: %w", ErrUsage, path, err)
+			return &OptionError{Option: "WithSignKey", Value: path, Err: err}
 		}
 		if o.signer != nil {
-			return fmt.Errorf("%w: --sign-key and keyless signing exclude each other", ErrUsage)
+			return &OptionError{Option: "WithSignKey", With: []string{"WithKeyless"}}
 		}
 		o.signer = s
 		return nil
@@ -369,7 +369,7 @@ func WithBundleKey(path string) Option {
 	return func(o *options) error {
 		abs, err := filepath.Abs(path)
 		if err != nil {
-			return fmt.Errorf("%w: --bundle-key %s: %v", ErrUsage, path, err)
+			return &OptionError{Option: "WithBundleKey", Value: path, Err: err}
 		}
 		o.bundleKeys = append(o.bundleKeys, abs)
 		return nil
@@ -387,7 +387,7 @@ func (o *options) applyBundleKeys() error {
 	}
 	p, err := o.policy.WithBundleSigners(ids...)
 	if err != nil {
-		return fmt.Errorf("%w: --bundle-key: %w", ErrUsage, err)
+		return &OptionError{Option: "WithBundleKey", Err: err}
 	}
 	o.policy, o.bundleKeys = p, nil
 	return nil

@@ -150,7 +150,7 @@ func (v *verified) integrityFailed(err error) {
 // and walks its content graph (reading and checking every manifest).
 func (o *options) openBundle(path string) (*verified, error) {
 	if o.policy == nil {
-		return nil, fmt.Errorf("%w: a policy is required (--policy FILE, or --key / --certificate-identity flags)", ErrUsage)
+		return nil, fmt.Errorf("%w: a policy is required (WithPolicy or WithPolicyFile)", ErrUsage)
 	}
 	if err := o.applyBundleKeys(); err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (o *options) openBundle(path string) (*verified, error) {
 		Images:     []verify.ImageResult{},
 	}
 	if !o.at.IsZero() {
-		rep.Audit = &verify.AuditTime{At: o.at.UTC(), Note: "verification reproduced as of a past time for an audit (--at); not valid for an import"}
+		rep.Audit = &verify.AuditTime{At: o.at.UTC(), Note: "verification reproduced as of a past time for an audit; not valid for an import"}
 	}
 	v := &verified{report: rep}
 	if err := bundleExists(path); err != nil {
@@ -356,7 +356,7 @@ func (o *options) loadTrust(r *bundle.Reader, inv *bundle.Inventory, persist boo
 			}
 			sum.Notes = append(sum.Notes, res.Notes...)
 			if res.Audit {
-				sum.Notes = append(sum.Notes, "verified as of "+o.at.UTC().Format(time.RFC3339)+" (--at), not the real clock")
+				sum.Notes = append(sum.Notes, "verified as of "+o.at.UTC().Format(time.RFC3339)+" (an audit time), not the real clock")
 			}
 			if res.TrustedRoot == nil {
 				sum.Notes = append(sum.Notes, "the repository lists no trusted_root.json")
@@ -384,7 +384,7 @@ func (o *options) operatorMaterial(tm *verify.TrustMaterial) ([]verify.TrustSumm
 	for _, p := range o.trustedRoots {
 		m, err := trust.LoadTrustedRootFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --trusted-root: %w", ErrUsage, err)
+			return nil, &OptionError{Option: "WithTrustedRoot", Err: err}
 		}
 		name := "file:" + p
 		tm.Sources = append(tm.Sources, verify.TrustSource{Name: name, Root: m.TrustedRoot})

@@ -114,7 +114,7 @@ func groupSummary(sw *summaryWriter, images []ImageResult, members []int) {
 	for _, l := range lines {
 		sw.line("    %s", l)
 	}
-	sw.line("  images (reason texts per image are in the JSON report, --report):")
+	sw.line("  images (reason texts per image are in the JSON report):")
 	for _, i := range members {
 		img := &images[i]
 		ref := img.Reference

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/airlock-oci/airlock"
 	"github.com/airlock-oci/airlock/bundle"
@@ -40,9 +41,44 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// reportErr prints err the way every command does.
+// reportErr prints err the way every command does, naming options by
+// their flags.
 func reportErr(w io.Writer, err error) {
-	fmt.Fprintf(w, "airlock: %v%s\n", err, flagHint(err))
+	msg := err.Error()
+	var oe *airlock.OptionError
+	if errors.As(err, &oe) {
+		msg = strings.Replace(msg, oe.Render(nil), oe.Render(flagName), 1)
+	}
+	fmt.Fprintf(w, "airlock: %s%s\n", msg, flagHint(err))
+}
+
+// flagNames renders the library's option names (airlock.OptionError) as
+// this command line's flags. TestFlagNamesCoverOptionErrors keeps it
+// complete.
+var flagNames = map[string]string{
+	"target":                 "--to",
+	"WithAt":                 "--at",
+	"WithBundleKey":          "--bundle-key",
+	"WithCarriedKey":         "--key",
+	"WithCarriedTrustedRoot": "--trusted-root",
+	"WithKeyless":            "keyless signing",
+	"WithSignKey":            "--sign-key",
+	"WithSignaturesFrom":     "--signatures-from",
+	"WithSince":              "--since",
+	"WithTrustedRoot":        "--trusted-root",
+	"Keyless.IDToken":        "--identity-token (or SIGSTORE_ID_TOKEN)",
+	"Keyless.SigningConfig":  "--signing-config",
+	"Keyless.FulcioURL":      "--fulcio-url",
+	"Keyless.RekorURL":       "--rekor-url",
+	"Keyless.TSAURL":         "--timestamp-server-url",
+	"Keyless.TrustedRoots":   "--trusted-root",
+}
+
+func flagName(option string) string {
+	if f, ok := flagNames[option]; ok {
+		return f
+	}
+	return option
 }
 
 // flagHint names the flag that changes the outcome of a library error: the

@@ -141,12 +141,34 @@ func printImport(w io.Writer, res *airlock.ImportResult) {
 		}
 		for _, t := range img.Tags {
 			note := ""
-			if t.Note != "" {
-				note = "  (" + t.Note + ")"
+			if n := tagNote(t.Outcome); n != "" {
+				note = "  (" + n + ")"
 			}
 			fmt.Fprintf(w, "  tag %-76s %s%s\n", t.Tag, short(t.Digest), note)
 		}
 	}
+}
+
+// tagNote says what an import did with a tag, for the summary ("" for a
+// new tag).
+func tagNote(outcome string) string {
+	switch outcome {
+	case "present":
+		return "already there"
+	case "forced":
+		return "moved (--force)"
+	case "conflict":
+		return "not moved: points at another digest (use --force)"
+	}
+	return ""
+}
+
+// tagState names a tag's outcome in an image group's shape.
+func tagState(outcome string) string {
+	if outcome == "present" {
+		return "already there"
+	}
+	return outcome
 }
 
 // importOutcome is what the import did with an image's blobs, in words.
@@ -166,11 +188,9 @@ func importOutcome(res *airlock.ImportResult, img *airlock.ImportedImage) string
 func importTagStates(img *airlock.ImportedImage) ([]string, bool) {
 	states := make([]string, 0, len(img.Tags))
 	for _, t := range img.Tags {
-		switch {
-		case t.Note == "":
-			states = append(states, "new")
-		case t.Note == "already there":
-			states = append(states, t.Note)
+		switch t.Outcome {
+		case "new", "present":
+			states = append(states, tagState(t.Outcome))
 		default:
 			return nil, false
 		}

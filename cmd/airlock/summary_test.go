@@ -157,12 +157,12 @@ func TestExportSummaryFewImagesDetailed(t *testing.T) {
 	}
 }
 
-func importedImage(i, present int, notes ...string) airlock.ImportedImage {
+func importedImage(i, present int, outcomes ...string) airlock.ImportedImage {
 	d := fmt.Sprintf("sha256:%064x", i+1)
 	img := airlock.ImportedImage{Source: fmt.Sprintf("registry.example/cat/app%04d:v1", i), Reference: fmt.Sprintf("mirror.example/m/cat/app%04d:v1", i),
 		Digest: d, Verdict: "pass", Blobs: 6, Bytes: 1 << 20, Present: present, Manifests: []string{d}, Referrers: []string{"a", "b", "c"}}
-	for _, n := range notes {
-		img.Tags = append(img.Tags, airlock.TagMove{Tag: img.Reference, Digest: d, Moved: true, Note: n})
+	for _, o := range outcomes {
+		img.Tags = append(img.Tags, airlock.TagMove{Tag: img.Reference, Digest: d, Moved: o != "conflict", Outcome: o})
 	}
 	return img
 }
@@ -172,13 +172,12 @@ func importedImage(i, present int, notes ...string) airlock.ImportedImage {
 func TestImportSummaryGroupsAlikeImages(t *testing.T) {
 	res := &airlock.ImportResult{Target: "mirror.example/m"}
 	for i := range 1998 {
-		res.Images = append(res.Images, importedImage(i, 2, ""))
+		res.Images = append(res.Images, importedImage(i, 2, "new"))
 	}
 	skipped := importedImage(1998, 0)
 	skipped.Skipped = "did not pass verification: nothing pushed"
-	conflict := importedImage(1999, 6, "not moved: points at another digest (use --force)")
-	conflict.Tags[0].Moved = false
-	res.Images = append(res.Images, skipped, conflict, importedImage(2000, 6, "already there"))
+	conflict := importedImage(1999, 6, "conflict")
+	res.Images = append(res.Images, skipped, conflict, importedImage(2000, 6, "present"))
 	var buf bytes.Buffer
 	printImport(&buf, res)
 	assertOutput(t, buf.String(), []string{
@@ -194,7 +193,7 @@ func TestImportSummaryGroupsAlikeImages(t *testing.T) {
 func TestImportSummaryGroupsDryRun(t *testing.T) {
 	res := &airlock.ImportResult{DryRun: true}
 	for i := range groupMin {
-		res.Images = append(res.Images, importedImage(i, 0, "", "already there"))
+		res.Images = append(res.Images, importedImage(i, 0, "new", "present"))
 	}
 	var buf bytes.Buffer
 	printImport(&buf, res)
@@ -207,7 +206,7 @@ func TestImportSummaryGroupsDryRun(t *testing.T) {
 func TestImportSummaryFewImagesDetailed(t *testing.T) {
 	res := &airlock.ImportResult{}
 	for i := range groupMin - 1 {
-		res.Images = append(res.Images, importedImage(i, 2, ""))
+		res.Images = append(res.Images, importedImage(i, 2, "new"))
 	}
 	var buf bytes.Buffer
 	printImport(&buf, res)
