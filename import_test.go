@@ -1109,9 +1109,10 @@ func TestImportMountsSharedBlobs(t *testing.T) {
 	if len(res.Images) != 2 {
 		t.Fatalf("%d images imported", len(res.Images))
 	}
-	// Each blob is uploaded (PATCH) and committed (PUT ?digest=) once; the
-	// second repository mounts it (a registry that shares blobs between
-	// repositories, like ggcr's, already answers HEAD with 200).
+	// Each blob is committed (PUT ?digest=) once, small blobs (all of this
+	// workload's) with their content and no PATCH; the second repository
+	// mounts it (a registry that shares blobs between repositories, like
+	// ggcr's, already answers HEAD with 200).
 	patches, mounts := 0, 0
 	commits := map[string]int{}
 	for _, r := range proxy.take() {
@@ -1124,8 +1125,8 @@ func TestImportMountsSharedBlobs(t *testing.T) {
 			commits[r.Query.Get("digest")]++
 		}
 	}
-	if patches != res.Images[0].Blobs || len(commits) != res.Images[0].Blobs {
-		t.Errorf("%d uploads and %d committed digests for %d distinct blobs", patches, len(commits), res.Images[0].Blobs)
+	if patches != 0 || len(commits) != res.Images[0].Blobs {
+		t.Errorf("%d PATCHes and %d committed digests for %d distinct small blobs", patches, len(commits), res.Images[0].Blobs)
 	}
 	for d, n := range commits {
 		if n != 1 {

@@ -75,6 +75,19 @@ func (tr *testRegistry) resetLog() {
 	tr.reqs = nil
 }
 
+// log returns the logged requests ("METHOD /path"), without the /v2/ ping.
+func (tr *testRegistry) log() []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []string
+	for _, r := range tr.reqs {
+		if r != "GET /v2/" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // count returns how many logged requests start with prefix ("METHOD /path").
 func (tr *testRegistry) count(prefix string) int {
 	tr.mu.Lock()

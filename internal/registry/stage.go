@@ -27,7 +27,10 @@ type Staged struct {
 	desc     v1.Descriptor
 	location string // the session after the data; "" when the blob was already present
 	present  bool   // the target had the blob before: nothing was uploaded
-	done     bool
+	// open, for a blob checked but not staged (CheckBlob), reads it again
+	// for Commit's whole upload.
+	open func() (io.ReadCloser, error)
+	done bool
 }
 
 // Present reports whether the target already had the blob (nothing was
@@ -40,7 +43,33 @@ func (s *Staged) Present() bool { return s.present }
 // calling open again. The content is not checked here: the registry checks
 // it against the digest at Commit (and import hashes what it sends).
 func (c *Client) StageBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error)) (*Staged, error) {
-	return c.upload(ctx, repo, desc, open, false, nil)
+	return c.upload(ctx, repo, desc, open, uploadMode{})
+}
+
+// CheckBlob is StageBlob for a small blob: it only asks whether the
+// target has it (HEAD). A blob the target lacks gets no session now:
+// Commit uploads it whole, a POST and a PUT ?digest= carrying the content
+// (checked against desc as it streams), calling open then. Two requests
+// where staging makes three, and no partial upload the registry must hold:
+// a registry's cost per blob is in its requests, not in a small blob's
+// bytes, which cost nothing to send once every check passed.
+func (c *Client) CheckBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error)) (*Staged, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	what := fmt.Sprintf("blob %s@%s", repo, desc.Digest)
+	if !validBlob(desc) || open == nil {
+		return nil, fmt.Errorf("%w: checking %s: bad descriptor (size %d) or nil open", ErrInvalidOption, what, desc.Size)
+	}
+	exists, err := c.hasBlob(ctx, repo, desc, pushScope(repo))
+	if err != nil {
+		return nil, fmt.Errorf("checking %s: %w", what, err)
+	}
+	s := &Staged{c: c, repo: repo, desc: desc, present: exists}
+	if !exists {
+		s.open = open
+	}
+	return s, nil
 }
 
 // PushBlob uploads a blob to repo unless it is already there (HEAD first;
@@ -51,49 +80,63 @@ func (c *Client) StageBlob(ctx context.Context, repo name.Repository, desc v1.De
 // failures are retried by calling open again; open's own errors and wrong
 // content are not retried.
 func (c *Client) PushBlob(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error), mountFrom ...name.Repository) (present bool, err error) {
-	s, err := c.upload(ctx, repo, desc, open, true, mountFrom)
+	s, err := c.upload(ctx, repo, desc, open, uploadMode{commit: true, mountFrom: mountFrom})
 	return err == nil && s.present, err
 }
 
+// uploadMode is what upload does beyond staging.
+type uploadMode struct {
+	commit    bool              // PUT the content with its digest: committed at once
+	absent    bool              // the caller asked HEAD already: the target lacks the blob
+	mountFrom []name.Repository // try a mount from each first
+}
+
+func validBlob(desc v1.Descriptor) bool {
+	return desc.Digest.Algorithm == "sha256" && len(desc.Digest.Hex) == 64 && desc.Size >= 0
+}
+
 // upload is the one upload path, after the distribution spec's "Pushing
-// blobs": HEAD (present: done), a mount from each of mountFrom (201: done),
-// else the session a POST (or a refused mount) opened, into which the
-// content streams: a PUT ?digest= that commits it at once (commit), or a
-// PATCH that leaves it staged for Staged.Commit. A session whose content
-// could not be sent is discarded (DELETE) before the next attempt. It is
-// hand-written because ggcr's remote cannot hold a session open until
-// every check passed, nor report a staged blob.
-func (c *Client) upload(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error), commit bool, mountFrom []name.Repository) (*Staged, error) {
+// blobs": HEAD (present: done; skipped when m.absent), a mount from each
+// of m.mountFrom (201: done), else the session a POST (or a refused mount)
+// opened, into which the content streams: a PUT ?digest= that commits it
+// at once (m.commit), or a PATCH that leaves it staged for Staged.Commit.
+// A session whose content could not be sent is discarded (DELETE) before
+// the next attempt. It is hand-written because ggcr's remote cannot hold a
+// session open until every check passed, nor report a staged blob.
+func (c *Client) upload(ctx context.Context, repo name.Repository, desc v1.Descriptor, open func() (io.ReadCloser, error), m uploadMode) (*Staged, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
+	commit := m.commit
 	verb := "staging"
 	if commit {
 		verb = "pushing"
 	}
 	what := fmt.Sprintf("blob %s@%s", repo, desc.Digest)
-	if desc.Digest.Algorithm != "sha256" || len(desc.Digest.Hex) != 64 || desc.Size < 0 || open == nil {
+	if !validBlob(desc) || open == nil {
 		return nil, fmt.Errorf("%w: %s %s: bad descriptor (size %d) or nil open", ErrInvalidOption, verb, what, desc.Size)
 	}
 	scopes := pushScope(repo)
 	var mounts []name.Repository
-	for _, m := range mountFrom {
-		if m.RegistryStr() == repo.RegistryStr() && m.RepositoryStr() != repo.RepositoryStr() {
-			mounts = append(mounts, m)
-			scopes = append(scopes, m.Scope(transport.PullScope))
+	for _, from := range m.mountFrom {
+		if from.RegistryStr() == repo.RegistryStr() && from.RepositoryStr() != repo.RepositoryStr() {
+			mounts = append(mounts, from)
+			scopes = append(scopes, from.Scope(transport.PullScope))
 		}
 	}
 	s := &Staged{c: c, repo: repo, desc: desc}
-	exists, err := c.hasBlob(ctx, repo, desc, scopes)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", verb, what, err)
+	if !m.absent {
+		exists, err := c.hasBlob(ctx, repo, desc, scopes)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", verb, what, err)
+		}
+		if exists {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "blob already present", slog.String("blob", what))
+			s.present = true
+			return s, nil
+		}
 	}
-	if exists {
-		c.log.LogAttrs(ctx, slog.LevelDebug, "blob already present", slog.String("blob", what))
-		s.present = true
-		return s, nil
-	}
-	err = c.retry(ctx, "uploading "+what, func() error {
+	err := c.retry(ctx, "uploading "+what, func() error {
 		location, err := c.startUpload(ctx, repo, desc, scopes, mounts, what)
 		if err != nil || location == "" {
 			return err // failed, or mounted
@@ -185,9 +228,20 @@ func withDigest(location string, h v1.Hash) string {
 }
 
 // Commit finishes the upload: the registry checks the content against the
-// digest and makes the blob part of the repository.
+// digest and makes the blob part of the repository. A blob CheckBlob found
+// missing is uploaded whole now.
 func (s *Staged) Commit(ctx context.Context) error {
-	if s.location == "" || s.done {
+	if s.done {
+		return nil
+	}
+	if s.open != nil {
+		if _, err := s.c.upload(ctx, s.repo, s.desc, s.open, uploadMode{commit: true, absent: true}); err != nil {
+			return err
+		}
+		s.done = true
+		return nil
+	}
+	if s.location == "" {
 		return nil
 	}
 	what := fmt.Sprintf("blob %s@%s", s.repo, s.desc.Digest)
@@ -213,6 +267,7 @@ func (s *Staged) Commit(ctx context.Context) error {
 // abandoned ones; either way the blob never becomes part of the repository.
 func (s *Staged) Cancel(ctx context.Context) error {
 	if s.location == "" || s.done {
+		s.done = true // a checked blob has no session: nothing to discard
 		return nil
 	}
 	s.done = true

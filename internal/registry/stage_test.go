@@ -81,6 +81,62 @@ func TestStageBlob(t *testing.T) {
 	}
 }
 
+// CheckBlob only asks (HEAD): nothing reaches the registry until Commit,
+// which uploads the blob whole in two requests, checking the content as it
+// streams; a cancelled check uploads nothing, and a present blob is never
+// opened.
+func TestCheckBlob(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRegistry(t, false)
+	c := testClient()
+	repo := tr.repo("check/app")
+	data := bytes.Repeat([]byte("small"), 1000)
+	desc := blobDesc(data)
+
+	tr.resetLog()
+	st, err := c.CheckBlob(ctx, repo, desc, func() (io.ReadCloser, error) { return nil, errors.New("opened before Commit") })
+	if err != nil || st.Present() {
+		t.Fatalf("check: %v present=%v", err, st != nil && st.Present())
+	}
+	if tr.count("HEAD") != 1 || len(tr.log()) != 1 {
+		t.Fatalf("check sent %v, want one HEAD", tr.log())
+	}
+	if err := st.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx); err != nil || headStatus(t, tr, "check/app", desc.Digest) != http.StatusNotFound {
+		t.Fatalf("a cancelled check became a blob (commit err %v)", err)
+	}
+
+	// Content that is not what was checked is refused at Commit.
+	st, err = c.CheckBlob(ctx, repo, desc, opener(bytes.ToUpper(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx); err == nil || headStatus(t, tr, "check/app", desc.Digest) != http.StatusNotFound {
+		t.Fatalf("wrong content committed (err %v)", err)
+	}
+
+	st, err = c.CheckBlob(ctx, repo, desc, opener(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.resetLog()
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.log(); len(got) != 2 || tr.count("POST") != 1 || tr.count("PUT") != 1 {
+		t.Errorf("commit sent %v, want a POST and a PUT", got)
+	}
+	if headStatus(t, tr, "check/app", desc.Digest) != http.StatusOK {
+		t.Fatal("committed blob missing")
+	}
+	st, err = c.CheckBlob(ctx, repo, desc, func() (io.ReadCloser, error) { return nil, errors.New("must not be opened") })
+	if err != nil || !st.Present() || st.Commit(ctx) != nil {
+		t.Fatalf("present blob: %v present=%v", err, st != nil && st.Present())
+	}
+}
+
 // The registry checks the digest at Commit: content that changed after it
 // was verified is refused, and the blob never appears.
 func TestStageBlobWrongContentRefusedAtCommit(t *testing.T) {

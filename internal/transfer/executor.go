@@ -12,8 +12,8 @@ import (
 
 // Executor carries a plan out against a target registry, reading the
 // bundle. Its steps, in order: Settle (read the target's tags), Stage
-// (upload every carried blob into sessions held open while the bundle is
-// hashed), EnsureOmitted (a delta bundle's left-out blobs), and, only when
+// (upload every large blob into a session held open while the bundle is
+// hashed; ask about each small one), EnsureOmitted (a delta bundle's left-out blobs), and, only when
 // every check of the caller's passed, Commit. An Executor holds no state
 // between calls; it is safe for concurrent use if its Progress is.
 type Executor struct {

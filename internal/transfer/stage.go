@@ -16,7 +16,8 @@ import (
 )
 
 // Staging is a plan's blobs staged on the target and not committed: one
-// upload session per blob, held open until Commit or Cancel. Each blob is
+// upload session per large blob, held open until Commit or Cancel, and
+// for each small one the answer whether the target has it. Each blob is
 // staged once per import, in the repository of the first image (in plan
 // order) that needs it; the others mount it from there once it is
 // committed.
@@ -98,10 +99,14 @@ func (s *Staging) Present(im *Image) int {
 }
 
 // Stage checks every blob of the bundle against its digest while it
-// stages the plan's blobs on the target, each blob once per import and
-// each byte read once: a staged blob is hashed as it streams to the
-// registry, every other blob (those of images not selected, manifests,
-// signatures, and blobs the target already had) by the bundle reader. It
+// stages the plan's blobs on the target, each blob once per import. A
+// large blob is hashed as it streams into its upload session, each byte
+// read once; a small one (up to SmallBlob) is only asked for (HEAD) and,
+// if the target lacks it, uploaded whole by Commit, hashed again as it
+// goes: for small blobs a registry's cost is its requests, and this saves
+// one per blob. Every other blob (those of images not selected,
+// manifests, signatures, small blobs, and blobs the target already had) is
+// hashed by the bundle reader. It
 // returns the staging also when it fails, so the caller can cancel it. An
 // integrity failure is reported by Staging.Integrity, not returned: the
 // uploads it stopped are not the story.
@@ -195,7 +200,15 @@ func (st *stager) stageOne(ctx context.Context, d v1.Hash) error {
 	b := st.s.byDigest[d]
 	size, _ := st.e.Bundle.Stat(d)
 	desc := v1.Descriptor{MediaType: "application/octet-stream", Size: size, Digest: d}
-	up, err := st.e.Client.StageBlob(ctx, b.im.Repo, desc, st.opener(d, size))
+	var up *registry.Staged
+	var err error
+	if size <= SmallBlob {
+		// Only asked for now, uploaded whole by Commit (CheckBlob); hashed
+		// here with the blobs nothing streamed.
+		up, err = st.e.Client.CheckBlob(ctx, b.im.Repo, desc, func() (io.ReadCloser, error) { return st.e.Bundle.UnsafeRawBlob(d) })
+	} else {
+		up, err = st.e.Client.StageBlob(ctx, b.im.Repo, desc, st.opener(d, size))
+	}
 	if err != nil {
 		return fmt.Errorf("%s -> %s: blob %s: %w", b.im.Source, b.im.Repo, d, err)
 	}
