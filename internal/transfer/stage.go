@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -221,6 +222,12 @@ func (st *stager) stageOne(ctx context.Context, d v1.Hash) error {
 	return nil
 }
 
+// readAhead is how much of a large blob one read from the bundle takes:
+// net/http sends a body 32 KiB at a time, and reading the file in 1 MiB
+// pieces saves most of the read calls (a tenth of import's CPU on large
+// blobs).
+const readAhead = 1 << 20
+
 // opener opens a blob's raw bytes in the bundle, hashed as they stream to
 // the registry; a retried upload opens a new reader.
 func (st *stager) opener(d v1.Hash, size int64) func() (io.ReadCloser, error) {
@@ -229,7 +236,7 @@ func (st *stager) opener(d v1.Hash, size int64) func() (io.ReadCloser, error) {
 		if err != nil {
 			return nil, err
 		}
-		vr := content.NewVerifyReader(rc, "blob "+d.String(), d, size).
+		vr := content.NewVerifyReader(bufio.NewReaderSize(rc, readAhead), "blob "+d.String(), d, size).
 			Wrap(bundle.ErrDigestMismatch, bundle.ErrDigestMismatch).
 			OnDone(func(err error) {
 				if err != nil {
