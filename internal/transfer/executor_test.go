@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -50,7 +51,7 @@ func (tg *target) log() []string {
 }
 
 // testBundle is a one-image bundle on disk: an index over one platform
-// manifest, a referrer (an SBOM whose subject is the platform manifest)
+// manifest (its layer over SmallBlob), a referrer (an SBOM whose subject is the platform manifest)
 // and a legacy cosign signature of the index.
 type testBundle struct {
 	r                        *bundle.Reader
@@ -84,7 +85,9 @@ func writeBundle(t *testing.T) *testBundle {
 	}
 	b := &testBundle{}
 	b.cfg = put(types.OCIConfigJSON, []byte(`{"architecture":"amd64","os":"linux"}`))
-	b.layer = put(types.OCILayer, []byte("layer content"))
+	// The layer is large (staged in an upload session); every other blob
+	// is small (asked for, and uploaded whole at the commit).
+	b.layer = put(types.OCILayer, bytes.Repeat([]byte("layer content "), SmallBlob/14+1))
 	b.m = put(types.OCIManifestSchema1, v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: b.cfg, Layers: []v1.Descriptor{b.layer}})
 	b.idx = put(types.OCIImageIndex, v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{b.m}})
 	sbomCfg := put("application/vnd.example.sbom+json", []byte(`{}`))
@@ -128,6 +131,16 @@ func (b *testBundle) plan(t *testing.T, host string) *Plan {
 	return p
 }
 
+func countPrefix(reqs []string, prefix string) int {
+	n := 0
+	for _, r := range reqs {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
 // position finds the first logged request with the given method whose path
 // ends with suffix.
 func position(t *testing.T, reqs []string, method, suffix string) int {
@@ -161,15 +174,38 @@ func TestExecutorOrder(t *testing.T) {
 			if err != nil || s.Integrity() != nil || !s.Verified {
 				t.Fatalf("stage: %v, integrity %v, verified %v", err, s.Integrity(), s.Verified)
 			}
-			for _, r := range tg.log() {
+			staged := tg.log()
+			for _, r := range staged {
 				if strings.HasPrefix(r, "PUT ") {
 					t.Fatalf("%s before Commit: staging must not make anything visible", r)
 				}
+			}
+			// Only the large layer streams into a session while staging.
+			if n := countPrefix(staged, "PATCH "); n != 1 || countPrefix(staged, "POST ") != 1 {
+				t.Errorf("staging: %d PATCH, %d POST, want one of each (the large layer):\n%s", n, countPrefix(staged, "POST "), strings.Join(staged, "\n"))
 			}
 			if err := ex.Commit(ctx, p, s); err != nil {
 				t.Fatal(err)
 			}
 			reqs := tg.log()
+			if n := countPrefix(reqs, "PATCH "); n != 1 {
+				t.Errorf("%d PATCH requests; small blobs go whole in their PUT", n)
+			}
+			for _, d := range []v1.Descriptor{b.cfg, b.layer} {
+				resp, err := http.Head("http://" + tg.host + "/v2/mirror/registry.example/team/app/blobs/" + d.Digest.String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || resp.ContentLength != d.Size {
+					t.Errorf("blob %s after commit: %d, %d bytes", d.Digest, resp.StatusCode, resp.ContentLength)
+				}
+			}
+			for _, d := range []v1.Descriptor{b.cfg, b.layer} {
+				if !slices.ContainsFunc(reqs, func(r string) bool { return r == "HEAD /v2/mirror/registry.example/team/app/blobs/"+d.Digest.String() }) {
+					t.Errorf("blob %s was never asked for", d.Digest)
+				}
+			}
 			lastBlob := -1
 			for i, r := range reqs {
 				if strings.HasPrefix(r, "PUT ") && strings.Contains(r, "/blobs/uploads/") {
