@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -54,6 +56,7 @@ func (tg *target) log() []string {
 // manifest (its layer over SmallBlob), a referrer (an SBOM whose subject is the platform manifest)
 // and a legacy cosign signature of the index.
 type testBundle struct {
+	path                     string
 	r                        *bundle.Reader
 	g                        *bundle.Graph
 	img                      bundle.CheckedImage
@@ -83,7 +86,7 @@ func writeBundle(t *testing.T) *testBundle {
 		}
 		return d
 	}
-	b := &testBundle{}
+	b := &testBundle{path: path}
 	b.cfg = put(types.OCIConfigJSON, []byte(`{"architecture":"amd64","os":"linux"}`))
 	// The layer is large (staged in an upload session); every other blob
 	// is small (asked for, and uploaded whole at the commit).
@@ -231,6 +234,64 @@ func TestExecutorOrder(t *testing.T) {
 				t.Errorf("present %d on an empty target", n)
 			}
 		})
+	}
+}
+
+// A blob changed in the bundle after it was opened, large (caught as it
+// streams into its session) or small (caught by the bundle reader), fails
+// the staging's integrity: nothing is committed, and Commit is never
+// reached by a caller that checks.
+func TestExecutorStageCatchesChangedBlobs(t *testing.T) {
+	for name, content := range map[string][]byte{
+		"large layer":       []byte("layer content layer content layer content "),
+		"small sig payload": []byte(`{"critical":{}}`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			b := writeBundle(t)
+			flipInFile(t, b.path, content)
+			tg := newTarget(t, false)
+			ex := &Executor{Client: registry.New(registry.WithPlainHTTP(true)), Bundle: b.r, Jobs: 2}
+			p := b.plan(t, tg.host)
+			if err := ex.Settle(ctx, p, false); err != nil {
+				t.Fatal(err)
+			}
+			s, err := ex.Stage(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Integrity() == nil || s.Verified || !errors.Is(s.Integrity(), bundle.ErrInvalidBundle) {
+				t.Fatalf("integrity %v, verified %v: the changed blob was not caught", s.Integrity(), s.Verified)
+			}
+			s.Cancel(ctx)
+			for _, r := range tg.log() {
+				if strings.HasPrefix(r, "PUT ") {
+					t.Errorf("%s: a bundle that failed its integrity committed something", r)
+				}
+			}
+		})
+	}
+}
+
+// flipInFile changes one byte of the first occurrence of content in the
+// file at path, in place (an open bundle.Reader sees the change).
+func flipInFile(t *testing.T, path string, content []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, content)
+	if i < 0 {
+		t.Fatalf("%q not in %s", content, path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{data[i+len(content)/2] ^ 1}, int64(i+len(content)/2)); err != nil {
+		t.Fatal(err)
 	}
 }
 
