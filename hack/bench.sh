@@ -57,9 +57,12 @@ storage: {filesystem: {rootdirectory: $regroot/${dir##*/}}, delete: {enabled: tr
 http: {addr: 127.0.0.1:$p}
 CFG
 	registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-	pids+=($!); echo $! >>"$work/pids"
+	pids+=($!); echo $! >>"$work/pids"; echo $! >"$dir/pid"
 	for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$p/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 	echo "127.0.0.1:$p"
+}
+registry_cpu() { # dir of start_registry -> CPU seconds the registry has used
+	awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$(cat "$1/pid")/stat"
 }
 drop_registry_data() { rm -rf "$regroot/${1##*/}"; } # dir of start_registry
 
@@ -199,24 +202,27 @@ bench_catalogue() {
 	[ "$REGCTL" = 1 ] && regctl registry set --tls disabled "$csrc" >/dev/null 2>&1
 	echo "  best of $CATALOGUE_ROUNDS; per image = time/N; slope = extra time per extra image since the previous size"
 	[ "$REGCTL" = 1 ] && echo "  regctl: the loop runs on $REGCTL_SAMPLE images spread over each size (REGCTL_SAMPLE); at larger sizes its total is EXTRAPOLATED (per image x N)"
-	printf '  %6s  %-8s %8s %9s %8s %9s\n' images step wall "per image" slope "peak RSS"
+	echo "  CPU per image: airlock's (user + system), and the registry's it read from (export) or wrote to (import)"
+	printf '  %6s  %-8s %8s %9s %8s %9s  %s\n' images step wall "per image" slope "peak RSS" "CPU per image: airlock, registry"
 	local prev_n=0 prev_e=0 prev_v=0 prev_i=0 first_pe="" last_pe="" last_rss=0 worst_ratio_rx="" worst_ratio_ie=""
 	local summary=() sizes_line=()
 	for n in "${sizes[@]}"; do
 		printf '%s\n' "${crefs[@]:0:$n}" >"$work/cat-$n.list"
-		local ew=() er=() vw=() vr=() iw=() ir=() rw=() t dst sample=()
+		local ew=() er=() vw=() vr=() iw=() ir=() rw=() t dst sample=() ec=() vc=() ic=() erc=() irc=() c0
 		# The regctl sample: REGCTL_SAMPLE images spread evenly over the n.
 		[ "$REGCTL" = 1 ] && mapfile -t sample < <(printf '%s\n' "${crefs[@]:0:$n}" | awk -v n="$n" -v s="$REGCTL_SAMPLE" \
 			's < n { if (int((NR - 1) * s / n) == int(NR * s / n)) next } { print }')
 		for i in $(seq "$CATALOGUE_ROUNDS"); do
 			rm -f "$work/cat-$n.tar"
+			c0=$(registry_cpu "$work/cat-src")
 			t=$(timed_cpu "$work/airlock" export --no-tuf --insecure-registry "$csrc" -o "$work/cat-$n.tar" -f "$work/cat-$n.list")
-			ew+=("$(field "$t" 1)") er+=("$(field "$t" 2)")
+			ew+=("$(field "$t" 1)") er+=("$(field "$t" 2)") ec+=("$(field "$t" 3)") erc+=("$(echo "$(registry_cpu "$work/cat-src") - $c0" | bc -l)")
 			t=$(timed_cpu "$work/airlock" verify --trust-dir "$work/trust" --key "$work/cat.pub" --report "$work/cat-$n.report.json" "$work/cat-$n.tar")
-			vw+=("$(field "$t" 1)") vr+=("$(field "$t" 2)")
+			vw+=("$(field "$t" 1)") vr+=("$(field "$t" 2)") vc+=("$(field "$t" 3)")
 			dst=$(start_registry "$work/cat-dst-$n-$i")
+			c0=$(registry_cpu "$work/cat-dst-$n-$i")
 			t=$(timed_cpu "$work/airlock" import --trust-dir "$work/trust" --key "$work/cat.pub" --insecure-registry "$dst" --to "$dst/mirror" --receipt "$work/cat-$n.receipt.json" "$work/cat-$n.tar")
-			iw+=("$(field "$t" 1)") ir+=("$(field "$t" 2)")
+			iw+=("$(field "$t" 1)") ir+=("$(field "$t" 2)") ic+=("$(field "$t" 3)") irc+=("$(echo "$(registry_cpu "$work/cat-dst-$n-$i") - $c0" | bc -l)")
 			drop_registry_data "$work/cat-dst-$n-$i"
 			[ "$REGCTL" = 1 ] || continue
 			# regctl copies one image per call: time the loop over the sample.
@@ -235,14 +241,17 @@ bench_catalogue() {
 		# rx: the loop's time for all n images, extrapolated from the sample.
 		[ "$REGCTL" = 1 ] && rx=$(echo "$(printf '%s\n' "${rw[@]}" | best) * $n / ${#sample[@]}" | bc -l)
 		erss=$(printf '%s\n' "${er[@]}" | sort -g | tail -1); vrss=$(printf '%s\n' "${vr[@]}" | sort -g | tail -1); irss=$(printf '%s\n' "${ir[@]}" | sort -g | tail -1)
-		row() { # step wall rss prev_wall
-			local slope="-"
+		row() { # step wall rss prev_wall airlock_cpu [registry_cpu]
+			local slope="-" cpu
 			[ "$prev_n" -gt 0 ] && slope=$(printf '%.1fms' "$(echo "1000*($2 - $4)/($n - $prev_n)" | bc -l)")
-			printf '  %6d  %-8s %7.2fs %7.1fms %8s %6d MiB\n' "$n" "$1" "$2" "$(echo "1000*$2/$n" | bc -l)" "$slope" "$(($3 / 1024))"
+			cpu=$(printf '%.1fms' "$(echo "1000*$5/$n" | bc -l)")
+			[ -n "${6:-}" ] && cpu+=$(printf ', %.1fms' "$(echo "1000*$6/$n" | bc -l)")
+			printf '  %6d  %-8s %7.2fs %7.1fms %8s %6d MiB  %s\n' "$n" "$1" "$2" "$(echo "1000*$2/$n" | bc -l)" "$slope" "$(($3 / 1024))" "$cpu"
 		}
-		row export "$e" "$erss" "$prev_e"
-		row verify "$v" "$vrss" "$prev_v"
-		row import "$im" "$irss" "$prev_i"
+		low() { printf '%s\n' "$@" | sort -g | head -1; }
+		row export "$e" "$erss" "$prev_e" "$(low "${ec[@]}")" "$(low "${erc[@]}")"
+		row verify "$v" "$vrss" "$prev_v" "$(low "${vc[@]}")"
+		row import "$im" "$irss" "$prev_i" "$(low "${ic[@]}")" "$(low "${irc[@]}")"
 		if [ -z "$rx" ]; then
 			printf '  %6d  %-8s %8s %9s   regctl loop skipped (REGCTL=0)\n' "$n" regctl - -
 			summary+=("$(printf '  %6d images: import/export %.2f (target <= 2.00); regctl loop skipped (REGCTL=0)' "$n" "$(ratio "$im" "$e")")")
@@ -307,7 +316,7 @@ storage:
 http: {addr: 127.0.0.1:$p, secret: airlock-bench-shared-secret}
 CFG
 	registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-	pids+=($!); echo $! >>"$work/pids"
+	pids+=($!); echo $! >>"$work/pids"; echo $! >"$dir/pid"
 	for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$p/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 	echo "127.0.0.1:$p"
 }
