@@ -102,77 +102,10 @@ func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 	if err := checkJWT(k.IDToken); err != nil {
 		return nil, &OptionError{Option: "Keyless.IDToken", Err: err}
 	}
-	type svc struct {
-		url     string
-		version uint32
+	sv, err := keylessServices(k)
+	if err != nil {
+		return nil, err
 	}
-	var fulcio svc
-	var logs, tsas []svc
-	switch {
-	case k.SigningConfig != "" && (k.FulcioURL != "" || k.RekorURL != "" || k.TSAURL != ""):
-		return nil, &OptionError{Option: "Keyless.SigningConfig", With: []string{"Keyless.FulcioURL", "Keyless.RekorURL", "Keyless.TSAURL"}}
-	case k.SigningConfig != "":
-		raw, err := readFileLimited(k.SigningConfig, maxKeyFile)
-		if err != nil {
-			return nil, &OptionError{Option: "Keyless.SigningConfig", Err: err}
-		}
-		sc, err := root.NewSigningConfigFromJSON(raw)
-		if err != nil {
-			return nil, &OptionError{Option: "Keyless.SigningConfig", Value: k.SigningConfig, Err: err}
-		}
-		now := time.Now()
-		f, err := root.SelectService(sc.FulcioCertificateAuthorityURLs(), []uint32{1}, now)
-		if err != nil {
-			return nil, &OptionError{Option: "Keyless.SigningConfig", Value: k.SigningConfig, Err: fmt.Errorf("Fulcio: %w", err)}
-		}
-		fulcio = svc{f.URL, 1}
-		if len(sc.RekorLogURLs()) > 0 {
-			ls, err := root.SelectServices(sc.RekorLogURLs(), sc.RekorLogURLsConfig(), []uint32{1, 2}, now)
-			if err != nil {
-				return nil, &OptionError{Option: "Keyless.SigningConfig", Value: k.SigningConfig, Err: fmt.Errorf("Rekor: %w", err)}
-			}
-			for _, l := range ls {
-				logs = append(logs, svc{l.URL, l.MajorAPIVersion})
-			}
-		}
-		if len(sc.TimestampAuthorityURLs()) > 0 {
-			ts, err := root.SelectServices(sc.TimestampAuthorityURLs(), sc.TimestampAuthorityURLsConfig(), []uint32{1}, now)
-			if err != nil {
-				return nil, &OptionError{Option: "Keyless.SigningConfig", Value: k.SigningConfig, Err: fmt.Errorf("timestamp authority: %w", err)}
-			}
-			for _, t := range ts {
-				tsas = append(tsas, svc{t.URL, 1})
-			}
-		}
-	default:
-		if k.FulcioURL == "" {
-			return nil, errors.New("name the Sigstore instance: a signing config, or a Fulcio URL with a Rekor URL")
-		}
-		fulcio = svc{k.FulcioURL, 1}
-		if k.RekorURL != "" {
-			logs = append(logs, svc{k.RekorURL, 1})
-		}
-		if k.TSAURL != "" {
-			tsas = append(tsas, svc{k.TSAURL, 1})
-		}
-	}
-	// The far side needs a log entry for a keyless signature (its
-	// certificate lives minutes; the log or a TSA says when it was used),
-	// and Rekor v2 records no time: then a TSA must.
-	if len(logs) == 0 {
-		return nil, errors.New("no transparency log: a keyless bundle signature needs one (a Rekor URL, or a signing config with a Rekor log)")
-	}
-	for _, l := range logs {
-		if l.version == 2 && len(tsas) == 0 {
-			return nil, fmt.Errorf("Rekor v2 log %s records no signing time: add a timestamp authority (a TSA URL, or one in the signing config)", l.url)
-		}
-	}
-	for _, u := range append(append([]svc{fulcio}, logs...), tsas...) {
-		if p, err := url.Parse(u.url); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			return nil, fmt.Errorf("service URL %q is not an http(s) URL", u.url)
-		}
-	}
-
 	kp, err := sign.NewEphemeralKeypair(nil)
 	if err != nil {
 		return nil, fmt.Errorf("making the ephemeral key: %w", err)
@@ -180,14 +113,14 @@ func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 	s := &keylessSigner{
 		token:   strings.TrimSpace(k.IDToken),
 		keypair: kp,
-		cert:    &onceCertificate{p: sign.NewFulcio(&sign.FulcioOptions{BaseURL: fulcio.url, Retries: 1})},
-		info:    KeylessSigned{Fulcio: fulcio.url},
+		cert:    &onceCertificate{p: sign.NewFulcio(&sign.FulcioOptions{BaseURL: sv.fulcio.url, Retries: 1})},
+		info:    KeylessSigned{Fulcio: sv.fulcio.url},
 	}
-	for _, l := range logs {
+	for _, l := range sv.logs {
 		s.logs = append(s.logs, sign.NewRekor(&sign.RekorOptions{BaseURL: l.url, Version: l.version, Retries: 1, Timeout: 90 * time.Second}))
 		s.info.Logs = append(s.info.Logs, fmt.Sprintf("%s (Rekor v%d)", l.url, l.version))
 	}
-	for _, t := range tsas {
+	for _, t := range sv.tsas {
 		s.tsas = append(s.tsas, sign.NewTimestampAuthority(&sign.TimestampAuthorityOptions{URL: t.url, Retries: 1}))
 		s.info.TSAs = append(s.info.TSAs, t.url)
 	}
@@ -207,6 +140,100 @@ func newKeylessSigner(k Keyless) (*keylessSigner, error) {
 		s.trusted, s.info.Checked = tms, true
 	}
 	return s, nil
+}
+
+// service is one Sigstore service a keyless signature uses.
+type service struct {
+	url     string
+	version uint32
+}
+
+// sigstoreServices are the services of one keyless signing.
+type sigstoreServices struct {
+	fulcio     service
+	logs, tsas []service
+}
+
+// keylessServices names the Sigstore instance from a signing config or
+// from URLs, and checks what the far side will need: a transparency log
+// (a keyless certificate lives minutes; the log or a TSA says when it was
+// used), a TSA with a Rekor v2 log (which records no time), and http(s)
+// URLs.
+func keylessServices(k Keyless) (sigstoreServices, error) {
+	var sv sigstoreServices
+	switch {
+	case k.SigningConfig != "" && (k.FulcioURL != "" || k.RekorURL != "" || k.TSAURL != ""):
+		return sv, &OptionError{Option: "Keyless.SigningConfig", With: []string{"Keyless.FulcioURL", "Keyless.RekorURL", "Keyless.TSAURL"}}
+	case k.SigningConfig != "":
+		var err error
+		if sv, err = signingConfigServices(k.SigningConfig); err != nil {
+			return sv, err
+		}
+	default:
+		if k.FulcioURL == "" {
+			return sv, errors.New("name the Sigstore instance: a signing config, or a Fulcio URL with a Rekor URL")
+		}
+		sv.fulcio = service{k.FulcioURL, 1}
+		if k.RekorURL != "" {
+			sv.logs = append(sv.logs, service{k.RekorURL, 1})
+		}
+		if k.TSAURL != "" {
+			sv.tsas = append(sv.tsas, service{k.TSAURL, 1})
+		}
+	}
+	if len(sv.logs) == 0 {
+		return sv, errors.New("no transparency log: a keyless bundle signature needs one (a Rekor URL, or a signing config with a Rekor log)")
+	}
+	for _, l := range sv.logs {
+		if l.version == 2 && len(sv.tsas) == 0 {
+			return sv, fmt.Errorf("Rekor v2 log %s records no signing time: add a timestamp authority (a TSA URL, or one in the signing config)", l.url)
+		}
+	}
+	for _, u := range append(append([]service{sv.fulcio}, sv.logs...), sv.tsas...) {
+		if p, err := url.Parse(u.url); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return sv, fmt.Errorf("service URL %q is not an http(s) URL", u.url)
+		}
+	}
+	return sv, nil
+}
+
+// signingConfigServices selects, from the signing config at path, the
+// services valid now in the API versions airlock speaks.
+func signingConfigServices(path string) (sigstoreServices, error) {
+	var sv sigstoreServices
+	raw, err := readFileLimited(path, maxKeyFile)
+	if err != nil {
+		return sv, &OptionError{Option: "Keyless.SigningConfig", Err: err}
+	}
+	sc, err := root.NewSigningConfigFromJSON(raw)
+	if err != nil {
+		return sv, &OptionError{Option: "Keyless.SigningConfig", Value: path, Err: err}
+	}
+	now := time.Now()
+	f, err := root.SelectService(sc.FulcioCertificateAuthorityURLs(), []uint32{1}, now)
+	if err != nil {
+		return sv, &OptionError{Option: "Keyless.SigningConfig", Value: path, Err: fmt.Errorf("Fulcio: %w", err)}
+	}
+	sv.fulcio = service{f.URL, 1}
+	if len(sc.RekorLogURLs()) > 0 {
+		ls, err := root.SelectServices(sc.RekorLogURLs(), sc.RekorLogURLsConfig(), []uint32{1, 2}, now)
+		if err != nil {
+			return sv, &OptionError{Option: "Keyless.SigningConfig", Value: path, Err: fmt.Errorf("Rekor: %w", err)}
+		}
+		for _, l := range ls {
+			sv.logs = append(sv.logs, service{l.URL, l.MajorAPIVersion})
+		}
+	}
+	if len(sc.TimestampAuthorityURLs()) > 0 {
+		ts, err := root.SelectServices(sc.TimestampAuthorityURLs(), sc.TimestampAuthorityURLsConfig(), []uint32{1}, now)
+		if err != nil {
+			return sv, &OptionError{Option: "Keyless.SigningConfig", Value: path, Err: fmt.Errorf("timestamp authority: %w", err)}
+		}
+		for _, t := range ts {
+			sv.tsas = append(sv.tsas, service{t.URL, 1})
+		}
+	}
+	return sv, nil
 }
 
 // maxTrustedRootFile bounds a trusted_root.json read for keyless signing.
