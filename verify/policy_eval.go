@@ -320,20 +320,37 @@ func (s signerSet) String() string {
 	return strings.Join(names, ", ")
 }
 
-func (r *Rule) evalSignatures(img ImageInput) RuleResult {
-	res := RuleResult{Name: r.Name, Requirement: RequirementSignatures}
-	if img.Digest == "" {
-		res.Reason = "the image has no digest, so no signature can cover it"
-		return res
+// acceptedSigs are the signatures of an image a rule counts.
+type acceptedSigs struct {
+	sigs  []acceptedSig
+	count map[string]int // signatures per signer
+}
+
+type acceptedSig struct {
+	id, desc string
+	f        *Finding
+}
+
+// on is the set of distinct signers whose accepted signatures cover digest.
+func (a *acceptedSigs) on(digest string) signerSet {
+	s := signerSet{}
+	for _, sig := range a.sigs {
+		if findingCovers(sig.f, digest) {
+			d := sig.desc
+			if n := a.count[sig.id]; n > 1 {
+				d = fmt.Sprintf("%s (%d signatures, counted once)", sig.desc, n)
+			}
+			s[sig.id] = d
+		}
 	}
-	plats := platformTargets(img)
-	var notCounted, notes reasonTally
-	type acceptedSig struct {
-		id, desc string
-		f        *Finding
-	}
-	var accepted []acceptedSig
-	count := map[string]int{} // signatures per signer
+	return s
+}
+
+// acceptSignatures sorts the image's signature findings: those the rule
+// counts (admissible, by one of its signers, covering the image or one of
+// its platforms), and why each other one is not counted.
+func (r *Rule) acceptSignatures(img ImageInput, plats []evalTarget) (a *acceptedSigs, notCounted, notes reasonTally) {
+	a = &acceptedSigs{count: map[string]int{}}
 	for i := range img.Findings {
 		f := &img.Findings[i]
 		if !isSignatureFinding(f) {
@@ -351,22 +368,21 @@ func (r *Rule) evalSignatures(img ImageInput) RuleResult {
 		}
 		notes.add(note)
 		id := signerID(f.Signer)
-		count[id]++
-		accepted = append(accepted, acceptedSig{id: id, desc: describeSigner(f.Signer), f: f})
+		a.count[id]++
+		a.sigs = append(a.sigs, acceptedSig{id: id, desc: describeSigner(f.Signer), f: f})
 	}
-	signersOn := func(digest string) signerSet {
-		s := signerSet{}
-		for _, a := range accepted {
-			if findingCovers(a.f, digest) {
-				d := a.desc
-				if n := count[a.id]; n > 1 {
-					d = fmt.Sprintf("%s (%d signatures, counted once)", a.desc, n)
-				}
-				s[a.id] = d
-			}
-		}
-		return s
+	return a, notCounted, notes
+}
+
+func (r *Rule) evalSignatures(img ImageInput) RuleResult {
+	res := RuleResult{Name: r.Name, Requirement: RequirementSignatures}
+	if img.Digest == "" {
+		res.Reason = "the image has no digest, so no signature can cover it"
+		return res
 	}
+	plats := platformTargets(img)
+	accepted, notCounted, notes := r.acceptSignatures(img, plats)
+	signersOn := accepted.on
 	t := r.Threshold
 	var b strings.Builder
 	if t == 0 {
@@ -414,7 +430,7 @@ func (r *Rule) evalSignatures(img ImageInput) RuleResult {
 	}
 	if !notCounted.empty() {
 		fmt.Fprintf(&b, "; not counted: %s", notCounted.String())
-	} else if len(accepted) == 0 {
+	} else if len(accepted.sigs) == 0 {
 		b.WriteString("; no signature found")
 	}
 	if !notes.empty() {
