@@ -235,9 +235,10 @@ func (rc *reconciler) run(inv *Inventory) ([]CheckedImage, error) {
 			return nil, err
 		}
 	}
+	legacy := legacyArtifacts(out)
 	for _, d := range rc.g.Roots {
 		for _, n := range artifactNames[d.Digest] {
-			if !rc.legacyNamed(out, d.Digest, n) {
+			if !legacyNamed(legacy[d.Digest], n) {
 				return nil, disagree("index.json names artifact %s %s, which is not the legacy tag the inventory gives it", d.Digest, n)
 			}
 		}
@@ -307,16 +308,30 @@ func (rc *reconciler) referrersIndex(pos int, listed map[v1.Hash]bool) error {
 	return nil
 }
 
-// legacyNamed reports whether n is repository:tag of the legacy artifact h.
-func (rc *reconciler) legacyNamed(images []CheckedImage, h v1.Hash, n Name) bool {
-	for _, ci := range images {
-		for _, a := range ci.Artifacts {
-			if a.Descriptor.Digest != h || a.FoundBy != artifact.FoundByLegacyTag || n.Tag != a.Tag || n.Digest != "" {
-				continue
+// legacyArtifacts indexes the legacy-tag artifacts of images by digest
+// (once: looking each index.json name up in every image made a
+// catalogue's verify quadratic).
+func legacyArtifacts(images []CheckedImage) map[v1.Hash][]*CheckedArtifact {
+	out := map[v1.Hash][]*CheckedArtifact{}
+	for i := range images {
+		for j := range images[i].Artifacts {
+			if a := &images[i].Artifacts[j]; a.FoundBy == artifact.FoundByLegacyTag {
+				out[a.Descriptor.Digest] = append(out[a.Descriptor.Digest], a)
 			}
-			if repo, err := ParseName(a.Repository); err == nil && repo.Repository() == n.Repository() {
-				return true
-			}
+		}
+	}
+	return out
+}
+
+// legacyNamed reports whether n is repository:tag of one of the legacy
+// artifacts as (all of one digest).
+func legacyNamed(as []*CheckedArtifact, n Name) bool {
+	for _, a := range as {
+		if n.Tag != a.Tag || n.Digest != "" {
+			continue
+		}
+		if repo, err := ParseName(a.Repository); err == nil && repo.Repository() == n.Repository() {
+			return true
 		}
 	}
 	return false

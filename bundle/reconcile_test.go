@@ -108,6 +108,9 @@ func TestReconcile(t *testing.T) {
 		{"artifact entry named with another tag", func(_ *Inventory, idx *[]v1.Descriptor) {
 			(*idx)[1].Annotations = map[string]string{AnnotationRole: RoleArtifact, AnnotationRefName: "registry.example/team/app:v1"}
 		}, ErrDisagreement, "not the legacy tag"},
+		{"artifact entry named with its tag in another repository", func(inv *Inventory, idx *[]v1.Descriptor) {
+			(*idx)[1].Annotations = map[string]string{AnnotationRole: RoleArtifact, AnnotationRefName: "registry.example/team/other:" + inv.Images[0].Artifacts[0].Tag}
+		}, ErrDisagreement, "not the legacy tag"},
 		{"trust entry with a name", func(_ *Inventory, idx *[]v1.Descriptor) {
 			(*idx)[1].Annotations = map[string]string{AnnotationRole: RoleTrust, AnnotationRefName: "registry.example/team/app:v1"}
 		}, ErrDisagreement, "carries the image name"},
