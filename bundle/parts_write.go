@@ -76,6 +76,7 @@ func (w *Writer) commitSplit(ctx context.Context, entries []*entry, total int64,
 	if err != nil {
 		return err
 	}
+	w.spill.close() // every small blob is in place
 	w.blobDone = func(e *entry) {
 		if err := journal.done(e.desc.Digest.String()); err != nil {
 			w.opts.logger.Debug("resume journal not updated", "path", journal.path, "error", err)
@@ -170,6 +171,7 @@ func (sp splitPaths) openParts(n int, ps, total int64, kept map[string]bool) (*p
 func (w *Writer) layOut(set *partSet, entries []*entry, kept map[string]bool, journal *resumeJournal, total int64) ([]*entry, error) {
 	var streams []*entry
 	var hbuf bytes.Buffer
+	cbuf := make([]byte, 64<<10)
 	for _, e := range entries {
 		hb, err := w.header(e, &hbuf)
 		if err != nil {
@@ -180,10 +182,8 @@ func (w *Writer) layOut(set *partSet, entries []*entry, kept map[string]bool, jo
 		}
 		switch {
 		case e.desc == nil:
-			if len(e.data) > 0 {
-				if _, err := set.WriteAt(e.data, e.dataOff); err != nil {
-					return nil, fmt.Errorf("writing bundle parts of %s: %w", w.path, err)
-				}
+			if err := w.writeContent(set, e, cbuf); err != nil {
+				return nil, fmt.Errorf("writing bundle parts of %s: %w", w.path, err)
 			}
 		case kept[e.desc.Digest.String()] && sectionHas(set, e):
 			journal.st.Done = append(journal.st.Done, e.desc.Digest.String())

@@ -83,13 +83,16 @@ func (o *writerOptions) validate() error {
 	return o.validateSplit()
 }
 
+// smallBlob is a blob given to Put. Its content waits in the spill file
+// until Commit, so that a catalogue's manifests and signatures are not all
+// held in memory: only this, about 40 bytes a blob.
 type smallBlob struct {
 	mediaType types.MediaType
-	data      []byte
+	off, size int64 // its content in the spill file
 }
 
-// Writer writes a bundle: blobs are registered with Put (small, kept in
-// memory) and Reserve (large, streamed at Commit), index.json entries with
+// Writer writes a bundle: blobs are registered with Put (small, kept in an
+// unlinked spill file until Commit) and Reserve (large, streamed at Commit), index.json entries with
 // AddIndex; Commit writes the archive under a temporary name in the
 // destination directory and renames it into place. Nothing is left behind
 // when Commit fails or Abort is called.
@@ -104,6 +107,7 @@ type Writer struct {
 
 	mu        sync.Mutex
 	tmp       *os.File
+	spill     *spillFile
 	small     map[v1.Hash]smallBlob
 	reserved  map[v1.Hash]v1.Descriptor
 	index     []v1.Descriptor
@@ -133,10 +137,17 @@ func Create(path string, opts ...WriterOption) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating bundle %s: %w", path, err)
 	}
+	spill, err := newSpillFile(filepath.Dir(abs), "."+filepath.Base(abs)+".small-*")
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("creating bundle %s: %w", path, err)
+	}
 	return &Writer{
 		path:      abs,
 		opts:      o,
 		tmp:       tmp,
+		spill:     spill,
 		small:     make(map[v1.Hash]smallBlob),
 		reserved:  make(map[v1.Hash]v1.Descriptor),
 		indexKeys: make(map[[sha256.Size]byte]bool),
@@ -151,7 +162,7 @@ func (w *Writer) Blobs() (n int, size int64) {
 	defer w.mu.Unlock()
 	for _, b := range w.small {
 		n++
-		size += int64(len(b.data))
+		size += b.size
 	}
 	for h, d := range w.reserved {
 		if _, ok := w.small[h]; !ok {
@@ -178,7 +189,11 @@ func (w *Writer) Put(mediaType types.MediaType, data []byte) (v1.Descriptor, err
 		return v1.Descriptor{}, ErrClosed
 	}
 	if _, ok := w.small[h]; !ok {
-		w.small[h] = smallBlob{mediaType: mediaType, data: bytes.Clone(data)}
+		off, err := w.spill.add(data)
+		if err != nil {
+			return v1.Descriptor{}, fmt.Errorf("storing blob %s: %w", h, err)
+		}
+		w.small[h] = smallBlob{mediaType: mediaType, off: off, size: int64(len(data))}
 		delete(w.reserved, h) // known content: no need to fetch it
 	}
 	return desc, nil
@@ -200,8 +215,8 @@ func (w *Writer) Reserve(desc v1.Descriptor) error {
 		return ErrClosed
 	}
 	if b, ok := w.small[desc.Digest]; ok {
-		if int64(len(b.data)) != desc.Size {
-			return fmt.Errorf("%w: reserving blob %s with size %d, already stored with size %d", ErrSizeMismatch, desc.Digest, desc.Size, len(b.data))
+		if b.size != desc.Size {
+			return fmt.Errorf("%w: reserving blob %s with size %d, already stored with size %d", ErrSizeMismatch, desc.Digest, desc.Size, b.size)
 		}
 		return nil
 	}
@@ -324,6 +339,7 @@ func (w *Writer) Abort() error {
 }
 
 func (w *Writer) removeTemp() error {
+	w.spill.close()
 	name := w.tmp.Name()
 	cerr := w.tmp.Close()
 	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -343,8 +359,23 @@ type entry struct {
 	offset  int64 // where the header starts
 	dataOff int64 // where the content starts
 	size    int64
-	data    []byte         // content for small entries
+	data    []byte         // content of oci-layout and index.json
+	spilled *smallBlob     // content of a small blob, in the spill file
 	desc    *v1.Descriptor // reserved blob to stream
+}
+
+// writeContent writes a small entry's content (index.json, oci-layout, or
+// a Put blob from the spill file) at its place in dst.
+func (w *Writer) writeContent(dst io.WriterAt, e *entry, buf []byte) error {
+	if e.spilled != nil {
+		_, err := io.CopyBuffer(io.NewOffsetWriter(dst, e.dataOff), readerOnly{w.spill.section(*e.spilled)}, buf)
+		return err
+	}
+	if len(e.data) == 0 {
+		return nil
+	}
+	_, err := dst.WriteAt(e.data, e.dataOff)
+	return err
 }
 
 // Commit writes the archive: oci-layout, index.json, the directories blobs/
@@ -373,7 +404,7 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 	if len(reserved) > 0 && fetch == nil {
 		return fmt.Errorf("%w: committing bundle %s: %d reserved blobs but no Fetcher", ErrInvalidOption, w.path, len(reserved))
 	}
-	if err := checkWriterGraph(small, withOmitted(reserved, w.omitted), index); err != nil {
+	if err := checkWriterGraph(small, w.spill, withOmitted(reserved, w.omitted), index); err != nil {
 		return fmt.Errorf("committing bundle %s: %w", w.path, err)
 	}
 	entries, total, err := w.layout(small, reserved, index)
@@ -393,6 +424,7 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 	small, reserved, index = nil, nil, nil
 	var streams []*entry
 	var buf bytes.Buffer
+	cbuf := make([]byte, 64<<10)
 	for _, e := range entries {
 		hb, err := w.header(e, &buf)
 		if err != nil {
@@ -403,14 +435,13 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 		}
 		if e.desc != nil {
 			streams = append(streams, e)
-		} else if len(e.data) > 0 {
-			if _, err := f.WriteAt(e.data, e.dataOff); err != nil {
-				return fmt.Errorf("writing bundle %s: %w", f.Name(), err)
-			}
+		} else if err := w.writeContent(f, e, cbuf); err != nil {
+			return fmt.Errorf("writing bundle %s: %w", f.Name(), err)
 		}
-		e.data = nil
+		e.data, e.spilled = nil, nil
 	}
 	entries = nil
+	w.spill.close() // every small blob is in place
 	wbDone := w.startWritebacks(f)
 	err = w.stream(ctx, f, streams, fetch)
 	wbDone()
@@ -445,10 +476,10 @@ func (w *Writer) Commit(ctx context.Context, fetch Fetcher) (err error) {
 // checkWriterGraph refuses to write a bundle that Reader.Graph would reject
 // for a missing blob: every index entry and every descriptor of a small
 // manifest or index must name a blob of the bundle with the same size.
-func checkWriterGraph(small map[v1.Hash]smallBlob, reserved map[v1.Hash]v1.Descriptor, index []v1.Descriptor) error {
+func checkWriterGraph(small map[v1.Hash]smallBlob, spill *spillFile, reserved map[v1.Hash]v1.Descriptor, index []v1.Descriptor) error {
 	sizeOf := func(h v1.Hash) (int64, bool) {
 		if b, ok := small[h]; ok {
-			return int64(len(b.data)), true
+			return b.size, true
 		}
 		if d, ok := reserved[h]; ok {
 			return d.Size, true
@@ -477,7 +508,14 @@ func checkWriterGraph(small map[v1.Hash]smallBlob, reserved map[v1.Hash]v1.Descr
 		}
 	}
 	for h, b := range small {
-		node, err := parseNode(b.mediaType, b.data)
+		if !isManifestType(b.mediaType) && !isIndexType(b.mediaType) {
+			continue // parseNode has nothing to say about it
+		}
+		data, err := spill.read(b)
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", h, err)
+		}
+		node, err := parseNode(b.mediaType, data)
 		if err != nil {
 			return fmt.Errorf("blob %s put as %s: %w", h, b.mediaType, err)
 		}
@@ -526,9 +564,11 @@ func (w *Writer) layout(small map[v1.Hash]smallBlob, reserved map[v1.Hash]v1.Des
 		}
 	}
 	for _, h := range sortedHashes(small) {
-		if err := file("blobs/sha256/"+h.Hex, small[h].data); err != nil {
+		b := small[h]
+		if err := add(tarHeader{name: "blobs/sha256/" + h.Hex, size: b.size}, nil, nil); err != nil {
 			return nil, 0, err
 		}
+		entries[len(entries)-1].spilled = &b
 	}
 	for _, h := range sortedHashes(reserved) {
 		d := reserved[h]
@@ -820,4 +860,57 @@ func (p *progressReporter) blobDone(d v1.Descriptor) {
 	p.done += d.Size
 	p.blobsDone++
 	p.fn(Progress{Blob: d.Digest, BlobDone: d.Size, BlobSize: d.Size, Done: p.done, Total: p.total, BlobsDone: p.blobsDone, Blobs: p.blobs})
+}
+
+// spillFile holds the content of small blobs between Put and Commit. It is
+// unlinked as soon as it is created where the system allows, so a crash
+// leaves nothing behind; else it is removed when closed.
+type spillFile struct {
+	f    *os.File
+	name string // set when it could not be unlinked at once
+	end  int64
+}
+
+func newSpillFile(dir, pattern string) (*spillFile, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	s := &spillFile{f: f}
+	if os.Remove(f.Name()) != nil {
+		s.name = f.Name()
+	}
+	return s, nil
+}
+
+// add appends data and returns where it starts. The caller serializes.
+func (s *spillFile) add(data []byte) (int64, error) {
+	off := s.end
+	if _, err := s.f.WriteAt(data, off); err != nil {
+		return 0, err
+	}
+	s.end += int64(len(data))
+	return off, nil
+}
+
+func (s *spillFile) section(b smallBlob) *io.SectionReader {
+	return io.NewSectionReader(s.f, b.off, b.size)
+}
+
+func (s *spillFile) read(b smallBlob) ([]byte, error) {
+	data := make([]byte, b.size)
+	if _, err := s.f.ReadAt(data, b.off); err != nil {
+		return nil, fmt.Errorf("reading it back from %s: %w", s.f.Name(), err)
+	}
+	return data, nil
+}
+
+// close closes and, if it is still there, removes the file. It may be
+// called more than once.
+func (s *spillFile) close() {
+	s.f.Close()
+	if s.name != "" {
+		os.Remove(s.name)
+		s.name = ""
+	}
 }

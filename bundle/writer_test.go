@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -510,4 +511,48 @@ func mustPut(t *testing.T, w *Writer, mt types.MediaType, data []byte) v1.Hash {
 	d, err := w.Put(mt, data)
 	must(t, err)
 	return d.Digest
+}
+
+// Put keeps a small blob's content out of memory until Commit (a
+// catalogue's manifests and signatures add up), leaves no file beside the
+// bundle while it waits, and Commit writes every blob back byte for byte.
+func TestWriterKeepsSmallBlobsOutOfMemory(t *testing.T) {
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "out.tar")
+	w, err := Create(dst)
+	must(t, err)
+	const n, size = 2000, 4 << 10
+	blob := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("%08d", i)), size/8) }
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	var descs []v1.Descriptor
+	for i := range n {
+		d, err := w.Put("application/octet-stream", blob(i))
+		must(t, err)
+		descs = append(descs, d)
+	}
+	if grew := int64(heap()) - int64(before); grew > n*size/8 {
+		t.Errorf("the heap grew by %d bytes for %d bytes of small blobs: their content is held in memory", grew, n*size)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
+		t.Errorf("beside the bundle while it is written: %v (%v); want only its temporary file", entries, err)
+	}
+	must(t, w.Commit(context.Background(), nil))
+	r, err := Open(dst)
+	must(t, err)
+	defer r.Close()
+	for i, d := range descs {
+		got, err := r.ReadBlob(d.Digest, size)
+		if err != nil || !bytes.Equal(got, blob(i)) {
+			t.Fatalf("blob %d read back: %v", i, err)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 || entries[0].Name() != "out.tar" {
+		t.Errorf("after Commit: %v (%v); want only the bundle", entries, err)
+	}
 }
