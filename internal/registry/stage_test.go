@@ -93,7 +93,19 @@ func TestCheckBlob(t *testing.T) {
 	data := bytes.Repeat([]byte("small"), 1000)
 	desc := blobDesc(data)
 
+	// Refused before any request: no way to read the blob, or a digest
+	// that is not one.
 	tr.resetLog()
+	if _, err := c.CheckBlob(ctx, repo, desc, nil); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("nil open: %v, want ErrInvalidOption", err)
+	}
+	if _, err := c.CheckBlob(ctx, repo, v1.Descriptor{Size: 1, Digest: v1.Hash{Algorithm: "md5", Hex: "00"}}, opener(data)); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("bad digest: %v, want ErrInvalidOption", err)
+	}
+	if got := tr.log(); len(got) != 0 {
+		t.Errorf("refused checks sent %v", got)
+	}
+
 	st, err := c.CheckBlob(ctx, repo, desc, func() (io.ReadCloser, error) { return nil, errors.New("opened before Commit") })
 	if err != nil || st.Present() {
 		t.Fatalf("check: %v present=%v", err, st != nil && st.Present())
