@@ -17,7 +17,7 @@
 # creating the small files of thousands of uploads made the registry's
 # writes 3 to 8 times slower, and noisy. REGISTRY_ROOT=disk keeps them
 # beside the bundles.
-# The catalogue's per-image regctl loop (about 0.7 s an image) runs on a
+# The catalogue's per-image regctl loop (about 0.1 s an image) runs on a
 # sample of REGCTL_SAMPLE images (default 100, spread evenly over each size)
 # and its total is extrapolated from that sample; REGCTL=0 skips the loop.
 set -euo pipefail
