@@ -92,8 +92,8 @@ type smallBlob struct {
 }
 
 // Writer writes a bundle: blobs are registered with Put (small, kept in an
-// unlinked spill file until Commit) and Reserve (large, streamed at Commit), index.json entries with
-// AddIndex; Commit writes the archive under a temporary name in the
+// unlinked spill file until Commit) and Reserve (large, streamed at
+// Commit), index.json entries with AddIndex; Commit writes the archive under a temporary name in the
 // destination directory and renames it into place. Nothing is left behind
 // when Commit fails or Abort is called.
 //

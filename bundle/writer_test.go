@@ -556,3 +556,39 @@ func TestWriterKeepsSmallBlobsOutOfMemory(t *testing.T) {
 		t.Errorf("after Commit: %v (%v); want only the bundle", entries, err)
 	}
 }
+
+// A spill file that cannot be written or read back fails Put or Commit
+// with an error naming the blob or the bundle, and leaves nothing behind.
+func TestWriterSpillFailures(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(filepath.Join(dir, "put.tar"))
+	must(t, err)
+	w.spill.f.Close() // as a full or failing disk would
+	if _, err := w.Put("application/octet-stream", []byte("x")); err == nil || !strings.Contains(err.Error(), "storing blob sha256:") {
+		t.Errorf("Put to a broken spill file: %v", err)
+	}
+	must(t, w.Abort())
+
+	for name, mt := range map[string]types.MediaType{"blob": "application/octet-stream", "manifest": types.OCIManifestSchema1} {
+		dst := filepath.Join(dir, name+".tar")
+		w, err := Create(dst)
+		must(t, err)
+		data := []byte("x")
+		if mt == types.OCIManifestSchema1 {
+			cfg, err := w.Put(types.OCIConfigJSON, []byte("{}"))
+			must(t, err)
+			data, err = json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: mt, Config: cfg})
+			must(t, err)
+		}
+		d, err := w.Put(mt, data)
+		must(t, err)
+		w.AddIndex(d)
+		w.spill.f.Close()
+		if err := w.Commit(context.Background(), nil); err == nil || !strings.Contains(err.Error(), filepath.Base(dst)) {
+			t.Errorf("%s: Commit with its spill file broken: %v", name, err)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("left behind: %v (%v)", entries, err)
+	}
+}

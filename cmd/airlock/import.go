@@ -163,14 +163,6 @@ func tagNote(outcome string) string {
 	return ""
 }
 
-// tagState names a tag's outcome in an image group's shape.
-func tagState(outcome string) string {
-	if outcome == "present" {
-		return "already there"
-	}
-	return outcome
-}
-
 // importOutcome is what the import did with an image's blobs, in words.
 func importOutcome(res *airlock.ImportResult, img *airlock.ImportedImage) string {
 	switch {
@@ -189,8 +181,10 @@ func importTagStates(img *airlock.ImportedImage) ([]string, bool) {
 	states := make([]string, 0, len(img.Tags))
 	for _, t := range img.Tags {
 		switch t.Outcome {
-		case "new", "present":
-			states = append(states, tagState(t.Outcome))
+		case "new":
+			states = append(states, "new")
+		case "present":
+			states = append(states, tagNote(t.Outcome))
 		default:
 			return nil, false
 		}

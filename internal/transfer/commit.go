@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"fmt"
-	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
@@ -94,8 +93,7 @@ func (e *Executor) mountShared(ctx context.Context, im *Image, s *Staging) error
 		if sb.im.Repo.Name() == im.Repo.Name() {
 			continue // committed with the others
 		}
-		open := func() (io.ReadCloser, error) { return e.Bundle.UnsafeRawBlob(b.Digest) }
-		present, err := e.Client.PushBlob(ctx, im.Repo, b.Descriptor(), open, sb.im.Repo)
+		present, err := e.Client.PushBlob(ctx, im.Repo, b.Descriptor(), e.raw(b.Digest), sb.im.Repo)
 		if err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
 		}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
@@ -13,8 +14,9 @@ import (
 // Executor carries a plan out against a target registry, reading the
 // bundle. Its steps, in order: Settle (read the target's tags), Stage
 // (upload every large blob into a session held open while the bundle is
-// hashed; ask about each small one), EnsureOmitted (a delta bundle's left-out blobs), and, only when
-// every check of the caller's passed, Commit. An Executor holds no state
+// hashed; ask about each small one), EnsureOmitted (a delta bundle's
+// left-out blobs), and, only when every check of the caller's passed,
+// Commit. An Executor holds no state
 // between calls; it is safe for concurrent use if its Progress is.
 type Executor struct {
 	Client *registry.Client
@@ -74,6 +76,12 @@ func (e *Executor) eachBlob(ctx context.Context, s *Staging, fn func(context.Con
 	g.Go(lane(large, e.jobs()))
 	g.Go(lane(small, e.smallJobs()))
 	return g.Wait()
+}
+
+// raw opens a blob's raw bytes in the bundle for an upload that checks
+// them as it sends (the registry client's own check on what it pushes).
+func (e *Executor) raw(d v1.Hash) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return e.Bundle.UnsafeRawBlob(d) }
 }
 
 func (e *Executor) progress(done, total int64) {

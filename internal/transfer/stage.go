@@ -206,7 +206,7 @@ func (st *stager) stageOne(ctx context.Context, d v1.Hash) error {
 	if size <= SmallBlob {
 		// Only asked for now, uploaded whole by Commit (CheckBlob); hashed
 		// here with the blobs nothing streamed.
-		up, err = st.e.Client.CheckBlob(ctx, b.im.Repo, desc, func() (io.ReadCloser, error) { return st.e.Bundle.UnsafeRawBlob(d) })
+		up, err = st.e.Client.CheckBlob(ctx, b.im.Repo, desc, st.e.raw(d))
 	} else {
 		up, err = st.e.Client.StageBlob(ctx, b.im.Repo, desc, st.opener(d, size))
 	}
