@@ -291,14 +291,14 @@ start_s3() { # dir -> prints the S3 endpoint URL
 	cat >"$dir/s3.json" <<JSON
 {"identities":[{"name":"bench","credentials":[{"accessKey":"airlockbench","secretKey":"airlockbenchsecret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
-	(cd "$dir" && exec weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.port="$mp" -master.port.grpc="$mgp" \
+	(cd "$dir" && exec weed -logdir="$dir" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" -master.port="$mp" -master.port.grpc="$mgp" \
 		-volume.port="$vp" -volume.port.grpc="$vgp" -filer.port="$fp" -filer.port.grpc="$fgp" \
 		-s3 -s3.port="$s3p" -s3.port.grpc="$sgp" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 -volume.max=0 -master.telemetry=false >"$dir/log" 2>&1) &
 	pids+=($!); echo $! >>"$work/pids"
 	for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$fp/" 2>/dev/null && curl -sS -o /dev/null "http://127.0.0.1:$s3p/" 2>/dev/null && break; sleep 0.2; done
 	for _ in $(seq 50); do
 		# host:port.grpcport: the gRPC ports are not port+10000 here.
-		echo "s3.bucket.create -name registry" | weed shell -master="127.0.0.1:$mp.$mgp" -filer="127.0.0.1:$fp.$fgp" >"$dir/shell.log" 2>&1 && break
+		echo "s3.bucket.create -name registry" | weed -logdir="$dir" shell -master="127.0.0.1:$mp.$mgp" -filer="127.0.0.1:$fp.$fgp" >"$dir/shell.log" 2>&1 && break
 		sleep 0.5
 	done
 	echo "http://127.0.0.1:$s3p"

@@ -134,7 +134,7 @@ func StartS3(t testing.TB) *S3 {
 	// port+10000.
 	s.master, s.filer = fmt.Sprintf("127.0.0.1:%d.%d", p[0], p[4]), fmt.Sprintf("127.0.0.1:%d.%d", p[2], p[6])
 	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", p[3])
-	s.logs = start(t, dir, bin, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir="+data,
+	s.logs = start(t, dir, bin, "-logdir="+dir, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir="+data,
 		fmt.Sprint("-master.port=", p[0]), fmt.Sprint("-master.port.grpc=", p[4]), "-master.volumeSizeLimitMB=256",
 		fmt.Sprint("-volume.port=", p[1]), fmt.Sprint("-volume.port.grpc=", p[5]),
 		fmt.Sprint("-filer.port=", p[2]), fmt.Sprint("-filer.port.grpc=", p[6]),
@@ -148,7 +148,7 @@ func StartS3(t testing.TB) *S3 {
 	var out string
 	var err error
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		cmd := exec.Command(bin, "shell", "-master="+s.master, "-filer="+s.filer)
+		cmd := exec.Command(bin, "-logdir="+dir, "shell", "-master="+s.master, "-filer="+s.filer)
 		cmd.Dir = dir
 		cmd.Stdin = strings.NewReader("s3.bucket.create -name " + s.Bucket + "\n")
 		var b []byte
@@ -164,7 +164,7 @@ func StartS3(t testing.TB) *S3 {
 
 // hasBucket asks weed shell whether the bucket exists.
 func (s *S3) hasBucket(bin string) bool {
-	cmd := exec.Command(bin, "shell", "-master="+s.master, "-filer="+s.filer)
+	cmd := exec.Command(bin, "-logdir="+s.dir, "shell", "-master="+s.master, "-filer="+s.filer)
 	cmd.Dir = s.dir
 	cmd.Stdin = strings.NewReader("s3.bucket.list\n")
 	out, err := cmd.CombinedOutput()
