@@ -59,6 +59,7 @@ type Client struct {
 	pings      map[string]*pingAnswer       // registry -> its answer to GET /v2/ (ping.go)
 	pinging    map[string]*pingCall         // registry -> the ping in flight
 	locks      map[string]*sync.Mutex       // fallback tag read-modify-write
+	noAPI      map[string]bool              // repository -> answered that it has no referrers API
 }
 
 // Option configures a Client.
@@ -181,6 +182,7 @@ func New(opts ...Option) *Client {
 		pings:      map[string]*pingAnswer{},
 		pinging:    map[string]*pingCall{},
 		locks:      map[string]*sync.Mutex{},
+		noAPI:      map[string]bool{},
 	}
 	for _, o := range opts {
 		o(c)

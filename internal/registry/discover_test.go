@@ -448,3 +448,46 @@ func TestDiscoverNestedAndIndexReferrer(t *testing.T) {
 		t.Errorf("attestations in nested index missing: %v", kinds(d))
 	}
 }
+
+// A repository that answers once that it has no referrers API is not asked
+// again: its other subjects (here a referrer's own referrer) go straight to
+// the fallback tag and are still found. Another repository on the same
+// registry is asked for itself, and a registry that serves the API is asked
+// for every subject.
+func TestReferrersNoAPIRememberedPerRepository(t *testing.T) {
+	ctx := context.Background()
+	for _, api := range []bool{false, true} {
+		reg := newTestRegistry(t, api)
+		c := testClient()
+		var subjects []v1.Descriptor
+		for _, r := range []string{"one", "two"} {
+			repo := reg.repo(r)
+			subject := reg.writeImage(repo, "v1", randomImage(t, "", ""))
+			var onImage, onSig []v1.Descriptor
+			sig := reg.attach(repo, subject, "application/vnd.example.sig", "application/octet-stream", []byte(r), nil, &onImage)
+			reg.attach(repo, sig, "application/vnd.example.countersig", "application/octet-stream", []byte(r+"2"), nil, &onSig)
+			subjects = append(subjects, subject)
+		}
+		reg.resetLog()
+		for i, r := range []string{"one", "two"} {
+			d, err := c.Discover(ctx, reg.repo(r).Tag("v1"), DiscoverOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Attached) != 2 {
+				t.Fatalf("api %v, %s: attached %v, want the referrer and its own referrer", api, r, kinds(d))
+			}
+			if a := findAttached(d, subjects[i].Digest, artifact.KindReferrer); len(a) != 1 {
+				t.Fatalf("api %v, %s: referrer of the image not found: %v", api, r, kinds(d))
+			}
+			// Subjects asked: the image, its referrer, and the referrer's referrer.
+			want := 3
+			if !api {
+				want = 1
+			}
+			if n := reg.count("GET /v2/" + reg.repo(r).RepositoryStr() + "/referrers/"); n != want {
+				t.Errorf("api %v, %s: %d referrers API requests, want %d (requests: %v)", api, r, n, want, reg.log())
+			}
+		}
+	}
+}

@@ -49,20 +49,39 @@ func noReferrersAPI(err error) bool {
 // may be wrong in fallback indexes: read the manifests). foundBy is
 // artifact.FoundByReferrersAPI or artifact.FoundByFallbackTag. No referrers is (nil, foundBy, nil);
 // a registry that does not answer is an error.
+//
+// A repository that answered once that it has no API is not asked again
+// (as ORAS does): a catalogue's signatures, attestations and their own
+// signatures go straight to the fallback tag, one request each instead of
+// two. Only the answers noReferrersAPI names count, and only per
+// repository, since proxies may serve the API for some and not others.
 func (c *Client) Referrers(ctx context.Context, repo name.Repository, subject v1.Hash) ([]v1.Descriptor, artifact.FoundBy, error) {
-	descs, err := c.referrersAPI(ctx, repo, subject)
-	if err == nil {
-		return descs, artifact.FoundByReferrersAPI, nil
+	if !c.knownWithoutAPI(repo) {
+		descs, err := c.referrersAPI(ctx, repo, subject)
+		if err == nil {
+			return descs, artifact.FoundByReferrersAPI, nil
+		}
+		if !noReferrersAPI(err) {
+			return nil, artifact.FoundByReferrersAPI, fmt.Errorf("listing referrers of %s@%s: %w", repo, subject, err)
+		}
+		c.mu.Lock()
+		c.noAPI[repo.Name()] = true
+		c.mu.Unlock()
+		c.log.LogAttrs(ctx, slog.LevelDebug, "no referrers API, reading fallback tags", slog.String("repo", repo.String()), slog.String("subject", subject.String()))
 	}
-	if !noReferrersAPI(err) {
-		return nil, artifact.FoundByReferrersAPI, fmt.Errorf("listing referrers of %s@%s: %w", repo, subject, err)
-	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "no referrers API, reading fallback tag", slog.String("repo", repo.String()), slog.String("subject", subject.String()))
-	descs, err = c.fallbackReferrers(ctx, repo, subject)
+	descs, err := c.fallbackReferrers(ctx, repo, subject)
 	if err != nil {
 		return nil, artifact.FoundByFallbackTag, fmt.Errorf("listing referrers of %s@%s through tag %s: %w", repo, subject, FallbackTag(subject), err)
 	}
 	return descs, artifact.FoundByFallbackTag, nil
+}
+
+// knownWithoutAPI reports whether repo has already answered that it serves
+// no referrers API.
+func (c *Client) knownWithoutAPI(repo name.Repository) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.noAPI[repo.Name()]
 }
 
 // referrersAPI lists referrers through the API, following Link pagination.
