@@ -200,7 +200,7 @@ bench_export() {
 	printf '  airlock export --no-tuf (hashed tar)             %6.2fs  CPU %6.2fs  %7.0f MB/s  peak RSS %d MiB\n' "$a" "$acpu" "$(echo "$bytes/$a/1000000" | bc -l)" "$((rss / 1024))"
 	local cs
 	cs=$(printf '%s\n' "${csw[@]}" | best)
-	printf '  crane pull, then sync -f (on disk, as export is)   %6.2fs\n' "$cs"
+	printf '  crane pull, then sync -f (on disk, as export is) %6.2fs\n' "$cs"
 	printf '  ratio airlock/crane  wall %.2f  CPU %.2f  (target wall <= 1.00); wall against crane made durable %.2f\n' "$(ratio "$a" "$c")" "$(ratio "$acpu" "$ccpu")" "$(ratio "$a" "$cs")"
 }
 
