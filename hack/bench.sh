@@ -156,7 +156,7 @@ printf '  airlock import (verify + push)  %6.2fs  %7.0f MB/s  peak RSS %d MiB\n'
 hfloor=$(printf '%s\n' "${hi[@]}" | best)
 printf '  crane push + hashing every blob beside it    %6.2fs  (crane with the work a verifying import adds)\n' "$hfloor"
 printf '  ratio airlock/crane             %6.0f%%  (target >= 90%%, RSS < 64 MiB)\n' "$(echo "100*$c/$a" | bc -l)"
-printf '  ratio (crane + hashing)/crane   %6.0f%%  (what the target allows a push that hashes every byte, on this machine)\n' "$(echo "100*$c/$hfloor" | bc -l)"
+printf '  ratio (crane + hashing)/crane   %6.0f%%  (crane itself, once it also hashes every byte as an import must)\n' "$(echo "100*$c/$hfloor" | bc -l)"
 
 # The sections below are functions, each self-contained, called further down.
 
