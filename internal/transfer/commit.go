@@ -106,11 +106,17 @@ func (e *Executor) mountShared(ctx context.Context, im *Image, s *Staging) error
 
 // pushArtifacts pushes each artifact's manifests, subjects first, and
 // records each referrer in the fallback index when the target has no
-// referrers API (asked once, after the first push made the repository).
+// referrers API (asked once, after the first push made the repository). A
+// legacy artifact that its tag brings anyway (tagOnly) is not pushed by
+// digest first.
 func (e *Executor) pushArtifacts(ctx context.Context, im *Image) error {
 	var api *bool
+	skip := im.tagOnly()
 	for _, a := range im.Artifacts {
 		for _, m := range a.Manifests {
+			if skip[m.Digest] {
+				continue
+			}
 			if err := e.pushManifest(ctx, im, m, ""); err != nil {
 				return err
 			}
@@ -145,4 +151,33 @@ func (e *Executor) pushManifest(ctx context.Context, im *Image, d Ref, tag strin
 		return fmt.Errorf("manifest %s: %w", d.Digest, err)
 	}
 	return nil
+}
+
+// tagOnly lists the legacy artifacts (cosign's .sig, .att, .sbom) whose
+// tag the commit pushes at the end, or that the target already has under
+// that tag, and that nothing in the image names as its subject: the tag's
+// push carries the manifest, so a push by digest before it would only
+// repeat it (two of a signed catalogue's requests per image). An artifact
+// whose tag is left alone (a conflict) is still pushed by digest, and so is
+// any manifest a referrer needs in place first.
+func (im *Image) tagOnly() map[v1.Hash]bool {
+	subjects := map[v1.Hash]bool{}
+	for _, a := range im.Artifacts {
+		subjects[a.Subject] = true
+	}
+	tags := map[string]Tag{}
+	for _, t := range im.Tags {
+		tags[t.Name] = t
+	}
+	skip := map[v1.Hash]bool{}
+	for _, a := range im.Artifacts {
+		t, ok := tags[a.Tag]
+		if a.Referrer || a.Tag == "" || !ok || t.Manifest.Digest != a.Desc.Digest || subjects[a.Desc.Digest] {
+			continue
+		}
+		if t.Outcome.Push() || t.Outcome == TagPresent {
+			skip[a.Desc.Digest] = true
+		}
+	}
+	return skip
 }

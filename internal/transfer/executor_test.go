@@ -161,7 +161,7 @@ func position(t *testing.T, reqs []string, method, suffix string) int {
 // the order the plan promises: every blob committed before any manifest,
 // the platform manifest before its index, each artifact after its subject,
 // the fallback referrers index when the target has no referrers API, and
-// the tags last.
+// the tags last, a legacy signature only under its tag.
 func TestExecutorOrder(t *testing.T) {
 	for _, api := range []bool{true, false} {
 		t.Run(map[bool]string{true: "referrers API", false: "fallback tag"}[api], func(t *testing.T) {
@@ -220,7 +220,11 @@ func TestExecutorOrder(t *testing.T) {
 			if !api {
 				order = append(order, at("sha256-"+b.m.Digest.Hex)) // the fallback index of the SBOM's subject
 			}
-			order = append(order, at(b.sig.Digest.String()))
+			// The legacy signature goes up once, under its tag, last: pushing
+			// it by digest first would only repeat it (Image.tagOnly).
+			if slices.Contains(reqs, "PUT /v2/mirror/registry.example/team/app/manifests/"+b.sig.Digest.String()) {
+				t.Errorf("the legacy signature was pushed by digest before its tag brought it")
+			}
 			for _, tag := range []string{"1.0", b.sigTag} {
 				order = append(order, at(tag))
 			}

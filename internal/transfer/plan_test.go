@@ -400,3 +400,50 @@ func TestSettle(t *testing.T) {
 		}
 	}
 }
+
+// A legacy artifact whose tag the commit pushes (or the target already
+// has) is not pushed by digest first; one whose tag is left alone is, and
+// so is one that another artifact names as its subject.
+func TestTagOnly(t *testing.T) {
+	g := newGraph(t)
+	m := g.manifest("image", g.blob("config", types.OCIConfigJSON), g.blob("layer", types.OCILayer))
+	legacy := func(name string, subject v1.Hash, suffix string) (v1.Descriptor, bundle.CheckedArtifact) {
+		d := g.manifest(name, g.blob(name+" config", types.OCIConfigJSON), g.blob(name+" layer", types.OCILayer))
+		return d, bundle.CheckedArtifact{Descriptor: d, Subject: subject, FoundBy: artifact.FoundByLegacyTag, Tag: "sha256-" + subject.Hex + suffix}
+	}
+	sig, sigA := legacy("signature", m.Digest, ".sig")
+	sbom, sbomA := legacy("sbom", m.Digest, ".sbom")
+	sbomSig, sbomSigA := legacy("sbom signature", sbom.Digest, ".sig")
+	img := g.image("registry.example/app:1", m, sigA, sbomA, sbomSigA)
+	elsewhere := desc("another signature", types.OCIManifestSchema1).Digest
+	for _, tc := range []struct {
+		name    string
+		current map[string]v1.Hash
+		want    []v1.Hash
+	}{
+		{"new tags", map[string]v1.Hash{}, []v1.Hash{sig.Digest, sbomSig.Digest}},
+		{"present tag", map[string]v1.Hash{sigA.Tag: sig.Digest}, []v1.Hash{sig.Digest, sbomSig.Digest}},
+		{"conflicting tag", map[string]v1.Hash{sigA.Tag: elsewhere}, []v1.Hash{sbomSig.Digest}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(g.g, []bundle.CheckedImage{img}, all, Mapping{Prefix: mustRepo(t, "mirror.internal/x")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			im := p.Images[0]
+			im.Settle(tc.current, false)
+			skip := im.tagOnly()
+			if len(skip) != len(tc.want) {
+				t.Errorf("tag only: %v, want %v", skip, tc.want)
+			}
+			for _, d := range tc.want {
+				if !skip[d] {
+					t.Errorf("%s: pushed by digest first, want only under its tag (all: %v)", d, skip)
+				}
+			}
+			if skip[sbom.Digest] || skip[m.Digest] {
+				t.Errorf("a subject is left to its tag: %v", skip)
+			}
+		})
+	}
+}
