@@ -155,16 +155,11 @@ func (e *Executor) pushManifest(ctx context.Context, im *Image, d Ref, tag strin
 
 // tagOnly lists the legacy artifacts (cosign's .sig, .att, .sbom) whose
 // tag the commit pushes at the end, or that the target already has under
-// that tag, and that nothing in the image names as its subject: the tag's
-// push carries the manifest, so a push by digest before it would only
-// repeat it (two of a signed catalogue's requests per image). An artifact
-// whose tag is left alone (a conflict) is still pushed by digest, and so is
-// any manifest a referrer needs in place first.
+// that tag, and that nothing in the image needs first (Standalone): the
+// tag's push carries the manifest, so a push by digest before it would
+// only repeat it (two of a signed catalogue's requests per image). An
+// artifact whose tag is left alone (a conflict) is still pushed by digest.
 func (im *Image) tagOnly() map[v1.Hash]bool {
-	subjects := map[v1.Hash]bool{}
-	for _, a := range im.Artifacts {
-		subjects[a.Subject] = true
-	}
 	tags := map[string]Tag{}
 	for _, t := range im.Tags {
 		tags[t.Name] = t
@@ -172,7 +167,7 @@ func (im *Image) tagOnly() map[v1.Hash]bool {
 	skip := map[v1.Hash]bool{}
 	for _, a := range im.Artifacts {
 		t, ok := tags[a.Tag]
-		if a.Referrer || a.Tag == "" || !ok || t.Manifest.Digest != a.Desc.Digest || subjects[a.Desc.Digest] {
+		if a.Referrer || !a.Standalone || a.Tag == "" || !ok || t.Manifest.Digest != a.Desc.Digest {
 			continue
 		}
 		if t.Outcome.Push() || t.Outcome == TagPresent {

@@ -76,6 +76,10 @@ type Artifact struct {
 	// Referrer: attached through its subject field (the referrers API, or
 	// the fallback tag where the target has no referrers API).
 	Referrer bool
+	// Standalone: nothing else in the image refers to the artifact's
+	// manifest, as a subject or as an index's child, so nothing needs it in
+	// place before its tag (Image.tagOnly).
+	Standalone bool
 }
 
 // Ref is what a push needs of a blob's or a manifest's descriptor. A
@@ -199,6 +203,10 @@ func planImage(g *bundle.Graph, img bundle.CheckedImage, m Mapping) (*Image, err
 		ap.Desc.Annotations = a.Annotations
 		im.Artifacts = append(im.Artifacts, ap)
 	}
+	referred := referredTo(g, im)
+	for i := range im.Artifacts {
+		im.Artifacts[i].Standalone = !referred[im.Artifacts[i].Desc.Digest]
+	}
 	if im.Tag != "" {
 		im.Tags = append(im.Tags, Tag{Name: im.Tag, Manifest: RefOf(im.Root)})
 	}
@@ -211,6 +219,27 @@ func planImage(g *bundle.Graph, img bundle.CheckedImage, m Mapping) (*Image, err
 		return nil, err
 	}
 	return im, nil
+}
+
+// referredTo lists the manifests of im that something else in it refers
+// to: the subjects of its artifacts and the children of its indexes.
+func referredTo(g *bundle.Graph, im *Image) map[v1.Hash]bool {
+	referred := map[v1.Hash]bool{}
+	children := func(ms []Ref) {
+		for _, m := range ms {
+			if n := g.Nodes[m.Digest]; n != nil && n.Index != nil {
+				for _, c := range n.Index.Manifests {
+					referred[c.Digest] = true
+				}
+			}
+		}
+	}
+	children(im.Manifests)
+	for _, a := range im.Artifacts {
+		referred[a.Subject] = true
+		children(a.Manifests)
+	}
+	return referred
 }
 
 // walker collects an image's blobs and manifests from the graph, each once.

@@ -403,7 +403,8 @@ func TestSettle(t *testing.T) {
 
 // A legacy artifact whose tag the commit pushes (or the target already
 // has) is not pushed by digest first; one whose tag is left alone is, and
-// so is one that another artifact names as its subject.
+// so is one that another artifact names as its subject or holds as an
+// index's child.
 func TestTagOnly(t *testing.T) {
 	g := newGraph(t)
 	m := g.manifest("image", g.blob("config", types.OCIConfigJSON), g.blob("layer", types.OCILayer))
@@ -416,6 +417,18 @@ func TestTagOnly(t *testing.T) {
 	sbomSig, sbomSigA := legacy("sbom signature", sbom.Digest, ".sig")
 	img := g.image("registry.example/app:1", m, sigA, sbomA, sbomSigA)
 	elsewhere := desc("another signature", types.OCIManifestSchema1).Digest
+	// The same signature manifest, also a child of an index attached as a
+	// referrer: the index needs it pushed before itself.
+	idx := g.index("referrer index", sig)
+	withIndex := g.image("registry.example/app:2", m, sigA, bundle.CheckedArtifact{Descriptor: idx, Subject: m.Digest, FoundBy: artifact.FoundByReferrersAPI})
+	p, err := New(g.g, []bundle.CheckedImage{withIndex}, all, Mapping{Prefix: mustRepo(t, "mirror.internal/x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Images[0].Settle(map[string]v1.Hash{}, false)
+	if skip := p.Images[0].tagOnly(); len(skip) != 0 {
+		t.Errorf("an index's child is left to its tag: %v", skip)
+	}
 	for _, tc := range []struct {
 		name    string
 		current map[string]v1.Hash
